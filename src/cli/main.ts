@@ -1,0 +1,67 @@
+/**
+ * The `duckstring` command line. `runCli` is the whole program minus the process: tests call it with
+ * collecting streams, `bin/duckstring.js` calls `main` with the real ones.
+ */
+import { Command, CommanderError } from 'commander';
+import { DEMO_SCENARIO } from '../sim/demo.js';
+import { type CliIO, processIO, UsageError } from './io.js';
+import { runScenarioText, simulateCommand } from './simulate.js';
+
+const VERSION = '0.1.0';
+
+function buildProgram(io: CliIO): Command {
+  const program = new Command('duckstring')
+    .description('A data platform for DuckDB: versioned Ponds, freshness-driven orchestration, governed queries.')
+    .version(VERSION)
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .showHelpAfterError('(run "duckstring --help" for usage)');
+
+  program
+    .command('simulate')
+    .description('Run the orchestration engine over a scenario file in simulated time (JSON Lines on stdout).')
+    .argument('<scenario>', 'scenario JSON file (format: docs/simulate.md)')
+    .option('--table', 'print a readable timeline and summary instead of JSON Lines')
+    .addHelpText(
+      'after',
+      '\nExit status: 0 on success, 2 when the scenario is invalid (nothing is simulated).\n' +
+        'Example: duckstring simulate examples/scenarios/demo-wave.json --table',
+    )
+    .action(async (file: string, opts: { table?: boolean }) => simulateCommand(file, opts, io));
+
+  program
+    .command('demo')
+    .description('Simulate the bundled demo pipeline (transactions, products → sales → reports) under a Wave.')
+    .option('--json', 'print JSON Lines instead of the readable timeline')
+    .action((opts: { json?: boolean }) => {
+      io.stdout(
+        'duckstring demo: transactions, products → sales → reports, Wave on reports, 30 s simulated.\n' +
+          'Every Pond settles to the 3 s cadence of the slowest Ripple (sales.join_lines).\n\n',
+      );
+      runScenarioText(JSON.stringify(DEMO_SCENARIO), 'demo', { table: !opts.json }, io);
+    });
+
+  return program;
+}
+
+/** Runs one command line (without the node and script arguments); resolves to the exit status. */
+export async function runCli(argv: string[], io: CliIO = processIO): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    if (err instanceof UsageError) {
+      io.stderr(`error: ${err.message}\n`);
+      return err.code;
+    }
+    throw err;
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  return runCli(argv.slice(2), processIO);
+}

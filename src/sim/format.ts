@@ -1,0 +1,49 @@
+/** Renders simulator output: JSON Lines (the machine format of engine.md §7) or a readable timeline. */
+import type { SimLine, SimSummary } from './simulator.js';
+
+export function toJsonLines(lines: readonly SimLine[], summary: SimSummary): string {
+  const out = lines.map((l) => {
+    const o: Record<string, unknown> = { t: l.t, kind: l.kind, pond: l.pond };
+    if (l.ripple !== undefined) o.ripple = l.ripple;
+    o.f = l.f;
+    return JSON.stringify(o);
+  });
+  out.push(JSON.stringify(summary));
+  return `${out.join('\n')}\n`;
+}
+
+const VERB: Record<SimLine['kind'], string> = {
+  'pond-start': '▶ run',
+  'pond-done': '✔ done',
+  'pond-pass': '↷ pass',
+  'pond-fail': '✖ FAILED',
+  'ripple-start': '  ▷ start',
+  'ripple-done': '  ✓ done',
+  'ripple-fail': '  ✗ fail',
+};
+
+const fmtF = (f: number | null): string => (f === null ? 'never' : `F+${f.toFixed(3).replace(/\.?0+$/, '')}`);
+
+/** A timeline a person can read: one row per event, then a per-Pond summary table. */
+export function toTable(lines: readonly SimLine[], summary: SimSummary): string {
+  const pondW = Math.max(4, ...lines.map((l) => l.pond.length));
+  const ripW = Math.max(6, ...lines.map((l) => (l.ripple ?? '').length));
+  const rows = [`${'t (s)'.padStart(9)}  ${'pond'.padEnd(pondW)}  ${'ripple'.padEnd(ripW)}  ${'event'.padEnd(11)}  freshness`];
+  let lastT: number | null = null;
+  for (const l of lines) {
+    const t = l.t === lastT ? '' : l.t.toFixed(3);
+    lastT = l.t;
+    rows.push(`${t.padStart(9)}  ${l.pond.padEnd(pondW)}  ${(l.ripple ?? '').padEnd(ripW)}  ${VERB[l.kind].padEnd(11)}  ${fmtF(l.f)}`);
+  }
+  rows.push('', `summary at t=${summary.t}s`);
+  const names = Object.keys(summary.ponds);
+  const nameW = Math.max(4, ...names.map((n) => n.length));
+  rows.push(`  ${'pond'.padEnd(nameW)}  started  completed  start_f     end_f       status`);
+  for (const n of names) {
+    const p = summary.ponds[n]!;
+    rows.push(
+      `  ${n.padEnd(nameW)}  ${String(p.runs_started).padStart(7)}  ${String(p.runs_completed).padStart(9)}  ${fmtF(p.start_f).padEnd(10)}  ${fmtF(p.end_f).padEnd(10)}  ${p.status}`,
+    );
+  }
+  return `${rows.join('\n')}\n`;
+}
