@@ -868,6 +868,26 @@ export class Engine {
     }
   }
 
+  /**
+   * Recomputes every Pond's blocked bit from its own flags and its required Sources, Sources first.
+   * Needed after the topology changes under existing state (a redeploy that adds or drops a Source).
+   */
+  rederiveBlocked(): void {
+    const order = topologicalOrder(this.topology);
+    for (const p of order) {
+      const s = this.ponds[p]!;
+      let b = s.isFailed || s.isKilled;
+      for (const src of this.topology.ponds[p]!.requiredSources) {
+        const ss = this.ponds[src]!;
+        if (ss.isFailed || ss.isBlocked || ss.isKilled) b = true;
+      }
+      if (b !== s.isBlocked) {
+        s.isBlocked = b;
+        this.touch(p);
+      }
+    }
+  }
+
   // ───────────────────────────── bookkeeping ─────────────────────────────
 
   private touch(p: number): void {
@@ -972,6 +992,20 @@ export class Engine {
     }
     return e;
   }
+}
+
+/** Pond indices with every Source before its Sinks (Kahn's algorithm; the topology is acyclic). */
+function topologicalOrder(t: CompiledTopology): number[] {
+  const indegree = t.ponds.map((p) => p.sources.length);
+  const order: number[] = [];
+  for (let i = 0; i < indegree.length; i++) if (indegree[i] === 0) order.push(i);
+  for (let k = 0; k < order.length; k++) {
+    for (const sink of t.ponds[order[k]!]!.sinks) {
+      indegree[sink] = indegree[sink]! - 1;
+      if (indegree[sink] === 0) order.push(sink);
+    }
+  }
+  return order;
 }
 
 type Encoded<T> = { [K in keyof T]: T[K] extends number[] ? Array<number | null> : T[K] };
