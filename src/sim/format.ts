@@ -13,13 +13,13 @@ export function toJsonLines(lines: readonly SimLine[], summary: SimSummary): str
 }
 
 const VERB: Record<SimLine['kind'], string> = {
-  'pond-start': '▶ run',
-  'pond-done': '✔ done',
-  'pond-pass': '↷ pass',
-  'pond-fail': '✖ FAILED',
-  'ripple-start': '  ▷ start',
-  'ripple-done': '  ✓ done',
-  'ripple-fail': '  ✗ fail',
+  'pond-start': 'run >',
+  'pond-done': 'run done',
+  'pond-pass': 'run passed',
+  'pond-fail': 'run FAILED',
+  'ripple-start': '  start',
+  'ripple-done': '  done',
+  'ripple-fail': '  FAILED',
 };
 
 const fmtF = (f: number | null): string => (f === null ? 'never' : `F+${f.toFixed(3).replace(/\.?0+$/, '')}`);

@@ -1,0 +1,138 @@
+/**
+ * Drives the pure engine in real time for the Catchment: every external or Duck event is applied with
+ * the wall clock's `now`, followed by one `advance`; the resulting "begin a Pond Run at F" decisions are
+ * handed to the dispatcher, the state is persisted, and a single timer sleeps until the engine's next
+ * time-driven instant (window boundary, Tide deadline). Nothing polls.
+ */
+import { Engine, type EngineEvent, type EngineOptions, type EngineSnapshot } from '../engine/engine.js';
+import type { PondSpec } from '../engine/topology.js';
+
+/** The engine node of one Pond major line. */
+export function lineId(name: string, major: number): string {
+  return `${name}@${major}`;
+}
+
+export function parseLineId(id: string): { name: string; major: number } {
+  const at = id.lastIndexOf('@');
+  return { name: id.slice(0, at), major: Number(id.slice(at + 1)) };
+}
+
+export interface BeginRun {
+  line: string;
+  f: number;
+  force: boolean;
+  refresh: boolean;
+  sourcesChanged: boolean;
+}
+
+export interface OrchestratorHooks {
+  now(): number;
+  /** Carry out "begin a Pond Run at F" for a line (queue a job for its Duck). */
+  dispatch(run: BeginRun): void;
+  /** Save the engine state (called after every change, coalesced per turn of the event loop). */
+  persist(snapshot: EngineSnapshot): void;
+  /** Every engine event, for history, metrics and logs. */
+  observe?(events: readonly EngineEvent[]): void;
+}
+
+/** The longest the timer sleeps even when nothing is due, so a wrong clock cannot strand the engine. */
+const MAX_SLEEP_MS = 60_000;
+
+export class Orchestrator {
+  private engine: Engine;
+  private timer: NodeJS.Timeout | null = null;
+  private persistQueued = false;
+  private stopped = false;
+
+  constructor(
+    specs: readonly PondSpec[],
+    snapshot: EngineSnapshot | null,
+    private readonly hooks: OrchestratorHooks,
+    private readonly options: EngineOptions = { passes: true, pruneTargetsOnComplete: true },
+  ) {
+    this.engine = snapshot ? Engine.restore(specs, snapshot, options) : new Engine(specs, options);
+    this.engine.rederiveBlocked();
+  }
+
+  /** Read-only view for status endpoints. */
+  get state(): Engine {
+    return this.engine;
+  }
+
+  /** Starts the clock-driven part: runs one advance now and arms the wake-up timer. */
+  start(): void {
+    this.stopped = false;
+    this.apply(() => {});
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.persistQueued) {
+      this.persistQueued = false;
+      this.hooks.persist(this.engine.snapshot());
+    }
+  }
+
+  /**
+   * Applies one change (a trigger, a control verb, a Duck event) and advances the engine. Errors thrown
+   * by `change` (unknown names) propagate before anything is advanced, so state is unchanged.
+   */
+  apply<T>(change: (engine: Engine, now: number) => T): T {
+    const now = this.hooks.now();
+    const result = change(this.engine, now);
+    this.afterChange(now);
+    return result;
+  }
+
+  /** Swaps in a new topology (deploy, windows, budgets) keeping every surviving node's state. */
+  replaceTopology(specs: readonly PondSpec[]): void {
+    // restore() maps state by name: new nodes start fresh, vanished nodes and their triggers drop out.
+    this.engine = Engine.restore(specs, this.engine.snapshot(), this.options);
+    this.engine.rederiveBlocked();
+    this.afterChange(this.hooks.now());
+  }
+
+  private afterChange(now: number): void {
+    const events = this.engine.advance(now);
+    if (events.length > 0) {
+      this.hooks.observe?.(events);
+      for (const e of events) {
+        if (e.kind === 'pond-start' && !e.pass) {
+          this.hooks.dispatch({
+            line: e.pond,
+            f: e.f,
+            force: e.force,
+            refresh: e.refresh,
+            sourcesChanged: e.sourcesChanged,
+          });
+        }
+      }
+    }
+    this.queuePersist();
+    this.arm(now);
+  }
+
+  private queuePersist(): void {
+    if (this.persistQueued) return;
+    this.persistQueued = true;
+    setImmediate(() => {
+      if (!this.persistQueued) return;
+      this.persistQueued = false;
+      this.hooks.persist(this.engine.snapshot());
+    });
+  }
+
+  private arm(now: number): void {
+    if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    const wake = this.engine.nextWakeAt(now);
+    const delay = wake === null ? MAX_SLEEP_MS : Math.min(MAX_SLEEP_MS, Math.max(1, wake - now));
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      if (!this.stopped) this.apply(() => {});
+    }, delay);
+    this.timer.unref();
+  }
+}
