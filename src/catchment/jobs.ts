@@ -2,21 +2,9 @@
  * Per-line job queues for the Duck dial-back protocol. The Catchment never connects to a Duck: it
  * queues "begin a Pond Run at F" here and the Duck collects it with a long poll.
  */
+import type { DuckJobMessage } from '../duck/protocol.js';
 
-export interface BeginRunJob {
-  kind: 'begin-run';
-  /** Freshness (epoch ms). */
-  f: number;
-  force: boolean;
-  refresh: boolean;
-  sourcesChanged: boolean;
-}
-
-export interface StopJob {
-  kind: 'stop';
-}
-
-export type DuckJob = BeginRunJob | StopJob;
+export type DuckJob = DuckJobMessage;
 
 interface Waiter {
   resolve: (jobs: DuckJob[]) => void;

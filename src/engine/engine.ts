@@ -413,8 +413,12 @@ export class Engine {
     const p = this.pondId(pond);
     const s = this.ponds[p]!;
     if (s.startF <= s.endF) return;
+    // The Duck is gone with its runs: the modelled Ripples stop and drop the targets those runs set,
+    // or the model would restart work nobody is executing.
     for (const r of this.topology.ponds[p]!.ripples) {
-      this.ripples[r]!.isRunning = false;
+      const rs = this.ripples[r]!;
+      rs.isRunning = false;
+      rs.targets = [];
       this.touchRipple(r);
     }
     this.markFailed(p, s.startF, now);

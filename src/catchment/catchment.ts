@@ -1,0 +1,263 @@
+/**
+ * The Catchment: the control plane's core, independent of HTTP. It owns the store (duck.db), the
+ * orchestrator (the engine in real time), the job queues Ducks poll, and the Duck supervisor; it turns
+ * deployed Pond versions into the engine's topology and Duck events into engine events and history.
+ */
+import type { EngineEvent } from '../engine/engine.js';
+import type { PondSpec, RippleSpec } from '../engine/topology.js';
+import type { DuckConfig, DuckEvent } from '../duck/protocol.js';
+import { JobQueues } from './jobs.js';
+import { lineId, Orchestrator, parseLineId } from './orchestrator.js';
+import { CatchmentStore, ensureLineDirs, linePaths } from './store/index.js';
+import { DuckSupervisor } from './supervisor.js';
+
+export interface CatchmentOptions {
+  root: string;
+  /** Silence after which a Duck with a run in flight is declared dead (default 60 s). */
+  livenessMs?: number;
+  /** Idle time after which a Duck with no standing trigger is stopped (default 5 min). */
+  idleMs?: number;
+  /** A Duck with work but nothing running for this long reports itself failed (default 30 s). */
+  watchdogMs?: number;
+  /** Clock for the engine; tests may substitute. */
+  now?: () => number;
+  log?: (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
+}
+
+/** What a deployed version stores besides pond.toml: the Ripple graph the engine needs. */
+export interface StoredManifest {
+  name: string;
+  version: string;
+  major: number;
+  sources: Array<{ name: string; major: number; minVersion: string; optional: boolean }>;
+  ripples: RippleSpec[];
+  immediateRetries: number;
+  sourceRetries: number;
+  /** Ripple names whose table is published (all by default). */
+  tables: string[];
+}
+
+export type CatchmentEventListener = (events: readonly EngineEvent[]) => void;
+
+export class Catchment {
+  readonly store: CatchmentStore;
+  readonly jobs = new JobQueues();
+  readonly supervisor: DuckSupervisor;
+  orchestrator!: Orchestrator;
+  private url = '';
+  private readonly now: () => number;
+  private readonly livenessMs: number;
+  private readonly watchdogMs: number;
+  private listeners = new Set<CatchmentEventListener>();
+  private readonly log: NonNullable<CatchmentOptions['log']>;
+
+  constructor(readonly options: CatchmentOptions) {
+    this.store = CatchmentStore.open(options.root);
+    this.now = options.now ?? Date.now;
+    this.livenessMs = options.livenessMs ?? 60_000;
+    this.watchdogMs = options.watchdogMs ?? 30_000;
+    this.log = options.log ?? (() => {});
+    this.supervisor = new DuckSupervisor(
+      { catchmentUrl: () => this.url, livenessMs: this.livenessMs, idleMs: options.idleMs ?? 300_000 },
+      {
+        registerToken: () => {},
+        inFlight: (line) => this.inFlight(line),
+        keepWarm: (line) => this.keepWarm(line),
+        duckLost: (line, reason) => this.duckLost(line, reason),
+        log: (msg, data) => this.log('info', msg, data),
+      },
+    );
+  }
+
+  /** Rebuilds the engine from duck.db and re-dispatches runs a previous process left in flight. */
+  start(url: string): void {
+    this.url = url;
+    const saved = this.store.loadEngineState();
+    this.orchestrator = new Orchestrator(this.specs(), saved?.snapshot ?? null, {
+      now: this.now,
+      dispatch: (run) => this.dispatch(run.line, run.f, run.force, run.refresh, run.sourcesChanged),
+      persist: (snap) => this.store.saveEngineState(snap, this.now()),
+      observe: (events) => this.observe(events),
+    });
+    const engine = this.orchestrator.state;
+    for (const { pond: line } of engine.snapshot().ponds.map((p) => ({ pond: p.name }))) {
+      const s = engine.pondState(line);
+      if (s.startF > s.endF && !s.isKilled && !s.isFailed) {
+        this.log('info', 're-dispatching interrupted run', { line, f: s.startF });
+        this.dispatch(line, s.startF, false, false, true);
+      }
+    }
+    this.supervisor.start();
+    this.orchestrator.start();
+  }
+
+  async stop(): Promise<void> {
+    this.orchestrator?.stop();
+    this.jobs.close();
+    await this.supervisor.stopAll();
+    this.store.close();
+  }
+
+  onEvents(listener: CatchmentEventListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** The engine topology from every selected line's stored manifest and operational config. */
+  specs(): PondSpec[] {
+    return this.store.listLineConfigs().map((cfg) => {
+      const m = cfg.selected.manifest as unknown as StoredManifest;
+      return {
+        name: lineId(cfg.pond, cfg.major),
+        sources: m.sources.map((s) => ({ name: lineId(s.name, s.major), optional: s.optional })),
+        ripples: m.ripples,
+        windows: cfg.windows,
+        immediateRetries: cfg.budgets.immediateRetries,
+        sourceRetries: cfg.budgets.sourceRetries,
+        alwaysRun: false,
+      };
+    });
+  }
+
+  /** Re-reads the topology after a deploy or an operational change. */
+  reloadTopology(): void {
+    this.orchestrator.replaceTopology(this.specs());
+  }
+
+  // ───────────────────────────── Duck protocol ─────────────────────────────
+
+  duckConfig(line: string): DuckConfig {
+    const { name, major } = parseLineId(line);
+    const cfg = this.store.getLineConfig(name, major);
+    const m = cfg.selected.manifest as unknown as StoredManifest;
+    const paths = ensureLineDirs(this.options.root, name, major);
+    return {
+      line,
+      name,
+      major,
+      version: cfg.selected.version,
+      codeDir: this.store.resolve(cfg.selected.sourcePath),
+      registryPath: paths.registry,
+      dataDir: paths.data,
+      ledgerPath: paths.ledger,
+      ripples: m.ripples,
+      immediateRetries: cfg.budgets.immediateRetries,
+      sources: Object.fromEntries(m.sources.map((s) => [s.name, linePaths(this.options.root, s.name, s.major).data])),
+      pollWaitMs: Math.max(100, Math.min(25_000, Math.floor(this.livenessMs / 3))),
+      watchdogMs: this.watchdogMs,
+    };
+  }
+
+  /** Applies a batch of Duck events in order; each is idempotent, so replays change nothing. */
+  duckEvents(line: string, events: readonly DuckEvent[]): void {
+    const { name, major } = parseLineId(line);
+    const version = this.store.getSelectedVersion(name, major)?.version ?? '0.0.0';
+    this.supervisor.contact(line, true);
+    for (const e of events) {
+      const base = { pond: name, major, version, f: e.f };
+      switch (e.kind) {
+        case 'ripple-start':
+          this.store.recordRippleAttempt({ ...base, ripple: e.ripple, attempt: e.attempt, status: 'running', startedAt: e.at });
+          break;
+        case 'ripple-done':
+          this.store.recordRippleAttempt({
+            ...base,
+            ripple: e.ripple,
+            attempt: e.attempt,
+            status: 'succeeded',
+            startedAt: this.attemptStart(name, major, e.f, e.ripple, e.attempt) ?? e.at,
+            finishedAt: e.at,
+            rowsWritten: e.rows,
+          });
+          this.orchestrator.apply((engine, now) => engine.rippleCompleted(line, e.ripple, e.f, now, e.changed));
+          break;
+        case 'ripple-fail':
+          this.store.recordRippleAttempt({
+            ...base,
+            ripple: e.ripple,
+            attempt: e.attempt,
+            status: 'failed',
+            startedAt: this.attemptStart(name, major, e.f, e.ripple, e.attempt) ?? e.at,
+            finishedAt: e.at,
+            error: e.error.message,
+            stack: e.error.stack ?? null,
+          });
+          if (!e.retrying) this.orchestrator.apply((engine, now) => engine.rippleFailed(line, e.ripple, e.f, now));
+          break;
+        case 'run-failed':
+          this.store.finishPondRun(name, major, e.f, { status: 'failed', atMs: e.at, error: e.error.message });
+          this.orchestrator.apply((engine, now) => engine.pondFailed(line, now));
+          break;
+        case 'run-published':
+          break;
+      }
+    }
+  }
+
+  private attemptStart(name: string, major: number, f: number, ripple: string, attempt: number): number | null {
+    const run = this.store.getPondRun(name, major, f);
+    if (!run) return null;
+    return this.store.listRunAttempts(run.id).find((a) => a.ripple === ripple && a.attempt === attempt)?.startedAt ?? null;
+  }
+
+  // ───────────────────────────── engine → world ─────────────────────────────
+
+  private dispatch(line: string, f: number, force: boolean, refresh: boolean, sourcesChanged: boolean): void {
+    const { name, major } = parseLineId(line);
+    const version = this.store.getSelectedVersion(name, major);
+    if (!version) return;
+    this.jobs.push(line, { kind: 'begin-run', f, version: version.version, force, refresh, sourcesChanged });
+    this.supervisor.ensure(line);
+  }
+
+  private observe(events: readonly EngineEvent[]): void {
+    for (const e of events) {
+      const { name, major } = parseLineId(e.pond);
+      const version = this.store.getSelectedVersion(name, major)?.version;
+      if (!version) continue;
+      const at = e.t;
+      if (e.kind === 'pond-start') {
+        this.store.recordPondRun({
+          pond: name,
+          major,
+          f: e.f,
+          version,
+          status: e.pass ? 'passed' : 'running',
+          startedAt: at,
+          finishedAt: e.pass ? at : null,
+          triggerReason: e.pass ? 'no source changed' : e.force ? 'force' : e.pull ? 'pull' : 'push',
+        });
+      } else if (e.kind === 'pond-done') {
+        this.store.finishPondRun(name, major, e.f, { status: 'succeeded', atMs: at });
+      } else if (e.kind === 'pond-fail') {
+        this.store.finishPondRun(name, major, e.f, { status: 'failed', atMs: at });
+      }
+    }
+    for (const l of this.listeners) l(events);
+  }
+
+  private inFlight(line: string): boolean {
+    try {
+      const s = this.orchestrator.state.pondState(line);
+      return s.startF > s.endF && !s.isKilled && !s.isFailed;
+    } catch {
+      return false;
+    }
+  }
+
+  private keepWarm(line: string): boolean {
+    try {
+      return this.orchestrator.state.trigger(line) !== undefined || this.jobs.depth(line) > 0;
+    } catch {
+      return false;
+    }
+  }
+
+  private duckLost(line: string, reason: string): void {
+    this.log('warn', 'duck lost', { line, reason });
+    const { name, major } = parseLineId(line);
+    const s = this.orchestrator.state.pondState(line);
+    if (s.startF > s.endF) this.store.finishPondRun(name, major, s.startF, { status: 'failed', atMs: this.now(), error: reason });
+    this.orchestrator.apply((engine, now) => engine.pondFailed(line, now));
+  }
+}

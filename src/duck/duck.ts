@@ -1,0 +1,249 @@
+/**
+ * A Duck: the worker process of one Pond major line. It dials the Catchment for jobs, pushes every
+ * Ripple of its Pond to the run's freshness with the push-only engine, executes Ripples concurrently,
+ * publishes the Pond's Parquet snapshot when a run completes, and reports progress through its
+ * ledger's outbox. It needs nothing but the Catchment's URL and its token.
+ */
+import { DuckEngine } from '../engine/duck-engine.js';
+import type { RippleSpec } from '../engine/topology.js';
+import { CatchmentUnreachable, DuckClient } from './client.js';
+import { RunLedger } from './ledger.js';
+import type { DuckConfig, DuckEvent, DuckJobMessage } from './protocol.js';
+
+/** Executes one Pond version's Ripples; built per version so a redeploy swaps code between runs. */
+export interface RippleRunner {
+  run(ripple: string, f: number, previousF: number | null): Promise<{ rows: number | null; changed: boolean }>;
+  /** Exports the Pond's tables and publishes them as the snapshot at freshness f. */
+  publish(f: number): Promise<Record<string, { rows: number }>>;
+  /** Drops every table (refresh: the next run rebuilds from scratch). */
+  reset(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export type RunnerFactory = (config: DuckConfig) => Promise<RippleRunner>;
+
+export interface DuckOptions {
+  catchmentUrl: string;
+  token: string;
+  line: string;
+  runnerFactory: RunnerFactory;
+  log?: (msg: string, data?: Record<string, unknown>) => void;
+}
+
+const RETRY_MS = 500;
+
+function errorInfo(err: unknown): { message: string; stack?: string } {
+  if (err instanceof Error) return { message: err.message, ...(err.stack ? { stack: err.stack } : {}) };
+  return { message: String(err) };
+}
+
+export class Duck {
+  private client: DuckClient;
+  private config!: DuckConfig;
+  private ledger!: RunLedger;
+  private engine!: DuckEngine;
+  private runner!: RippleRunner;
+  private running = new Set<Promise<void>>();
+  private stopped = false;
+  private lastProgress = Date.now();
+  private flushing: Promise<void> | null = null;
+  private pollAbort = new AbortController();
+  private readonly log: NonNullable<DuckOptions['log']>;
+  /** Version whose code the runner holds. */
+  private loadedVersion = '';
+  /** The version the Catchment asked for in the latest begin-run. */
+  private wantedVersion = '';
+  /** Freshness of the previous completed run, for `previousF`. */
+  private previousF: number | null = null;
+
+  constructor(private readonly opts: DuckOptions) {
+    const at = opts.line.lastIndexOf('@');
+    this.client = new DuckClient(opts.catchmentUrl, opts.token, opts.line.slice(0, at), Number(opts.line.slice(at + 1)));
+    this.log = opts.log ?? (() => {});
+  }
+
+  async start(): Promise<void> {
+    this.config = await this.retrying(() => this.client.config());
+    this.ledger = new RunLedger(this.config.ledgerPath);
+    await this.load(this.config);
+    const state = this.ledger.read();
+    const { engine, runCompleted } = DuckEngine.fromLedger(this.specs(), state, this.config.line);
+    this.engine = engine;
+    for (const f of runCompleted) await this.finishRun(f);
+    this.pump();
+    void this.flush();
+  }
+
+  /** Runs until `stop()`: long-polls for jobs; survives the Catchment going away. */
+  async loop(): Promise<void> {
+    const watchdog = setInterval(() => this.checkWatchdog(), Math.min(1000, this.config.watchdogMs / 4));
+    try {
+      while (!this.stopped) {
+        let jobs: DuckJobMessage[] = [];
+        try {
+          jobs = await this.client.jobs(this.config.pollWaitMs, this.pollAbort.signal);
+        } catch (err) {
+          if (this.stopped) break;
+          if (!(err instanceof CatchmentUnreachable)) this.log('jobs poll refused', errorInfo(err));
+          await sleep(RETRY_MS);
+          continue;
+        }
+        for (const job of jobs) {
+          if (job.kind === 'stop') {
+            this.stopped = true;
+            break;
+          }
+          await this.beginRun(job);
+        }
+        void this.flush();
+      }
+    } finally {
+      clearInterval(watchdog);
+    }
+    await Promise.allSettled([...this.running]);
+    await this.flush();
+    await this.runner.close();
+    this.ledger.close();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.pollAbort.abort();
+  }
+
+  private specs(): RippleSpec[] {
+    return this.config.ripples.map((r) => ({ name: r.name, parents: r.parents }));
+  }
+
+  private async load(config: DuckConfig): Promise<void> {
+    if (this.runner) await this.runner.close();
+    this.runner = await this.opts.runnerFactory(config);
+    this.loadedVersion = config.version;
+    this.log('loaded pond version', { line: config.line, version: config.version });
+  }
+
+  private async beginRun(job: Extract<DuckJobMessage, { kind: 'begin-run' }>): Promise<void> {
+    this.wantedVersion = job.version;
+    if (job.version !== this.loadedVersion && this.running.size === 0) await this.reload();
+    if (job.refresh) {
+      await this.runner.reset();
+      this.ledger.resetRipples();
+      const { engine } = DuckEngine.fromLedger(this.specs(), { endF: {}, runs: [] }, this.config.line);
+      this.engine = engine;
+    }
+    this.ledger.beginRun(job.f, this.config.immediateRetries, job.version);
+    const { runCompleted } = this.engine.beginRun(job.f, this.config.immediateRetries, { force: job.force });
+    for (const f of runCompleted) await this.finishRun(f);
+    this.lastProgress = Date.now();
+    this.pump();
+  }
+
+  /** A redeploy: fetch the new configuration and code, keep each surviving Ripple's progress. */
+  private async reload(): Promise<void> {
+    this.config = await this.retrying(() => this.client.config());
+    await this.load(this.config);
+    const state = this.ledger.read();
+    const known = new Set(this.config.ripples.map((r) => r.name));
+    const endF = Object.fromEntries(Object.entries(state.endF).filter(([n]) => known.has(n)));
+    this.engine = DuckEngine.fromLedger(this.specs(), { endF, runs: [] }, this.config.line).engine;
+  }
+
+  private pump(): void {
+    for (const s of this.engine.takeStarts()) {
+      const p = this.execute(s.ripple, s.f, s.attempt).finally(() => {
+        this.running.delete(p);
+        this.lastProgress = Date.now();
+        this.pump();
+        if (this.running.size === 0 && this.wantedVersion && this.wantedVersion !== this.loadedVersion) {
+          void this.reload().then(() => this.pump());
+        }
+      });
+      this.running.add(p);
+    }
+  }
+
+  private async execute(ripple: string, f: number, attempt: number): Promise<void> {
+    this.emit({ kind: 'ripple-start', at: Date.now(), f, ripple, attempt });
+    let result: { rows: number | null; changed: boolean };
+    try {
+      result = await this.runner.run(ripple, f, this.previousF);
+    } catch (err) {
+      const outcome = this.engine.failed(ripple, f);
+      this.emit({ kind: 'ripple-fail', at: Date.now(), f, ripple, attempt, retrying: outcome.retry, error: errorInfo(err) });
+      if (!outcome.retry) this.ledger.endRun(f);
+      return;
+    }
+    const { runCompleted } = this.engine.completed(ripple, f);
+    // The event that completes a run goes out only after the snapshot is published, so a Sink that
+    // starts on it always reads this run's data; the ledger records the Ripple only then too, so a
+    // crash before publishing re-runs it rather than losing the publish.
+    for (const done of runCompleted) await this.finishRun(done);
+    this.ledger.rippleCompleted(ripple, f);
+    this.emit({ kind: 'ripple-done', at: Date.now(), f, ripple, attempt, changed: result.changed, rows: result.rows });
+  }
+
+  private async finishRun(f: number): Promise<void> {
+    try {
+      const tables = await this.runner.publish(f);
+      this.previousF = f;
+      this.emit({ kind: 'run-published', at: Date.now(), f, tables });
+    } catch (err) {
+      this.emit({ kind: 'run-failed', at: Date.now(), f, error: errorInfo(err) });
+    }
+    this.ledger.endRun(f);
+  }
+
+  private emit(event: DuckEvent): void {
+    this.ledger.enqueue(event);
+    void this.flush();
+  }
+
+  private flush(): Promise<void> {
+    if (this.flushing) return this.flushing;
+    this.flushing = (async () => {
+      try {
+        while (!(await this.client.flush(this.ledger))) {
+          if (this.stopped && this.running.size === 0) return;
+          await sleep(RETRY_MS);
+        }
+      } catch (err) {
+        this.log('events refused by the Catchment', errorInfo(err));
+      } finally {
+        this.flushing = null;
+      }
+    })();
+    return this.flushing;
+  }
+
+  /** Work outstanding but nothing running for too long: report the runs failed instead of hanging. */
+  private checkWatchdog(): void {
+    if (this.running.size > 0 || !this.engine.hasWork()) return;
+    if (Date.now() - this.lastProgress < this.config.watchdogMs) return;
+    for (const f of this.engine.outstandingRuns()) {
+      this.emit({
+        kind: 'run-failed',
+        at: Date.now(),
+        f,
+        error: { message: `watchdog: no Ripple could start for ${this.config.watchdogMs} ms` },
+      });
+      this.ledger.endRun(f);
+    }
+    this.engine = DuckEngine.fromLedger(this.specs(), { endF: this.ledger.read().endF, runs: [] }, this.config.line).engine;
+    this.lastProgress = Date.now();
+  }
+
+  private async retrying<T>(fn: () => Promise<T>): Promise<T> {
+    for (;;) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (!(err instanceof CatchmentUnreachable) || this.stopped) throw err;
+        await sleep(RETRY_MS);
+      }
+    }
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

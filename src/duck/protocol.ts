@@ -1,0 +1,98 @@
+/**
+ * The Duck dial-back protocol, shared by the Catchment (server side) and the Duck (client side).
+ * All traffic is Duck-initiated: `GET …/config`, `GET …/jobs` (long poll) and `POST …/events`.
+ * Events are idempotent: the Catchment ignores a replayed event it has already applied.
+ */
+import { z } from 'zod';
+
+export const rippleSpecSchema = z.object({
+  name: z.string(),
+  parents: z.array(z.object({ name: z.string(), optional: z.boolean() })),
+});
+
+export const duckConfigSchema = z.object({
+  line: z.string(),
+  name: z.string(),
+  major: z.number().int().nonnegative(),
+  version: z.string(),
+  /** Absolute path of the deployed version's source (local Ducks share the Catchment's filesystem). */
+  codeDir: z.string(),
+  registryPath: z.string(),
+  dataDir: z.string(),
+  ledgerPath: z.string(),
+  ripples: z.array(rippleSpecSchema),
+  immediateRetries: z.number().int().nonnegative(),
+  /** Source Pond name → its published data directory. */
+  sources: z.record(z.string(), z.string()),
+  /** How long a jobs poll may wait (the Catchment keeps it well under its liveness window). */
+  pollWaitMs: z.number().int().positive(),
+  /** A Duck with work outstanding but nothing running for this long reports itself failed. */
+  watchdogMs: z.number().int().positive(),
+});
+export type DuckConfig = z.infer<typeof duckConfigSchema>;
+
+export const duckJobSchema = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('begin-run'),
+    f: z.number(),
+    version: z.string(),
+    force: z.boolean(),
+    refresh: z.boolean(),
+    sourcesChanged: z.boolean(),
+  }),
+  z.object({ kind: z.literal('stop') }),
+]);
+export type DuckJobMessage = z.infer<typeof duckJobSchema>;
+
+export const jobsResponseSchema = z.object({ jobs: z.array(duckJobSchema) });
+
+const errorInfo = z.object({ message: z.string(), stack: z.string().optional() });
+
+export const duckEventSchema = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('ripple-start'),
+    at: z.number(),
+    f: z.number(),
+    ripple: z.string(),
+    attempt: z.number().int().positive(),
+  }),
+  z.object({
+    kind: z.literal('ripple-done'),
+    at: z.number(),
+    f: z.number(),
+    ripple: z.string(),
+    attempt: z.number().int().positive(),
+    changed: z.boolean(),
+    rows: z.number().int().nonnegative().nullable(),
+  }),
+  z.object({
+    kind: z.literal('ripple-fail'),
+    at: z.number(),
+    f: z.number(),
+    ripple: z.string(),
+    attempt: z.number().int().positive(),
+    /** True when the Duck relaunches the Ripple inside the same run (immediate retry budget). */
+    retrying: z.boolean(),
+    error: errorInfo,
+  }),
+  z.object({
+    kind: z.literal('run-failed'),
+    at: z.number(),
+    f: z.number(),
+    /** The whole run failed (watchdog, export or contract error) rather than one Ripple. */
+    error: errorInfo,
+  }),
+  z.object({
+    kind: z.literal('run-published'),
+    at: z.number(),
+    f: z.number(),
+    tables: z.record(z.string(), z.object({ rows: z.number().int().nonnegative() })),
+  }),
+]);
+export type DuckEvent = z.infer<typeof duckEventSchema>;
+
+export const eventsRequestSchema = z.object({ events: z.array(duckEventSchema).max(10_000) });
+
+export function duckPath(name: string, major: number, leaf: 'config' | 'jobs' | 'events'): string {
+  return `/api/duck/${encodeURIComponent(name)}/${major}/${leaf}`;
+}
