@@ -435,6 +435,9 @@ describe('P17 — pondFailed', () => {
     // a failed Pond starts no new Pond Run (no retry budget) and solicits nothing
     const later = e.advance(at(5));
     expect(later.filter((x) => x.kind === 'pond-start')).toEqual([]);
+    // the dead Duck's runs are dropped from the model too: nothing restarts the Ripple
+    expect(later.filter((x) => x.kind === 'ripple-start')).toEqual([]);
+    expect(e.rippleState('p2', 's1').targets).toEqual([]);
     expect(e.pondState('p1')).toMatchObject({ hasPull: false, targets: [], runsStarted: 0 });
   });
 
