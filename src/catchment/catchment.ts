@@ -37,6 +37,19 @@ export interface StoredManifest {
   tables: string[];
 }
 
+export type ControlVerb =
+  | 'tap'
+  | 'pulse'
+  | 'wave'
+  | 'tide'
+  | 'untrigger'
+  | 'wake'
+  | 'force'
+  | 'sleep'
+  | 'kill'
+  | 'clear'
+  | 'refresh';
+
 export type CatchmentEventListener = (events: readonly EngineEvent[]) => void;
 
 export class Catchment {
@@ -60,7 +73,10 @@ export class Catchment {
     this.supervisor = new DuckSupervisor(
       { catchmentUrl: () => this.url, livenessMs: this.livenessMs, idleMs: options.idleMs ?? 300_000 },
       {
-        registerToken: () => {},
+        issueToken: (line) => {
+          const { name, major } = parseLineId(line);
+          return this.store.registerDuck({ pond: name, major, pid: null, state: 'starting', atMs: this.now() }).token;
+        },
         inFlight: (line) => this.inFlight(line),
         keepWarm: (line) => this.keepWarm(line),
         duckLost: (line, reason) => this.duckLost(line, reason),
@@ -122,6 +138,49 @@ export class Catchment {
   /** Re-reads the topology after a deploy or an operational change. */
   reloadTopology(): void {
     this.orchestrator.replaceTopology(this.specs());
+  }
+
+  // ───────────────────────────── triggers and control verbs ─────────────────────────────
+
+  /** Applies one trigger or control verb to a line; unknown lines throw before anything changes. */
+  control(line: string, verb: ControlVerb, opts: { boundMs?: number; upstream?: boolean } = {}): void {
+    this.orchestrator.apply((engine, now) => {
+      switch (verb) {
+        case 'tap':
+          return engine.tap(line, now);
+        case 'pulse':
+          return engine.pulse(line, now);
+        case 'wave':
+          return engine.setTrigger(line, { kind: 'wave', boundMs: 0 });
+        case 'tide':
+          return engine.setTrigger(line, { kind: 'tide', boundMs: opts.boundMs ?? 0 });
+        case 'untrigger':
+          return engine.untrigger(line);
+        case 'wake':
+          return engine.wake(line, now);
+        case 'force':
+          return engine.force(line, now);
+        case 'sleep':
+          return engine.sleep(line, now, opts.upstream ?? false);
+        case 'kill': {
+          const s = engine.pondState(line);
+          engine.kill(line, now);
+          if (s.startF > s.endF) {
+            const { name, major } = parseLineId(line);
+            this.store.finishPondRun(name, major, s.startF, { status: 'killed', atMs: now, error: 'killed by an operator' });
+          }
+          return;
+        }
+        case 'clear':
+          return engine.clear(line, now);
+        case 'refresh':
+          return engine.refresh(line, now);
+      }
+    });
+    if (verb === 'kill') {
+      this.jobs.discard(line);
+      this.supervisor.terminate(line, 'SIGKILL');
+    }
   }
 
   // ───────────────────────────── Duck protocol ─────────────────────────────

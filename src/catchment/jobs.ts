@@ -55,6 +55,11 @@ export class JobQueues {
     });
   }
 
+  /** Drops a line's pending jobs (its Pond was killed). */
+  discard(line: string): void {
+    this.pending.delete(line);
+  }
+
   /** Releases every waiting poll (shutdown). */
   close(): void {
     for (const w of this.waiters.values()) {

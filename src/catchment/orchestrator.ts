@@ -35,6 +35,8 @@ export interface OrchestratorHooks {
   observe?(events: readonly EngineEvent[]): void;
 }
 
+const PERSIST_EVERY_MS = 100;
+
 /** The longest the timer sleeps even when nothing is due, so a wrong clock cannot strand the engine. */
 const MAX_SLEEP_MS = 60_000;
 
@@ -114,14 +116,19 @@ export class Orchestrator {
     this.arm(now);
   }
 
+  /**
+   * Saves at most every PERSIST_EVERY_MS: a snapshot of a large graph costs tens of milliseconds, and a
+   * crash in between loses nothing that Ducks (replaying events) and re-dispatch do not restore.
+   */
   private queuePersist(): void {
     if (this.persistQueued) return;
     this.persistQueued = true;
-    setImmediate(() => {
+    const t = setTimeout(() => {
       if (!this.persistQueued) return;
       this.persistQueued = false;
       this.hooks.persist(this.engine.snapshot());
-    });
+    }, PERSIST_EVERY_MS);
+    t.unref();
   }
 
   private arm(now: number): void {

@@ -5,7 +5,6 @@
  * through the engine's ordinary fault path.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 
 export interface SupervisorOptions {
@@ -19,8 +18,8 @@ export interface SupervisorOptions {
 }
 
 export interface SupervisorHooks {
-  /** The token a Duck must present; the Catchment stores its hash. */
-  registerToken(line: string, token: string): void;
+  /** Issues the token a new Duck must present (the Catchment keeps only its hash). */
+  issueToken(line: string): string;
   /** Is a run of this line in flight (engine startF > endF)? */
   inFlight(line: string): boolean;
   /** Should the Duck stay warm (standing trigger, queued jobs)? */
@@ -60,8 +59,7 @@ export class DuckSupervisor {
   ensure(line: string): void {
     const d = this.ducks.get(line);
     if (d && !d.exited && !d.stopping) return;
-    const token = randomBytes(32).toString('base64url');
-    this.hooks.registerToken(line, token);
+    const token = this.hooks.issueToken(line);
     const child = spawn(process.execPath, [BIN, 'duck'], {
       env: {
         ...process.env,

@@ -5,6 +5,8 @@
 import { Command, CommanderError } from 'commander';
 import { DEMO_SCENARIO } from '../sim/demo.js';
 import { type CliIO, processIO, UsageError } from './io.js';
+import { registerPondCommands } from './pond.js';
+import { registerRuntimeCommands } from './runtime.js';
 import { runScenarioText, simulateCommand } from './simulate.js';
 
 const VERSION = '0.1.0';
@@ -39,6 +41,18 @@ function buildProgram(io: CliIO): Command {
           'Every Pond settles to the 3 s cadence of the slowest Ripple (sales.join_lines).\n\n',
       );
       runScenarioText(JSON.stringify(DEMO_SCENARIO), 'demo', { table: !opts.json }, io);
+    });
+
+  registerPondCommands(program, io);
+  registerRuntimeCommands(program, io);
+
+  program
+    .command('duck', { hidden: true })
+    .description('Run a Duck worker (started by the Catchment; reads DUCKSTRING_CATCHMENT_URL, DUCKSTRING_DUCK_TOKEN, DUCKSTRING_DUCK)')
+    .action(async () => {
+      const { runDuckFromEnv } = await import('../duck/main.js');
+      const code = await runDuckFromEnv();
+      if (code !== 0) throw new UsageError('duck: invalid environment', code);
     });
 
   return program;

@@ -1,0 +1,135 @@
+/**
+ * Deploying a Pond archive: unpack into staging, load and compile it (a syntax error fails here, not
+ * in a run), check its Sources exist at a compatible version and that the graph stays acyclic, then
+ * record the immutable version and switch the line's selection in one transaction. Any failure leaves
+ * the Catchment exactly as it was.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { validateTopology } from '../engine/topology.js';
+import { ArchiveError, unpackPond } from '../pond/archive.js';
+import { loadPond } from '../pond/loader.js';
+import { PondError } from '../pond/manifest.js';
+import type { Catchment, StoredManifest } from './catchment.js';
+import { HttpError } from './http/routes.js';
+import { lineId } from './orchestrator.js';
+import { placeVersionSource, resolveInRoot, versionSourceRel } from './store/index.js';
+
+export interface DeployOutcome {
+  name: string;
+  version: string;
+  major: number;
+  checksum: string;
+  /** False when this exact version was already deployed (an idempotent redeploy or a rollback). */
+  created: boolean;
+  previousVersion: string | null;
+  ripples: string[];
+  tables: string[];
+}
+
+function compareSemver(a: string, b: string): number {
+  const pa = a.split(/[-+]/)[0]!.split('.').map(Number);
+  const pb = b.split(/[-+]/)[0]!.split('.').map(Number);
+  for (let i = 0; i < 3; i++) if (pa[i] !== pb[i]) return (pa[i] ?? 0) - (pb[i] ?? 0);
+  return 0;
+}
+
+export async function deployArchive(catchment: Catchment, archive: Buffer): Promise<DeployOutcome> {
+  const root = catchment.options.root;
+  const checksum = createHash('sha256').update(archive).digest('hex');
+  const stagingRoot = path.join(root, 'ponds', '.staging');
+  await mkdir(stagingRoot, { recursive: true });
+  const staged = path.join(stagingRoot, `deploy-${Date.now()}-${randomBytes(4).toString('hex')}`);
+  /** The version directory placed inside the deploy transaction; removed again if it rolls back. */
+  let placedDir: string | null = null;
+  try {
+    try {
+      await unpackPond(archive, staged);
+    } catch (err) {
+      if (err instanceof ArchiveError) throw new HttpError(400, 'invalid_archive', err.message);
+      throw err;
+    }
+    let loaded: Awaited<ReturnType<typeof loadPond>>;
+    try {
+      loaded = await loadPond(staged);
+    } catch (err) {
+      if (err instanceof PondError) throw new HttpError(422, 'invalid_pond', err.message, err.issues);
+      throw err;
+    }
+    const m = loaded.manifest;
+    const store = catchment.store;
+    const problems: string[] = [];
+    for (const s of m.sources) {
+      const selected = store.getSelectedVersion(s.name, s.major);
+      if (!selected) {
+        if (!s.optional) problems.push(`sources.${s.name}: unknown source Pond "${s.name}" (major ${s.major}) — deploy it first`);
+        continue;
+      }
+      if (compareSemver(selected.version, s.minVersion) < 0) {
+        problems.push(`sources.${s.name}: needs ${s.name} ≥ ${s.minVersion} in major ${s.major}, deployed is ${selected.version}`);
+      }
+    }
+    const stored: StoredManifest = {
+      name: m.name,
+      version: m.version,
+      major: m.major,
+      sources: m.sources
+        .filter((s) => s.optional === false || store.getSelectedVersion(s.name, s.major) !== null)
+        .map((s) => ({ name: s.name, major: s.major, minVersion: s.minVersion, optional: s.optional })),
+      ripples: loaded.rippleSpecs,
+      immediateRetries: m.immediateRetries,
+      sourceRetries: m.sourceRetries,
+      tables: loaded.tables,
+    };
+    const id = lineId(m.name, m.major);
+    const specs = catchment.specs().filter((p) => p.name !== id);
+    specs.push({
+      name: id,
+      sources: stored.sources.map((s) => ({ name: lineId(s.name, s.major), optional: s.optional })),
+      ripples: stored.ripples,
+      windows: [],
+      immediateRetries: 0,
+      sourceRetries: 0,
+      alwaysRun: false,
+    });
+    for (const issue of validateTopology(specs)) {
+      if (/cycle/.test(issue.message)) problems.push(`sources: deploying ${id} would create a ${issue.message}`);
+    }
+    if (problems.length > 0) throw new HttpError(422, 'invalid_pond', problems.join('\n'), problems);
+
+    const result = store.deploy(
+      {
+        name: m.name,
+        version: m.version,
+        checksum,
+        manifest: stored as unknown as Record<string, unknown>,
+        budgets: { immediateRetries: m.immediateRetries, sourceRetries: m.sourceRetries },
+        atMs: Date.now(),
+      },
+      {
+        beforeCommit: (r) => {
+          if (r.created && placeVersionSource(root, m.name, m.version, staged)) {
+            placedDir = resolveInRoot(root, versionSourceRel(m.name, m.version));
+          }
+        },
+      },
+    );
+    catchment.reloadTopology();
+    return {
+      name: m.name,
+      version: m.version,
+      major: m.major,
+      checksum,
+      created: result.created,
+      previousVersion: result.previousVersion,
+      ripples: loaded.ripples.map((r) => r.name),
+      tables: loaded.tables,
+    };
+  } catch (err) {
+    if (placedDir) await rm(placedDir, { recursive: true, force: true });
+    throw err;
+  } finally {
+    await rm(staged, { recursive: true, force: true });
+  }
+}

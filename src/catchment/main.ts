@@ -1,0 +1,61 @@
+/**
+ * Starting and stopping a Catchment process: storage, engine, Duck supervision and the HTTP API on
+ * one address. `duckstring catchment start` and `npm start` both come through here.
+ */
+import type { FastifyInstance } from 'fastify';
+import { Catchment, type CatchmentOptions } from './catchment.js';
+import { DataService } from './data.js';
+import { buildServer } from './http/server.js';
+import { Metrics } from './metrics.js';
+import { ensureAdminKey } from './store/index.js';
+
+export interface StartOptions extends Omit<CatchmentOptions, 'root'> {
+  root: string;
+  host?: string;
+  port?: number;
+  httpLogger?: boolean | object;
+}
+
+export interface RunningCatchment {
+  url: string;
+  adminKey: string;
+  /** True when this start created the admin key (print it once). */
+  keyCreated: boolean;
+  catchment: Catchment;
+  app: FastifyInstance;
+  close(): Promise<void>;
+}
+
+export async function startCatchment(opts: StartOptions): Promise<RunningCatchment> {
+  const catchment = new Catchment(opts);
+  const { key, created } = ensureAdminKey(opts.root);
+  const data = new DataService(catchment);
+  const metrics = new Metrics(catchment);
+  const app = buildServer({ catchment, adminKey: key, data, metrics, logger: opts.httpLogger ?? false });
+  let address: string;
+  try {
+    address = await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 7474 });
+  } catch (err) {
+    catchment.store.close();
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EADDRINUSE') throw new Error(`port ${opts.port ?? 7474} is already in use (choose another with --port)`);
+    throw err;
+  }
+  const url = address.replace('[::1]', '127.0.0.1');
+  catchment.start(url);
+  let closed = false;
+  return {
+    url,
+    adminKey: key,
+    keyCreated: created,
+    catchment,
+    app,
+    async close() {
+      if (closed) return;
+      closed = true;
+      catchment.jobs.close();
+      await app.close();
+      await catchment.stop();
+    },
+  };
+}

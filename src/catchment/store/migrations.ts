@@ -1,0 +1,172 @@
+/**
+ * duck.db schema, as numbered forward-only migrations. Never edit a released migration: append a new one.
+ * Conventions: STRICT tables; times are integer epoch ms; freshness F is integer epoch ms; every path is
+ * root-relative. A "line" is one (pond, major); its selection row is the parent of all per-line config.
+ */
+export interface Migration {
+  id: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    id: 1,
+    name: 'pond identity',
+    sql: `
+      CREATE TABLE ponds (
+        name TEXT PRIMARY KEY,
+        created_at INTEGER NOT NULL
+      ) STRICT;
+
+      -- One immutable row per deployed artifact.
+      CREATE TABLE pond_versions (
+        pond TEXT NOT NULL REFERENCES ponds(name),
+        version TEXT NOT NULL,
+        major INTEGER NOT NULL CHECK (major >= 0),
+        checksum TEXT NOT NULL CHECK (length(checksum) = 64),
+        manifest TEXT NOT NULL CHECK (json_valid(manifest)),
+        source_path TEXT NOT NULL CHECK (substr(source_path, 1, 1) <> '/'),
+        deployed_at INTEGER NOT NULL,
+        PRIMARY KEY (pond, version),
+        UNIQUE (pond, major, version)
+      ) STRICT;
+
+      CREATE TRIGGER pond_versions_immutable BEFORE UPDATE ON pond_versions
+      BEGIN
+        SELECT RAISE(ABORT, 'pond_versions rows are immutable');
+      END;
+
+      -- The selection pointer: which version a major line runs. The composite key forces the selected
+      -- version to belong to that major.
+      CREATE TABLE selections (
+        pond TEXT NOT NULL,
+        major INTEGER NOT NULL,
+        version TEXT NOT NULL,
+        selected_at INTEGER NOT NULL,
+        PRIMARY KEY (pond, major),
+        FOREIGN KEY (pond, major, version) REFERENCES pond_versions(pond, major, version)
+      ) STRICT;
+    `,
+  },
+  {
+    id: 2,
+    name: 'operational config per line',
+    sql: `
+      -- Operator-owned. Ordered by id: the engine examines windows in list order.
+      CREATE TABLE windows (
+        id INTEGER PRIMARY KEY,
+        pond TEXT NOT NULL,
+        major INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        start_anchor INTEGER NOT NULL,
+        every_ms INTEGER NOT NULL CHECK (every_ms > 0),
+        duration_ms INTEGER NOT NULL CHECK (duration_ms > 0 AND duration_ms <= every_ms),
+        valid_days TEXT NOT NULL CHECK (json_valid(valid_days)),
+        until_ms INTEGER,
+        created_at INTEGER NOT NULL,
+        UNIQUE (pond, major, name),
+        FOREIGN KEY (pond, major) REFERENCES selections(pond, major)
+      ) STRICT;
+
+      -- Seeded from pond.toml on the line's first deploy only, then operator-owned.
+      CREATE TABLE budgets (
+        pond TEXT NOT NULL,
+        major INTEGER NOT NULL,
+        immediate_retries INTEGER NOT NULL CHECK (immediate_retries >= 0),
+        source_retries INTEGER NOT NULL CHECK (source_retries >= 0),
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (pond, major),
+        FOREIGN KEY (pond, major) REFERENCES selections(pond, major)
+      ) STRICT;
+
+      -- Operator intent for the standing trigger; authoritative over the engine snapshot's copy.
+      CREATE TABLE standing_triggers (
+        pond TEXT NOT NULL,
+        major INTEGER NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('wave', 'tide')),
+        bound_ms INTEGER,
+        set_at INTEGER NOT NULL,
+        PRIMARY KEY (pond, major),
+        FOREIGN KEY (pond, major) REFERENCES selections(pond, major),
+        CHECK ((kind = 'wave' AND bound_ms IS NULL) OR (kind = 'tide' AND bound_ms > 0))
+      ) STRICT;
+    `,
+  },
+  {
+    id: 3,
+    name: 'engine state',
+    sql: `
+      -- The engine snapshot as deflate-raw compressed JSON: ~50x smaller than the text, so frequent saves
+      -- of a large Catchment stay cheap in WAL traffic and backups.
+      CREATE TABLE engine_state (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        encoding TEXT NOT NULL CHECK (encoding IN ('json+deflate-raw')),
+        state BLOB NOT NULL,
+        saved_at INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
+  {
+    id: 4,
+    name: 'run history',
+    sql: `
+      CREATE TABLE pond_runs (
+        id INTEGER PRIMARY KEY,
+        pond TEXT NOT NULL,
+        major INTEGER NOT NULL,
+        f INTEGER NOT NULL,
+        version TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'killed', 'passed')),
+        started_at INTEGER NOT NULL,
+        finished_at INTEGER,
+        trigger_reason TEXT,
+        error TEXT,
+        UNIQUE (pond, major, f),
+        FOREIGN KEY (pond, major, version) REFERENCES pond_versions(pond, major, version)
+      ) STRICT;
+      CREATE INDEX pond_runs_recent ON pond_runs (pond, major, started_at DESC, f DESC);
+      CREATE INDEX pond_runs_by_status ON pond_runs (status, pond, started_at DESC);
+
+      -- One row per Ripple attempt.
+      CREATE TABLE ripple_attempts (
+        run_id INTEGER NOT NULL REFERENCES pond_runs(id),
+        pond TEXT NOT NULL,
+        major INTEGER NOT NULL,
+        version TEXT NOT NULL,
+        f INTEGER NOT NULL,
+        ripple TEXT NOT NULL,
+        attempt INTEGER NOT NULL CHECK (attempt >= 0),
+        status TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'killed', 'passed')),
+        started_at INTEGER NOT NULL,
+        finished_at INTEGER,
+        rows_written INTEGER,
+        error TEXT,
+        stack TEXT,
+        duck_id TEXT,
+        PRIMARY KEY (pond, major, f, ripple, attempt),
+        FOREIGN KEY (pond, major, version) REFERENCES pond_versions(pond, major, version)
+      ) STRICT;
+      CREATE INDEX ripple_attempts_by_run ON ripple_attempts (run_id);
+      CREATE INDEX ripple_attempts_by_status ON ripple_attempts (status, pond, started_at DESC);
+    `,
+  },
+  {
+    id: 5,
+    name: 'duck registry',
+    sql: `
+      CREATE TABLE ducks (
+        pond TEXT NOT NULL,
+        major INTEGER NOT NULL,
+        duck_id TEXT NOT NULL UNIQUE,
+        pid INTEGER,
+        token_hash TEXT NOT NULL CHECK (length(token_hash) = 64),
+        state TEXT NOT NULL CHECK (state IN ('starting', 'running', 'stopping', 'stopped')),
+        registered_at INTEGER NOT NULL,
+        last_seen INTEGER,
+        PRIMARY KEY (pond, major),
+        FOREIGN KEY (pond, major) REFERENCES selections(pond, major)
+      ) STRICT;
+    `,
+  },
+];

@@ -1,0 +1,88 @@
+/**
+ * How CLI commands reach a Catchment: its URL and key come from flags, then the environment
+ * (`DUCKSTRING_CATCHMENT_URL`, `DUCKSTRING_KEY`), then the local defaults (127.0.0.1:7474 and the
+ * admin key file of `./.duckstring`). Every failure becomes one clear sentence.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { UsageError } from './io.js';
+
+export interface ConnectionOptions {
+  catchment?: string;
+  key?: string;
+  root?: string;
+}
+
+export const DEFAULT_URL = 'http://127.0.0.1:7474';
+export const DEFAULT_ROOT = '.duckstring';
+
+export class CatchmentClient {
+  readonly url: string;
+  private readonly key: string | undefined;
+
+  constructor(opts: ConnectionOptions, env: NodeJS.ProcessEnv = process.env) {
+    this.url = (opts.catchment ?? env.DUCKSTRING_CATCHMENT_URL ?? DEFAULT_URL).replace(/\/+$/, '');
+    this.key = opts.key ?? env.DUCKSTRING_KEY ?? readLocalKey(opts.root ?? DEFAULT_ROOT);
+  }
+
+  async request<T = unknown>(method: string, route: string, body?: unknown, raw?: Buffer): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.url}${route}`, {
+        method,
+        headers: {
+          ...(this.key ? { authorization: `Bearer ${this.key}` } : {}),
+          ...(raw ? { 'content-type': 'application/octet-stream' } : body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
+        body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
+      });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+      throw new UsageError(
+        `cannot reach the Catchment at ${this.url} (${cause}). Is it running? Start one with "duckstring catchment start" or pass --catchment URL.`,
+        1,
+      );
+    }
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : {};
+    } catch {
+      // Not JSON (metrics): return the text.
+    }
+    if (!res.ok) {
+      const e = (parsed as { error?: { code?: string; message?: string } }).error;
+      const hint = res.status === 401 ? ' (pass --key KEY or set DUCKSTRING_KEY)' : '';
+      throw new UsageError(`${res.status} ${e?.code ?? 'error'}: ${e?.message ?? text}${hint}`, res.status < 500 ? 2 : 1);
+    }
+    return parsed as T;
+  }
+}
+
+function readLocalKey(root: string): string | undefined {
+  try {
+    return readFileSync(path.join(root, 'admin.key'), 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Renders rows as an aligned text table. */
+export function formatTable(columns: readonly string[], rows: ReadonlyArray<readonly unknown[]>): string {
+  const cell = (v: unknown): string => (v === null || v === undefined ? 'NULL' : typeof v === 'object' ? JSON.stringify(v) : String(v));
+  const cells = rows.map((r) => r.map(cell));
+  const widths = columns.map((c, i) => Math.min(60, Math.max(c.length, ...cells.map((r) => (r[i] ?? '').length))));
+  const fit = (s: string, w: number) => (s.length > w ? `${s.slice(0, w - 1)}…` : s.padEnd(w));
+  const line = (r: readonly string[]) => r.map((s, i) => fit(s, widths[i]!)).join('  ').trimEnd();
+  return [line(columns), line(widths.map((w) => '─'.repeat(w))), ...cells.map(line)].join('\n');
+}
+
+/** RFC 4180 CSV. */
+export function formatCsv(columns: readonly string[], rows: ReadonlyArray<readonly unknown[]>): string {
+  const esc = (v: unknown): string => {
+    if (v === null || v === undefined) return '';
+    const s = typeof v === 'object' ? JSON.stringify(v) : String(v);
+    return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  };
+  return [columns.map(esc).join(','), ...rows.map((r) => r.map(esc).join(','))].join('\n');
+}
