@@ -107,10 +107,15 @@ export class Catchment {
     this.orchestrator.start();
   }
 
-  async stop(): Promise<void> {
+  /** Stops deciding and stops every Duck; the store stays open for requests still in flight. */
+  async stopWork(): Promise<void> {
     this.orchestrator?.stop();
     this.jobs.close();
     await this.supervisor.stopAll();
+  }
+
+  async stop(): Promise<void> {
+    await this.stopWork();
     this.store.close();
   }
 

@@ -53,9 +53,9 @@ export async function startCatchment(opts: StartOptions): Promise<RunningCatchme
     async close() {
       if (closed) return;
       closed = true;
-      catchment.jobs.close();
+      await catchment.stopWork();
       await app.close();
-      await catchment.stop();
+      catchment.store.close();
     },
   };
 }

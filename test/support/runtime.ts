@@ -1,0 +1,156 @@
+/**
+ * Helpers for runtime tests with real parts: a real Catchment (HTTP on 127.0.0.1, SQLite, spawned Duck
+ * processes running the built CLI), Ponds written to temp dirs, and polling with deadlines.
+ */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { type RunningCatchment, type StartOptions, startCatchment } from '../../src/catchment/main.js';
+import { packPond } from '../../src/pond/archive.js';
+
+export interface PondFiles {
+  name: string;
+  version?: string;
+  sources?: Record<string, string>;
+  immediateRetries?: number;
+  sourceRetries?: number;
+  /** Path under the Pond (e.g. `ripples/n.sql`) → content. */
+  files: Record<string, string>;
+}
+
+export async function tempDir(prefix: string): Promise<string> {
+  return mkdtemp(path.join(tmpdir(), `duckstring-${prefix}-`));
+}
+
+export async function writePond(parent: string, p: PondFiles): Promise<string> {
+  const dir = path.join(
+    parent,
+    `${p.name}-${p.version ?? '1.0.0'}-${Math.random().toString(36).slice(2, 8)}`,
+  );
+  await mkdir(dir, { recursive: true });
+  const sources = Object.entries(p.sources ?? {})
+    .map(([k, v]) => `${k} = "${v}"`)
+    .join('\n');
+  await writeFile(
+    path.join(dir, 'pond.toml'),
+    `[pond]\nname = "${p.name}"\nversion = "${p.version ?? '1.0.0'}"\nimmediate_retries = ${p.immediateRetries ?? 0}\nsource_retries = ${p.sourceRetries ?? 0}\n${sources ? `\n[sources]\n${sources}\n` : ''}`,
+  );
+  for (const [rel, content] of Object.entries(p.files)) {
+    await mkdir(path.dirname(path.join(dir, rel)), { recursive: true });
+    await writeFile(path.join(dir, rel), content);
+  }
+  return dir;
+}
+
+/** A TS Ripple that sleeps `ms` (so a test can act mid-run) and then writes one row with the run's F. */
+export function sleepyRipple(name: string, ms: number): string {
+  return `import { ripple } from 'duckstring/pond';
+export const ${name} = ripple({
+  name: '${name}',
+  async run(ctx) {
+    await new Promise((resolve) => setTimeout(resolve, ${ms}));
+    await ctx.writeTable('${name}', "SELECT TIMESTAMPTZ '" + ctx.f.toISOString() + "' AS f, 42::BIGINT AS answer");
+  },
+});
+`;
+}
+
+export class TestCatchment {
+  private constructor(
+    readonly running: RunningCatchment,
+    readonly root: string,
+  ) {}
+
+  static async start(root: string, opts: Partial<StartOptions> = {}): Promise<TestCatchment> {
+    const running = await startCatchment({
+      root,
+      port: 0,
+      livenessMs: 3000,
+      watchdogMs: 5000,
+      idleMs: 60_000,
+      ...opts,
+    });
+    return new TestCatchment(running, root);
+  }
+
+  get url(): string {
+    return this.running.url;
+  }
+
+  async api<T = any>(
+    method: string,
+    route: string,
+    body?: unknown,
+    key: string | null = this.running.adminKey,
+  ): Promise<{ status: number; body: T }> {
+    const res = await fetch(`${this.url}${route}`, {
+      method,
+      headers: {
+        ...(key ? { authorization: `Bearer ${key}` } : {}),
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
+  }
+
+  async deploy(dir: string): Promise<{ status: number; body: any }> {
+    const res = await fetch(`${this.url}/api/deploy`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${this.running.adminKey}`,
+        'content-type': 'application/octet-stream',
+      },
+      body: await packPond(dir),
+    });
+    return { status: res.status, body: await res.json() };
+  }
+
+  async status(name: string): Promise<any> {
+    const r = await this.api('GET', `/api/ponds/${name}`);
+    return r.body.lines[0];
+  }
+
+  async runs(name: string): Promise<any[]> {
+    return (await this.api('GET', `/api/ponds/${name}/runs?limit=50`)).body.runs;
+  }
+
+  async close(): Promise<void> {
+    await this.running.close();
+  }
+}
+
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(
+    `timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`,
+  );
+}
+
+export async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
