@@ -572,6 +572,10 @@ describe('nextWakeAt', () => {
     expect(e.status('p1')).toBe('idle');
     expect(e.nextWakeAt(at(6))).toBeNull();
     e.setTrigger('p2', { kind: 'wave', boundMs: 0 });
+    // a Wave set on an idle Pond is due at once: the next instant
+    expect(e.nextWakeAt(at(6))).toBe(at(6) + 1);
+    e.advance(at(6));
+    // serviced: runs are in flight, so only Duck events can change anything again
     expect(e.nextWakeAt(at(6))).toBeNull();
   });
 });

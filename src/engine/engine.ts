@@ -283,7 +283,9 @@ export class Engine {
       s.hasPull = false;
       s.pullLocal = false;
       s.pullM = NEVER;
-      s.targets = [];
+      // Our engine: a requested Force is a local recompute, not demand; it survives Sleep like
+      // started runs do, or the Pond would be left with endF = never and strand its Sinks.
+      s.targets = s.forcePending && s.targets.includes(NEVER) ? [NEVER] : [];
       for (const r of this.topology.ponds[p]!.ripples) this.ripples[r]!.hasPull = false;
       if (this.triggers.delete(p)) this.rebuildTides();
       this.touch(p);
@@ -377,7 +379,10 @@ export class Engine {
   rippleCompleted(pond: string, ripple: string, f: number, now: number, changed = true): boolean {
     const r = this.rippleId(pond, ripple);
     const rs = this.ripples[r]!;
-    if (f <= rs.endF) return false;
+    // A re-run at an already reached F (e.g. after Force) completes too; anything else at or below
+    // endF is a replay.
+    const current = rs.isRunning && f === rs.startF;
+    if (!current && f <= rs.endF) return false;
     // The Duck decides which freshness a Ripple actually ran at; the model adopts it.
     rs.startF = f;
     this.completeRipple(r, now, changed);
@@ -401,7 +406,7 @@ export class Engine {
   rippleFailed(pond: string, ripple: string, f: number, now: number): void {
     const r = this.rippleId(pond, ripple);
     const rs = this.ripples[r]!;
-    if (f <= rs.endF) return;
+    if (!(rs.isRunning && f === rs.startF) && f <= rs.endF) return;
     rs.isRunning = false;
     this.emitRipple('ripple-fail', r, now, f);
     this.touchRipple(r);
@@ -529,6 +534,16 @@ export class Engine {
       for (const w of windows) {
         const open = nextOpen(w, now);
         if (open !== null) best = Math.min(best, open);
+      }
+    }
+    // A Wave whose Pond completed after this advance serviced triggers (a pass, a Pond without
+    // Ripples), or that sits idle, re-taps at the next instant.
+    for (const p of this.completedSinceService) {
+      if (this.triggers.get(p)?.kind === 'wave') best = Math.min(best, now + 1);
+    }
+    for (const p of this.touched) {
+      if (this.triggers.get(p)?.kind === 'wave' && !this.ponds[p]!.isBlocked && this.idleForWave(p)) {
+        best = Math.min(best, now + 1);
       }
     }
     for (const p of this.tides) {
@@ -701,7 +716,9 @@ export class Engine {
     if (s.isKilled) return false;
     const F = this.sourceF(p, now);
     let ok = false;
-    if (F !== null) {
+    // Our engine: nothing can be computed from Sources that never completed, not even for Force
+    // (the prior art started such a run and it never completed).
+    if (F !== null && F !== NEVER) {
       if (s.isFailed) {
         ok = s.failedF !== NEVER && s.failures <= this.topology.ponds[p]!.spec.sourceRetries && F > s.startF;
       } else {

@@ -154,3 +154,54 @@ export function isAlive(pid: number): boolean {
     return false;
   }
 }
+
+/** A Catchment in its own process (so a test can SIGKILL it like a crash). */
+export interface CatchmentProcess {
+  url: string;
+  key: string;
+  child: import('node:child_process').ChildProcess;
+  output: () => string;
+  /** Resolves when the process has exited. */
+  exited: Promise<void>;
+}
+
+export async function spawnCatchment(root: string, args: string[] = []): Promise<CatchmentProcess> {
+  const { spawn } = await import('node:child_process');
+  const bin = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../bin/duckstring.js');
+  const child = spawn(process.execPath, [bin, 'catchment', 'start', '--root', root, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => {
+    out += String(d);
+  });
+  child.stderr!.on('data', (d) => {
+    out += String(d);
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = await waitFor('the Catchment to listen', async () => /listening on (http:\/\/\S+)/.exec(out)?.[1], 20_000);
+  const { readFile } = await import('node:fs/promises');
+  const key = (await readFile(path.join(root, 'admin.key'), 'utf8')).trim();
+  return { url, key, child, output: () => out, exited };
+}
+
+/** Admin API calls against a Catchment process. */
+export async function call<T = any>(cp: { url: string; key: string }, method: string, route: string, body?: unknown): Promise<{ status: number; body: T }> {
+  const res = await fetch(`${cp.url}${route}`, {
+    method,
+    headers: { authorization: `Bearer ${cp.key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
+}
+
+export async function deployTo(cp: { url: string; key: string }, dir: string): Promise<number> {
+  const res = await fetch(`${cp.url}/api/deploy`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${cp.key}`, 'content-type': 'application/octet-stream' },
+    body: await packPond(dir),
+  });
+  await res.arrayBuffer();
+  return res.status;
+}
