@@ -435,3 +435,18 @@ describe('bad input', () => {
     expect(() => new DuckEngine([], 'p')).toThrow(new EngineError('pond "p" has no ripples'));
   });
 });
+
+describe('repeated begin-run while a Ripple is running at F', () => {
+  it('does not queue a second execution (a Catchment re-dispatching after a restart)', () => {
+    const e = new DuckEngine([{ name: 'a', parents: [] }, { name: 'b', parents: [{ name: 'a', optional: false }] }]);
+    e.beginRun(10, 0);
+    expect(e.takeStarts()).toEqual([{ ripple: 'a', f: 10, attempt: 1 }]);
+    e.completed('a', 10);
+    expect(e.takeStarts()).toEqual([{ ripple: 'b', f: 10, attempt: 1 }]);
+    e.beginRun(10, 0); // the same command again while b runs
+    expect(e.rippleState('b').targets).toEqual([]);
+    expect(e.completed('b', 10).runCompleted).toEqual([10]);
+    expect(e.takeStarts()).toEqual([]);
+  });
+});
+

@@ -3,6 +3,7 @@
  * orchestrator (the engine in real time), the job queues Ducks poll, and the Duck supervisor; it turns
  * deployed Pond versions into the engine's topology and Duck events into engine events and history.
  */
+import path from 'node:path';
 import type { EngineEvent } from '../engine/engine.js';
 import type { PondSpec, RippleSpec } from '../engine/topology.js';
 import type { DuckConfig, DuckEvent } from '../duck/protocol.js';
@@ -57,6 +58,8 @@ export class Catchment {
   readonly jobs = new JobQueues();
   readonly supervisor: DuckSupervisor;
   orchestrator!: Orchestrator;
+  /** False until the engine is rebuilt from duck.db, and again once stopping begins. */
+  ready = false;
   private url = '';
   private readonly now: () => number;
   private readonly livenessMs: number;
@@ -71,11 +74,23 @@ export class Catchment {
     this.watchdogMs = options.watchdogMs ?? 30_000;
     this.log = options.log ?? (() => {});
     this.supervisor = new DuckSupervisor(
-      { catchmentUrl: () => this.url, livenessMs: this.livenessMs, idleMs: options.idleMs ?? 300_000 },
+      {
+        catchmentUrl: () => this.url,
+        livenessMs: this.livenessMs,
+        idleMs: options.idleMs ?? 300_000,
+        logFile: (line) => {
+          const { name, major } = parseLineId(line);
+          return path.join(ensureLineDirs(options.root, name, major).dir, 'duck.log');
+        },
+      },
       {
         issueToken: (line) => {
           const { name, major } = parseLineId(line);
           return this.store.registerDuck({ pond: name, major, pid: null, state: 'starting', atMs: this.now() }).token;
+        },
+        spawned: (line, pid) => {
+          const { name, major } = parseLineId(line);
+          if (pid) this.store.setDuckState(name, major, 'running', pid);
         },
         inFlight: (line) => this.inFlight(line),
         keepWarm: (line) => this.keepWarm(line),
@@ -96,7 +111,11 @@ export class Catchment {
       observe: (events) => this.observe(events),
     });
     const engine = this.orchestrator.state;
-    for (const { pond: line } of engine.snapshot().ponds.map((p) => ({ pond: p.name }))) {
+    // Ducks of the previous Catchment process keep working across its restart: adopt the live ones.
+    for (const d of this.store.listDucks()) {
+      if (d.pid !== null && d.state === 'running') this.supervisor.adopt(lineId(d.pond, d.major), d.pid);
+    }
+    for (const { name: line } of engine.topology.ponds.map((p) => p.spec)) {
       const s = engine.pondState(line);
       if (s.startF > s.endF && !s.isKilled && !s.isFailed) {
         this.log('info', 're-dispatching interrupted run', { line, f: s.startF });
@@ -105,10 +124,12 @@ export class Catchment {
     }
     this.supervisor.start();
     this.orchestrator.start();
+    this.ready = true;
   }
 
   /** Stops deciding and stops every Duck; the store stays open for requests still in flight. */
   async stopWork(): Promise<void> {
+    this.ready = false;
     this.orchestrator?.stop();
     this.jobs.close();
     await this.supervisor.stopAll();

@@ -7,6 +7,13 @@
 import { Engine, type EngineEvent, type EngineOptions, type EngineSnapshot } from '../engine/engine.js';
 import type { PondSpec } from '../engine/topology.js';
 
+/** The Catchment is shutting down: the change was not applied (Ducks keep such events and replay them). */
+export class OrchestratorStopped extends Error {
+  constructor() {
+    super('the Catchment is shutting down');
+  }
+}
+
 /** The engine node of one Pond major line. */
 export function lineId(name: string, major: number): string {
   return `${name}@${major}`;
@@ -29,13 +36,11 @@ export interface OrchestratorHooks {
   now(): number;
   /** Carry out "begin a Pond Run at F" for a line (queue a job for its Duck). */
   dispatch(run: BeginRun): void;
-  /** Save the engine state (called after every change, coalesced per turn of the event loop). */
+  /** Save the engine state (called after every change, before any dispatch). */
   persist(snapshot: EngineSnapshot): void;
   /** Every engine event, for history, metrics and logs. */
   observe?(events: readonly EngineEvent[]): void;
 }
-
-const PERSIST_EVERY_MS = 100;
 
 /** The longest the timer sleeps even when nothing is due, so a wrong clock cannot strand the engine. */
 const MAX_SLEEP_MS = 60_000;
@@ -43,7 +48,6 @@ const MAX_SLEEP_MS = 60_000;
 export class Orchestrator {
   private engine: Engine;
   private timer: NodeJS.Timeout | null = null;
-  private persistQueued = false;
   private stopped = false;
 
   constructor(
@@ -71,10 +75,6 @@ export class Orchestrator {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    if (this.persistQueued) {
-      this.persistQueued = false;
-      this.hooks.persist(this.engine.snapshot());
-    }
   }
 
   /**
@@ -83,6 +83,7 @@ export class Orchestrator {
    */
   apply<T>(change: (engine: Engine, now: number) => T): T {
     const now = this.hooks.now();
+    if (this.stopped) throw new OrchestratorStopped();
     const result = change(this.engine, now);
     this.afterChange(now);
     return result;
@@ -98,6 +99,7 @@ export class Orchestrator {
 
   private afterChange(now: number): void {
     const events = this.engine.advance(now);
+    this.persist();
     if (events.length > 0) {
       this.hooks.observe?.(events);
       for (const e of events) {
@@ -112,23 +114,15 @@ export class Orchestrator {
         }
       }
     }
-    this.queuePersist();
     this.arm(now);
   }
 
   /**
-   * Saves at most every PERSIST_EVERY_MS: a snapshot of a large graph costs tens of milliseconds, and a
-   * crash in between loses nothing that Ducks (replaying events) and re-dispatch do not restore.
+   * Saves synchronously: a run is dispatched only once the decision to start it is durable, so a
+   * Catchment that crashes right after dispatching re-dispatches it on restart instead of forgetting it.
    */
-  private queuePersist(): void {
-    if (this.persistQueued) return;
-    this.persistQueued = true;
-    const t = setTimeout(() => {
-      if (!this.persistQueued) return;
-      this.persistQueued = false;
-      this.hooks.persist(this.engine.snapshot());
-    }, PERSIST_EVERY_MS);
-    t.unref();
+  private persist(): void {
+    this.hooks.persist(this.engine.snapshot());
   }
 
   private arm(now: number): void {

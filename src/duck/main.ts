@@ -22,6 +22,9 @@ export async function runDuckFromEnv(env: NodeJS.ProcessEnv = process.env): Prom
     process.stderr.write(`duck: DUCKSTRING_DUCK must be "name@major", got "${line}"\n`);
     return 2;
   }
+  // Output goes to a log file the Catchment opened; never let a broken stream take the Duck down.
+  process.stdout.on('error', () => {});
+  process.stderr.on('error', () => {});
   const log = (msg: string, data?: Record<string, unknown>) =>
     process.stderr.write(`${JSON.stringify({ time: Date.now(), duck: line, pid: process.pid, msg, ...data })}\n`);
   const duck = new Duck({ catchmentUrl: url!, token: token!, line: line!, runnerFactory: createRunner, log });

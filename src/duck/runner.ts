@@ -3,7 +3,7 @@
  * (DuckDB executes off the event loop, so Ripples of one Pond run concurrently), and publishes the
  * Pond's tables as an immutable Parquet snapshot when a run completes.
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { publish, readManifest, STAGING_DIR, tableFilePath } from '../compute/snapshots.js';
@@ -38,33 +38,47 @@ export async function createRunner(config: DuckConfig): Promise<RippleRunner> {
     }
   };
 
+  /** Per-run staging folder; its name depends only on F, so a restarted Duck finds what it staged. */
+  const stagingFor = async (f: number): Promise<string> => {
+    const dir = path.join(config.dataDir, STAGING_DIR, `run-${f}`);
+    await mkdir(dir, { recursive: true });
+    return dir;
+  };
+
   return {
     async run(ripple, f, previousF) {
       const sources = await sourceSnapshots(config);
-      const result = await withConnection((conn) =>
-        executeRipple({
+      // Each table is exported as soon as its Ripple finishes, before any later run can overwrite it
+      // in the registry (Ripples of the next run may already be running): the published set of run
+      // F is exactly what run F's Ripples wrote.
+      const result = await withConnection(async (conn) => {
+        const r = await executeRipple({
           conn,
           pond,
           ripple,
           f: new Date(f),
           previousF: previousF === null ? null : new Date(previousF),
           sources,
-        }),
-      );
+        });
+        await exportTables(conn, r.tables.map((t) => t.name), await stagingFor(f));
+        return r;
+      });
       const rows = result.tables.reduce((n, t) => n + t.rows, 0);
       return { rows: result.tables.length > 0 ? rows : null, changed: true };
     },
 
     async publish(f) {
-      const staging = path.join(config.dataDir, STAGING_DIR, `run-${f}-${process.pid}`);
-      await mkdir(staging, { recursive: true });
-      try {
-        const exported = await withConnection((conn) => exportTables(conn, pond.tables, staging));
-        await publish(config.dataDir, { f, tables: exported.map((t) => ({ name: t.table, stagedPath: t.file })) });
-        return Object.fromEntries(exported.map((t) => [t.table, { rows: t.rows }]));
-      } finally {
-        await rm(staging, { recursive: true, force: true });
-      }
+      const staging = await stagingFor(f);
+      const staged = (await readdir(staging)).filter((n) => n.endsWith('.parquet'));
+      const manifest = await publish(config.dataDir, {
+        f,
+        tables: staged.map((n) => ({ name: n.slice(0, -'.parquet'.length), stagedPath: path.join(staging, n) })),
+      });
+      await rm(staging, { recursive: true, force: true });
+      return Object.fromEntries(staged.map((n) => {
+        const name = n.slice(0, -'.parquet'.length);
+        return [name, { rows: manifest.tables[name]?.rows ?? 0 }];
+      }));
     },
 
     async reset() {

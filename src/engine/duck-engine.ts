@@ -171,7 +171,12 @@ export class DuckEngine {
     } else if (!this.runs.has(f)) {
       this.runs.set(f, immediateRetries);
     }
-    for (const s of this.states) if (f > s.endF && !s.targets.includes(f)) s.targets.push(f);
+    for (const s of this.states) {
+      // A Ripple already running at (or beyond) f will reach it: a repeated command must not queue a
+      // second execution.
+      const reaching = s.isRunning && s.startF >= f && !options.force;
+      if (f > s.endF && !reaching && !s.targets.includes(f)) s.targets.push(f);
+    }
     return { runCompleted: [] };
   }
 

@@ -122,7 +122,7 @@ describe('bad input leaves state unchanged', () => {
       body: Buffer.from('definitely not a pond'),
     });
     expect(junk.status).toBe(400);
-    expect((await junk.json()).error.code).toBe('invalid_archive');
+    expect(((await junk.json()) as { error: { code: string } }).error.code).toBe('invalid_archive');
 
     const orphan = await c.deploy(
       await writePond(work, { name: 'orphan', sources: { ghost: '1.0.0' }, files: { 'ripples/x.sql': 'SELECT 1 AS x' } }),

@@ -10,7 +10,7 @@ import { EngineError } from '../../engine/engine.js';
 import { duckEventSchema } from '../../duck/protocol.js';
 import type { Catchment } from '../catchment.js';
 import { deployArchive } from '../deploy.js';
-import { lineId } from '../orchestrator.js';
+import { lineId, OrchestratorStopped } from '../orchestrator.js';
 import { ConflictError, NotFoundError, ValidationError, secretsEqual } from '../store/index.js';
 import type { DataService } from '../data.js';
 import type { Metrics } from '../metrics.js';
@@ -65,6 +65,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     if (err instanceof HttpError) {
       return reply.status(err.status).send({ error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } });
     }
+    if (err instanceof OrchestratorStopped) {
+      return reply.status(503).send({ error: { code: 'unavailable', message: err.message } });
+    }
     if (err instanceof QueryError) {
       return reply.status(httpStatusForQueryError(err.code)).send({ error: { code: err.code, message: err.message } });
     }
@@ -81,6 +84,10 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     }
     _req.log.error(err);
     return reply.status(500).send({ error: { code: 'internal', message: 'internal error (see the Catchment log)' } });
+  });
+  // Between listening and rebuilding the engine (a restart), answer 503 so Ducks simply retry.
+  app.addHook('onRequest', async (_req, reply) => {
+    if (!catchment.ready) return reply.status(503).send({ error: { code: 'unavailable', message: 'the Catchment is starting' } });
   });
   app.setNotFoundHandler((req, reply) =>
     reply.status(404).send({ error: { code: 'not_found', message: `no route ${req.method} ${req.url}` } }),

@@ -1,0 +1,362 @@
+/**
+ * Loads a Pond directory: pond.toml, then every Ripple under `ripples/`.
+ *
+ * - `ripples/*.ts` are compiled with esbuild into one ESM bundle and imported; every exported
+ *   `ripple(...)` is a Ripple. Compile errors surface here, as `file:line:column: message`.
+ *   A Ripple may import only `duckstring/pond`, Node built-ins and files inside the Pond, so what
+ *   `pond check` accepts is exactly what a deployed copy can run.
+ * - `ripples/NAME.sql` is one SELECT whose result becomes table NAME; its parents are the Ripples
+ *   that write the tables it reads (found with DuckDB's parser), and every `x.table` it reads must
+ *   name a Source declared in pond.toml.
+ *
+ * Every problem found is reported at once in a `PondError`.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { builtinModules } from 'node:module';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { DuckDBInstance } from '@duckdb/node-api';
+import * as esbuild from 'esbuild';
+import type { RippleSpec } from '../engine/topology.js';
+import { validateTopology } from '../engine/topology.js';
+import { PondError, type PondManifest, parseManifest } from './manifest.js';
+import { nameProblem, tableNameProblem } from './names.js';
+import { isRipple, type RippleContext } from './sdk.js';
+import { analyzeSelect } from './sql-refs.js';
+
+export interface LoadedRipple {
+  name: string;
+  kind: 'sql' | 'ts';
+  /** Pond-relative file that declares it, e.g. `ripples/daily_sales.sql`. */
+  file: string;
+  /** Ripples of this Pond that must finish first (sorted). */
+  parents: string[];
+  /** Tables it writes. A `.sql` Ripple writes exactly the table named after it. */
+  tables: string[];
+  /** `source.table` references found in a `.sql` Ripple (TS Ripples read dynamically). */
+  sourceReads: string[];
+  /** The SELECT of a `.sql` Ripple. */
+  sql?: string;
+  run?: (ctx: RippleContext) => Promise<void> | void;
+}
+
+export interface LoadedPond {
+  /** Absolute Pond directory. */
+  dir: string;
+  manifest: PondManifest;
+  /** In a topological order (parents first; ties by name). */
+  ripples: LoadedRipple[];
+  /** Every table the Pond writes (what gets published), sorted. */
+  tables: string[];
+  /** The Ripple graph as the engine takes it. */
+  rippleSpecs: RippleSpec[];
+}
+
+const RIPPLES_DIR = 'ripples';
+
+/** Where compiled bundles go; named by content hash, so reloading unchanged code reuses the file. */
+const BUNDLE_DIR = path.join(tmpdir(), 'duckstring-ripple-bundles');
+
+export async function loadPond(dir: string): Promise<LoadedPond> {
+  const root = path.resolve(dir);
+  const manifestFile = path.join(root, 'pond.toml');
+  if (!existsSync(manifestFile)) {
+    const what = existsSync(root) ? 'no pond.toml in it' : 'directory does not exist';
+    throw new PondError([`${root}: not a Pond (${what})`]);
+  }
+  const manifest = parseManifest(await readFile(manifestFile, 'utf8'), 'pond.toml');
+  const files = await listRippleFiles(root);
+  const issues: string[] = [];
+
+  const tsRipples = await loadTsRipples(
+    root,
+    files.filter((f) => f.endsWith('.ts')),
+    issues,
+  );
+  const sqlFiles = files.filter((f) => f.endsWith('.sql'));
+  if (issues.length > 0) throw new PondError(issues);
+  if (tsRipples.length + sqlFiles.length === 0) {
+    throw new PondError([
+      `a Pond needs at least one Ripple (add ${RIPPLES_DIR}/NAME.sql or a ${RIPPLES_DIR}/*.ts exporting ripple(...))`,
+    ]);
+  }
+
+  // Who writes which table: TS Ripples declare theirs, a .sql Ripple writes the table named after it.
+  // Several Ripples may write one table (their writes queue); a reader then depends on all of them.
+  const writers = new Map<string, LoadedRipple[]>();
+  const sqlRipples: LoadedRipple[] = sqlFiles.map((file) => {
+    const name = path.basename(file, '.sql');
+    return { name, kind: 'sql', file, parents: [], tables: [name], sourceReads: [] };
+  });
+  for (const r of [...tsRipples, ...sqlRipples]) {
+    const nameIssue = nameProblem(r.name);
+    if (nameIssue) issues.push(`${r.file}: Ripple ${nameIssue}`);
+    for (const table of r.tables) {
+      const tableIssue = tableNameProblem(table);
+      if (tableIssue) issues.push(`${r.file}: ${tableIssue}`);
+      else writers.set(table, [...(writers.get(table) ?? []), r]);
+    }
+  }
+  if (issues.length > 0) throw new PondError(issues);
+
+  await inferSqlParents(root, manifest, sqlRipples, writers, issues);
+  const ripples = [...tsRipples, ...sqlRipples].sort((a, b) => a.name.localeCompare(b.name));
+  const rippleSpecs: RippleSpec[] = ripples.map((r) => ({
+    name: r.name,
+    parents: r.parents.map((p) => ({ name: p, optional: false })),
+  }));
+  for (const issue of validateTopology(
+    [
+      {
+        name: manifest.name,
+        sources: [],
+        ripples: rippleSpecs,
+        windows: [],
+        immediateRetries: manifest.immediateRetries,
+        sourceRetries: manifest.sourceRetries,
+        alwaysRun: false,
+      },
+    ],
+    'pond',
+  )) {
+    const at = /ripples\[(\d+)\]/.exec(issue.path);
+    const ripple = at ? ripples[Number(at[1])] : undefined;
+    issues.push(ripple ? `${ripple.file}: ${issue.message}` : issue.message);
+  }
+  if (issues.length > 0) throw new PondError(issues);
+
+  return {
+    dir: root,
+    manifest,
+    ripples: topologicalOrder(ripples),
+    tables: [...writers.keys()].sort(),
+    rippleSpecs,
+  };
+}
+
+async function listRippleFiles(root: string): Promise<string[]> {
+  const dir = path.join(root, RIPPLES_DIR);
+  if (!existsSync(dir) || !(await stat(dir)).isDirectory()) return [];
+  const entries = await readdir(dir, { withFileTypes: true });
+  return entries
+    .filter(
+      (e) => e.isFile() && (e.name.endsWith('.sql') || (e.name.endsWith('.ts') && !e.name.endsWith('.d.ts'))),
+    )
+    .map((e) => `${RIPPLES_DIR}/${e.name}`)
+    .sort();
+}
+
+/** The SDK source the bundle uses for `duckstring/pond`: compiled JS in dist, TS when run from src. */
+function sdkEntry(): string {
+  const js = fileURLToPath(new URL('./sdk.js', import.meta.url));
+  return existsSync(js) ? js : fileURLToPath(new URL('./sdk.ts', import.meta.url));
+}
+
+const BUILTINS = new Set(builtinModules);
+
+/** Keeps a Ripple bundle self-contained: only the SDK, Node built-ins and the Pond's own files. */
+function pondImportsPlugin(root: string): esbuild.Plugin {
+  return {
+    name: 'duckstring-pond-imports',
+    setup(build) {
+      build.onResolve({ filter: /^duckstring\/pond$/ }, () => ({ path: sdkEntry() }));
+      build.onResolve({ filter: /.*/ }, (args) => {
+        if (args.kind === 'entry-point' || args.path.startsWith('.') || path.isAbsolute(args.path)) {
+          if (args.resolveDir && args.kind !== 'entry-point') {
+            const target = path.resolve(args.resolveDir, args.path);
+            if (target !== root && !target.startsWith(root + path.sep)) {
+              return { errors: [{ text: `cannot import "${args.path}": it is outside the Pond directory` }] };
+            }
+          }
+          return undefined;
+        }
+        const bare = args.path.replace(/^node:/, '');
+        if (args.path.startsWith('node:') || BUILTINS.has(bare)) return { path: args.path, external: true };
+        return {
+          errors: [
+            {
+              text: `cannot import "${args.path}": a Ripple may import only duckstring/pond, Node built-ins and files inside the Pond`,
+            },
+          ],
+        };
+      });
+    },
+  };
+}
+
+function formatEsbuildMessage(m: esbuild.Message): string {
+  const loc = m.location;
+  return loc ? `${loc.file}:${loc.line}:${loc.column + 1}: ${m.text}` : m.text;
+}
+
+/** Compiles and imports the TS Ripple modules; returns their Ripples (problems go to `issues`). */
+async function loadTsRipples(root: string, files: string[], issues: string[]): Promise<LoadedRipple[]> {
+  if (files.length === 0) return [];
+  const entry = [
+    ...files.map((f, i) => `import * as m${i} from ${JSON.stringify(`./${f}`)};`),
+    `export default [${files.map((f, i) => `[${JSON.stringify(f)}, m${i}]`).join(', ')}];`,
+  ].join('\n');
+  let code: string;
+  try {
+    const result = await esbuild.build({
+      stdin: { contents: entry, resolveDir: root, sourcefile: '<ripples>', loader: 'js' },
+      absWorkingDir: root,
+      bundle: true,
+      format: 'esm',
+      platform: 'node',
+      target: 'node20',
+      outfile: path.join(BUNDLE_DIR, 'bundle.mjs'),
+      sourcemap: 'inline',
+      write: false,
+      logLevel: 'silent',
+      plugins: [pondImportsPlugin(root)],
+    });
+    code = result.outputFiles[0]?.text ?? '';
+  } catch (err) {
+    const failure = err as esbuild.BuildFailure;
+    if (!Array.isArray(failure.errors)) throw err;
+    issues.push(...failure.errors.map(formatEsbuildMessage));
+    return [];
+  }
+  await mkdir(BUNDLE_DIR, { recursive: true });
+  const bundleFile = path.join(
+    BUNDLE_DIR,
+    `${createHash('sha256').update(code).digest('hex').slice(0, 24)}.mjs`,
+  );
+  if (!existsSync(bundleFile)) await writeFile(bundleFile, code);
+  // Stack traces of a failing Ripple then point at its .ts source, not the bundle.
+  process.setSourceMapsEnabled(true);
+
+  let modules: Array<[string, Record<string, unknown>]>;
+  try {
+    modules = (await import(pathToFileURL(bundleFile).href)).default;
+  } catch (err) {
+    issues.push(`${RIPPLES_DIR}: loading the Ripple modules failed: ${(err as Error).message}`);
+    return [];
+  }
+  const ripples: LoadedRipple[] = [];
+  const seen = new Set<unknown>();
+  for (const [file, exports] of modules) {
+    for (const [exportName, value] of Object.entries(exports)) {
+      if (!isRipple(value) || seen.has(value)) continue;
+      seen.add(value);
+      const where = `${file}: export "${exportName}"`;
+      const problems = rippleShapeProblems(value);
+      if (problems.length > 0) {
+        issues.push(...problems.map((p) => `${where}: ${p}`));
+        continue;
+      }
+      ripples.push({
+        name: value.name,
+        kind: 'ts',
+        file,
+        parents: [...new Set(value.parents)].sort(),
+        tables: [...new Set(value.tables)],
+        sourceReads: [],
+        run: value.run,
+      });
+    }
+  }
+  return ripples;
+}
+
+/** Type checks for what `ripple()` received: TS types are not enforced at run time. */
+function rippleShapeProblems(value: {
+  name: unknown;
+  parents: unknown;
+  tables: unknown;
+  run: unknown;
+}): string[] {
+  const problems: string[] = [];
+  if (typeof value.name !== 'string') problems.push('ripple name must be a string');
+  if (!Array.isArray(value.parents) || value.parents.some((p) => typeof p !== 'string')) {
+    problems.push('parents must be Ripple names or ripple(...) objects');
+  }
+  if (!Array.isArray(value.tables) || value.tables.some((t) => typeof t !== 'string')) {
+    problems.push('tables must be an array of table names');
+  } else if (value.tables.length === 0) problems.push('tables must name at least one table');
+  if (typeof value.run !== 'function') problems.push('run must be a function');
+  return problems;
+}
+
+/** Parses each .sql Ripple and derives its parents from the tables it reads. */
+async function inferSqlParents(
+  root: string,
+  manifest: PondManifest,
+  sqlRipples: LoadedRipple[],
+  writers: Map<string, LoadedRipple[]>,
+  issues: string[],
+): Promise<void> {
+  if (sqlRipples.length === 0) return;
+  const sources = new Set(manifest.sources.map((s) => s.name));
+  const declared =
+    sources.size > 0 ? `declared: ${[...sources].join(', ')}` : 'pond.toml declares no Sources';
+  const instance = await DuckDBInstance.create(':memory:');
+  const conn = await instance.connect();
+  try {
+    for (const r of sqlRipples) {
+      const text = await readFile(path.join(root, r.file), 'utf8');
+      const analysis = await analyzeSelect(conn, text);
+      if (!analysis.ok) {
+        issues.push(`${r.file}: ${analysis.error}`);
+        continue;
+      }
+      r.sql = text;
+      const parents = new Set<string>();
+      const reads = new Set<string>();
+      for (const ref of analysis.refs) {
+        if (ref.catalog !== '') {
+          issues.push(
+            `${r.file}: "${ref.catalog}.${ref.schema}.${ref.table}": three-part names are not allowed (read a Source as source.table)`,
+          );
+        } else if (ref.schema !== '') {
+          if (sources.has(ref.schema)) reads.add(`${ref.schema}.${ref.table}`);
+          else
+            issues.push(
+              `${r.file}: reads "${ref.schema}.${ref.table}" but "${ref.schema}" is not a Source of this Pond (${declared})`,
+            );
+        } else if (/[./\\]/.test(ref.table)) {
+          // `FROM 'data/x.csv'`: a data file shipped in the Pond, not a table.
+        } else {
+          const tableWriters = writers.get(ref.table);
+          if (tableWriters) for (const w of tableWriters) parents.add(w.name);
+          else {
+            const tables = [...writers.keys()].sort().join(', ');
+            issues.push(
+              `${r.file}: reads table "${ref.table}", which no Ripple of this Pond writes (tables: ${tables}); read a Source's table as source.table`,
+            );
+          }
+        }
+      }
+      r.parents = [...parents].sort();
+      r.sourceReads = [...reads].sort();
+    }
+  } finally {
+    conn.closeSync();
+    instance.closeSync();
+  }
+}
+
+/** Kahn's algorithm, taking ready Ripples by name so the order is stable. Input must be acyclic. */
+function topologicalOrder(ripples: LoadedRipple[]): LoadedRipple[] {
+  const pending = new Map(ripples.map((r) => [r.name, new Set(r.parents)]));
+  const byName = new Map(ripples.map((r) => [r.name, r]));
+  const order: LoadedRipple[] = [];
+  while (pending.size > 0) {
+    const ready = [...pending.entries()]
+      .filter(([, parents]) => parents.size === 0)
+      .map(([name]) => name)
+      .sort();
+    if (ready.length === 0)
+      throw new Error('topologicalOrder: cycle (validateTopology should have caught it)');
+    for (const name of ready) {
+      pending.delete(name);
+      order.push(byName.get(name)!);
+      for (const parents of pending.values()) parents.delete(name);
+    }
+  }
+  return order;
+}

@@ -1,0 +1,151 @@
+/**
+ * One local Pond Run without a Catchment (`duckstring pond run`): every Ripple once, sequentially
+ * in topological order, on a registry of its own, against sample Source data laid out as
+ * `<sample>/<source>/<table>.parquet|.csv|.json`. CSV and JSON samples are converted to Parquet
+ * first, so Ripples read Sources exactly as they do on a Catchment: from a Parquet snapshot.
+ */
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { type ExportedTable, executeRipple, exportTables, type RippleRunResult } from '../duck/executor.js';
+import { type LoadedPond, loadPond } from './loader.js';
+import { PondError } from './manifest.js';
+import { nameProblem, quoteLiteral } from './names.js';
+import type { RippleLogger } from './sdk.js';
+
+export interface LocalRunOptions {
+  dir: string;
+  /** Sample Source data; defaults to `<dir>/sample`. */
+  sampleDir?: string;
+  /** Keep the registry here (created if absent); default: a fresh one in a temp dir, removed after. */
+  registryPath?: string;
+  /** Export every table of the Pond to `<outDir>/<table>.parquet` after a successful run. */
+  outDir?: string;
+  /** Freshness of the run; default now. */
+  f?: Date;
+  /** Receives each finished Ripple as it completes. */
+  onRipple?: (result: RippleRunResult) => void;
+  /** Receives Ripples' `ctx.log` lines and notes about sample data. */
+  onLog?: (line: string) => void;
+}
+
+export interface LocalRunResult {
+  pond: LoadedPond;
+  steps: RippleRunResult[];
+  durationMs: number;
+  /** Sources with sample data: `'source.table'` → Parquet file. */
+  sources: Record<string, string>;
+  exported: ExportedTable[];
+}
+
+const SAMPLE_EXTENSIONS = ['.parquet', '.csv', '.json'] as const;
+
+export async function runPondLocally(options: LocalRunOptions): Promise<LocalRunResult> {
+  const started = performance.now();
+  const pond = await loadPond(options.dir);
+  const log = options.onLog ?? (() => {});
+  const scratch = await mkdtemp(path.join(tmpdir(), 'duckstring-pond-run-'));
+  const registryPath = options.registryPath
+    ? path.resolve(options.registryPath)
+    : path.join(scratch, 'registry.duckdb');
+  const instance = await DuckDBInstance.create(registryPath);
+  const conn = await instance.connect();
+  try {
+    const sampleDir = path.resolve(options.sampleDir ?? path.join(pond.dir, 'sample'));
+    const sources = await prepareSamples(conn, pond, sampleDir, path.join(scratch, 'sources'), log);
+    const f = options.f ?? new Date();
+    const steps: RippleRunResult[] = [];
+    for (const ripple of pond.ripples) {
+      const result = await executeRipple({
+        conn,
+        pond,
+        ripple,
+        f,
+        previousF: null,
+        sources,
+        log: rippleLogger(ripple.name, log),
+      });
+      steps.push(result);
+      options.onRipple?.(result);
+    }
+    let exported: ExportedTable[] = [];
+    if (options.outDir) {
+      await mkdir(options.outDir, { recursive: true });
+      exported = await exportTables(conn, pond.tables, path.resolve(options.outDir));
+    }
+    return { pond, steps, durationMs: performance.now() - started, sources, exported };
+  } finally {
+    conn.closeSync();
+    instance.closeSync();
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+function rippleLogger(ripple: string, log: (line: string) => void): RippleLogger {
+  const line = (level: string) => (message: string, fields?: Record<string, unknown>) =>
+    log(
+      `[${ripple}] ${level}: ${message}${fields ? ` ${JSON.stringify(fields, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}` : ''}`,
+    );
+  return { info: line('info'), warn: line('warn'), error: line('error') };
+}
+
+/** Finds the sample file of each Source table; converts CSV/JSON to Parquet under `workDir`. */
+async function prepareSamples(
+  conn: DuckDBConnection,
+  pond: LoadedPond,
+  sampleDir: string,
+  workDir: string,
+  log: (line: string) => void,
+): Promise<Record<string, string>> {
+  const sources: Record<string, string> = {};
+  const issues: string[] = [];
+  for (const source of pond.manifest.sources) {
+    const dir = path.join(sampleDir, source.name);
+    let entries: string[];
+    try {
+      entries = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name);
+    } catch {
+      log(`note: no sample data for Source "${source.name}" (expected ${dir}/<table>.parquet|.csv|.json)`);
+      continue;
+    }
+    for (const file of entries.sort()) {
+      if (file.startsWith('.')) continue;
+      const ext = SAMPLE_EXTENSIONS.find((e) => file.endsWith(e));
+      const shown = path.join(dir, file);
+      if (!ext) {
+        issues.push(`${shown}: unsupported sample file (expected <table>.parquet, .csv or .json)`);
+        continue;
+      }
+      const table = file.slice(0, -ext.length);
+      const problem = nameProblem(table);
+      if (problem) {
+        issues.push(`${shown}: table ${problem}`);
+        continue;
+      }
+      const ref = `${source.name}.${table}`;
+      if (sources[ref]) {
+        issues.push(`${shown}: a second sample file for ${ref}`);
+        continue;
+      }
+      if (ext === '.parquet') {
+        sources[ref] = shown;
+        continue;
+      }
+      await mkdir(workDir, { recursive: true });
+      const target = path.join(workDir, `${source.name}.${table}.parquet`);
+      const reader = ext === '.csv' ? 'read_csv' : 'read_json';
+      try {
+        await conn.run(
+          `COPY (SELECT * FROM ${reader}(${quoteLiteral(shown)})) TO ${quoteLiteral(target)} (FORMAT parquet)`,
+        );
+      } catch (err) {
+        issues.push(`${shown}: cannot read sample file: ${(err as Error).message.split('\n')[0]}`);
+        continue;
+      }
+      sources[ref] = target;
+    }
+  }
+  if (issues.length > 0) throw new PondError(issues);
+  return sources;
+}
