@@ -7,6 +7,7 @@ import { DEMO_SCENARIO } from '../sim/demo.js';
 import { type CliIO, processIO, UsageError } from './io.js';
 import { registerPondCommands } from './pond.js';
 import { registerRuntimeCommands } from './runtime.js';
+import { registerUpCommand } from './up.js';
 import { runScenarioText, simulateCommand } from './simulate.js';
 
 const VERSION = '0.1.0';
@@ -45,6 +46,7 @@ function buildProgram(io: CliIO): Command {
 
   registerPondCommands(program, io);
   registerRuntimeCommands(program, io);
+  registerUpCommand(program, io);
 
   program
     .command('duck', { hidden: true })

@@ -1,0 +1,158 @@
+/**
+ * `duckstring up` (what `npm start` runs): a local Catchment on `./.duckstring` with the bundled demo
+ * pipeline deployed and pulsed, progress shown as it runs, then three commands to try. Ctrl-C stops
+ * the Catchment and its Ducks; running it again resumes from the same root.
+ */
+import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MultiBar, type SingleBar } from 'cli-progress';
+import type { Command } from 'commander';
+import { describeTables } from '../compute/snapshots.js';
+import type { EngineEvent } from '../engine/engine.js';
+import { type CliIO, processIO, UsageError } from './io.js';
+
+const processStdout = processIO.stdout;
+
+const DEMO_DIR = fileURLToPath(new URL('../../examples/ponds', import.meta.url));
+const DEMO_ORDER = ['transactions', 'products', 'sales', 'reports'];
+
+export interface UpOptions {
+  root: string;
+  host: string;
+  port: string;
+  rows: string;
+  /** For tests: exit once the first run has completed instead of waiting for Ctrl-C. */
+  exitAfterRun?: boolean;
+}
+
+export function registerUpCommand(program: Command, io: CliIO): void {
+  program
+    .command('up')
+    .description('Start a local Catchment with the demo pipeline (transactions, products → sales → reports) and run it once.')
+    .option('--root <dir>', 'state root', '.duckstring')
+    .option('--host <host>', 'address to bind', '127.0.0.1')
+    .option('--port <port>', 'port to listen on', '7474')
+    .option('--rows <n>', 'transactions to generate', '1000000')
+    .option('--exit-after-run', 'stop once the demo run has completed (instead of serving until Ctrl-C)')
+    .action((opts: UpOptions) => up(opts, io));
+}
+
+async function up(opts: UpOptions, io: CliIO): Promise<void> {
+  const rows = Number(opts.rows);
+  if (!Number.isSafeInteger(rows) || rows < 0) throw new UsageError(`--rows must be a non-negative integer, got "${opts.rows}"`);
+  const port = Number(opts.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0–65535, got "${opts.port}"`);
+  const root = path.resolve(opts.root);
+
+  const { startCatchment } = await import('../catchment/main.js');
+  const { deployArchive } = await import('../catchment/deploy.js');
+  const { packPond } = await import('../pond/archive.js');
+  const running = await startCatchment({ root, host: opts.host, port });
+  const { catchment } = running;
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    io.stdout('\nStopping the Catchment and its Ducks…\n');
+    await running.close();
+  };
+  try {
+    io.stdout(`duckstring Catchment at ${running.url} (state in ${root})\n`);
+    if (running.keyCreated) io.stdout(`Admin key (shown once; stored 0600 in ${path.join(root, 'admin.key')}):\n  ${running.adminKey}\n`);
+
+    // The demo Ponds, with the requested volume, staged under the root so a rerun deploys the same bytes.
+    const staged = path.join(root, 'demo-ponds');
+    await rm(staged, { recursive: true, force: true });
+    await mkdir(staged, { recursive: true });
+    for (const name of DEMO_ORDER) await cp(path.join(DEMO_DIR, name), path.join(staged, name), { recursive: true });
+    const genFile = path.join(staged, 'transactions', 'data', 'generator.json');
+    const gen = JSON.parse(await readFile(genFile, 'utf8')) as Record<string, unknown>;
+    await writeFile(genFile, `${JSON.stringify({ ...gen, rows }, null, 2)}\n`);
+    for (const name of DEMO_ORDER) {
+      const out = await deployArchive(catchment, await packPond(path.join(staged, name)));
+      io.stdout(`${out.created ? 'deployed' : 'already deployed'} ${out.name} ${out.version}\n`);
+    }
+
+    const rowsWritten = (pond: string, f: number, ripple: string): number | null => {
+      const run = catchment.store.getPondRun(pond, 1, f);
+      const attempts = run ? catchment.store.listRunAttempts(run.id).filter((a) => a.ripple === ripple) : [];
+      return attempts.at(-1)?.rowsWritten ?? null;
+    };
+    const totalRipples = catchment.specs().reduce((n, p) => n + p.ripples.length, 0);
+    const progress = new Progress(io, totalRipples);
+    const done = new Promise<void>((resolve) => {
+      const off = catchment.onEvents((events: readonly EngineEvent[]) => {
+        for (const e of events) {
+          const pond = e.pond.replace(/@\d+$/, '');
+          if (e.kind === 'pond-start') progress.log(`▶ ${pond} run started (freshness ${new Date(e.f).toISOString()})`);
+          else if (e.kind === 'ripple-done') progress.ripple(`${pond}.${e.ripple}`, rowsWritten(pond, e.f, e.ripple));
+          else if (e.kind === 'pond-done') progress.log(`✔ ${pond} published`);
+          else if (e.kind === 'pond-fail') progress.log(`✖ ${pond} failed — see "duckstring history ${pond}"`);
+          if (e.kind === 'pond-done' && pond === 'reports') {
+            off();
+            resolve();
+          }
+        }
+      });
+    });
+    catchment.control('reports@1', 'pulse');
+    await done;
+    progress.stop();
+
+    io.stdout('\nPublished tables:\n');
+    for (const name of DEMO_ORDER) {
+      const d = await describeTables(path.join(root, 'ponds', name, 'm1', 'data'));
+      for (const t of d.tables) io.stdout(`  ${`${name}.${t.name}`.padEnd(28)} ${String(t.rows).padStart(10)} rows\n`);
+    }
+    const env = `DUCKSTRING_CATCHMENT_URL=${running.url}`;
+    io.stdout(
+      `\nAPI: ${running.url} (OpenAPI description at ${running.url}/openapi.json)\nTry, in another terminal${port === 7474 ? '' : ` (with ${env})`}:\n` +
+        `  npx duckstring query "SELECT category, sum(total_revenue) AS revenue FROM reports.monthly_summary GROUP BY ALL ORDER BY revenue DESC"\n` +
+        '  npx duckstring status\n' +
+        '  npx duckstring trigger wave reports      # keep the pipeline fresh continuously\n' +
+        '\nPress Ctrl-C to stop.\n',
+    );
+    if (opts.exitAfterRun) return;
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+  } finally {
+    await stop();
+  }
+}
+
+/** A progress bar on a terminal (event lines print above it); plain numbered lines otherwise. */
+class Progress {
+  private readonly multi: MultiBar | null;
+  private readonly bar: SingleBar | null;
+  private done = 0;
+
+  constructor(
+    private readonly io: CliIO,
+    private readonly total: number,
+  ) {
+    const tty = process.stdout.isTTY === true && io.stdout === processStdout;
+    this.multi = tty ? new MultiBar({ format: ' {bar} {value}/{total} Ripples | {status}', barsize: 30, hideCursor: true, clearOnComplete: true }) : null;
+    this.bar = this.multi ? this.multi.create(total, 0, { status: 'pulsing reports' }) : null;
+  }
+
+  log(line: string): void {
+    if (this.multi) this.multi.log(`${line}\n`);
+    else this.io.stdout(`${line}\n`);
+  }
+
+  ripple(name: string, rows: number | null): void {
+    this.done++;
+    const what = `${name} done${rows === null ? '' : `, ${rows.toLocaleString('en-US')} rows written`}`;
+    if (this.bar) {
+      this.multi!.log(`  ${what}\n`);
+      this.bar.update(Math.min(this.done, this.total), { status: what });
+    } else this.io.stdout(`  [${this.done}/${this.total}] ${what}\n`);
+  }
+
+  stop(): void {
+    this.multi?.stop();
+  }
+}

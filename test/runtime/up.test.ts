@@ -1,0 +1,69 @@
+/**
+ * `npm start` (`duckstring up`) as a user runs it: a real process, the bundled demo Ponds, Ctrl-C, and
+ * a second start on the same root that resumes.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CatchmentStore } from '../../src/catchment/store/index.js';
+import { isAlive, removeDir, tempDir, waitFor } from '../support/runtime.js';
+
+const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/duckstring.js');
+const dirs: string[] = [];
+afterAll(async () => {
+  for (const d of dirs) await removeDir(d);
+});
+
+function start(root: string) {
+  const child = spawn(process.execPath, [BIN, 'up', '--root', root, '--port', '0', '--rows', '20000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => {
+    out += String(d);
+  });
+  child.stderr.on('data', (d) => {
+    out += String(d);
+  });
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, output: () => out, exit };
+}
+
+describe('duckstring up (npm start)', () => {
+  it('deploys and runs the demo, serves queries, stops cleanly on Ctrl-C and resumes on the same root', async () => {
+    const work = await tempDir('up');
+    dirs.push(work);
+    const root = path.join(work, '.duckstring');
+    const first = start(root);
+    await waitFor('the demo run', async () => first.output().includes('Press Ctrl-C to stop.'), 60_000);
+    const out = first.output();
+    expect(out).toMatch(/deployed transactions 1\.0\.0/);
+    expect(out).toMatch(/\[6\/6\] reports\.monthly_summary done, \d+ rows written/);
+    expect(out).toMatch(/transactions\.transaction\s+20000 rows/);
+    expect(out).toContain('npx duckstring query');
+    const url = /Catchment at (http:\/\/\S+)/.exec(out)![1]!;
+    const key = readFileSync(path.join(root, 'admin.key'), 'utf8').trim();
+    const res = await fetch(`${url}/api/query`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ sql: 'SELECT sum(tx_count) AS n FROM reports.monthly_summary' }),
+    });
+    expect(((await res.json()) as { rows: unknown[][] }).rows).toEqual([[20000]]);
+
+    const store = CatchmentStore.open(root);
+    const pids = store.listDucks().map((d) => d.pid).filter((p): p is number => p !== null);
+    store.close();
+    expect(pids.length).toBe(4);
+    first.child.kill('SIGINT');
+    expect(await first.exit).toBe(0);
+    expect(first.output()).toContain('Stopping the Catchment and its Ducks');
+    for (const pid of pids) expect(isAlive(pid), `duck ${pid} still running`).toBe(false);
+
+    const second = start(root);
+    await waitFor('the second run', async () => second.output().includes('Press Ctrl-C to stop.'), 60_000);
+    expect(second.output()).toMatch(/already deployed transactions 1\.0\.0/);
+    expect(second.output()).not.toMatch(/Admin key/);
+    second.child.kill('SIGINT');
+    expect(await second.exit).toBe(0);
+  });
+});
