@@ -65,6 +65,7 @@ export class Catchment {
   private readonly livenessMs: number;
   private readonly watchdogMs: number;
   private listeners = new Set<CatchmentEventListener>();
+  private publishedListeners = new Set<(name: string, major: number) => void>();
   private readonly log: NonNullable<CatchmentOptions['log']>;
 
   constructor(readonly options: CatchmentOptions) {
@@ -138,6 +139,12 @@ export class Catchment {
   async stop(): Promise<void> {
     await this.stopWork();
     this.store.close();
+  }
+
+  /** Called when a line published a new snapshot (e.g. to collect superseded files). */
+  onPublished(listener: (name: string, major: number) => void): () => void {
+    this.publishedListeners.add(listener);
+    return () => this.publishedListeners.delete(listener);
   }
 
   onEvents(listener: CatchmentEventListener): () => void {
@@ -274,6 +281,7 @@ export class Catchment {
           this.orchestrator.apply((engine, now) => engine.pondFailed(line, now));
           break;
         case 'run-published':
+          for (const l of this.publishedListeners) l(name, major);
           break;
       }
     }

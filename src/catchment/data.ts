@@ -3,14 +3,36 @@
  * query resolves each manifest once, so it reads one published version per table for its whole run.
  */
 import { QueryExecutor } from '../compute/query.js';
-import { describeTables, queryTablesFromManifest, readManifest } from '../compute/snapshots.js';
+import { collectGarbage, describeTables, queryTablesFromManifest, readManifest } from '../compute/snapshots.js';
 import type { Catchment } from './catchment.js';
 import { linePaths } from './store/index.js';
 
+/**
+ * Superseded snapshot files stay this long after they left the published set: longer than any query
+ * or Ripple read, since readers in Duck processes hold no lease here.
+ */
+export const SNAPSHOT_GRACE_MS = 10 * 60_000;
+
 export class DataService {
   readonly executor = new QueryExecutor();
+  private lastCollected = new Map<string, number>();
 
-  constructor(private readonly catchment: Catchment) {}
+  constructor(
+    private readonly catchment: Catchment,
+    private readonly graceMs = SNAPSHOT_GRACE_MS,
+  ) {
+    catchment.onPublished((name, major) => void this.collect(name, major));
+  }
+
+  /** Deletes a line's superseded snapshot files past the grace period (at most once a minute per line). */
+  async collect(name: string, major: number, now = Date.now()): Promise<string[]> {
+    const key = `${name}@${major}`;
+    if (now - (this.lastCollected.get(key) ?? 0) < Math.min(60_000, this.graceMs)) return [];
+    this.lastCollected.set(key, now);
+    const dataDir = linePaths(this.catchment.options.root, name, major).data;
+    const result = await collectGarbage(dataDir, { now, graceMs: this.graceMs, inUse: this.executor.leases }).catch(() => null);
+    return result?.deleted ?? [];
+  }
 
   describe(name: string, major: number) {
     return describeTables(linePaths(this.catchment.options.root, name, major).data).then((d) => ({ pond: name, major, ...d }));

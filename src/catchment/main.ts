@@ -14,6 +14,8 @@ export interface StartOptions extends Omit<CatchmentOptions, 'root'> {
   host?: string;
   port?: number;
   httpLogger?: boolean | object;
+  /** How long superseded snapshot files are kept (default 10 min). */
+  snapshotGraceMs?: number;
 }
 
 export interface RunningCatchment {
@@ -29,7 +31,7 @@ export interface RunningCatchment {
 export async function startCatchment(opts: StartOptions): Promise<RunningCatchment> {
   const catchment = new Catchment(opts);
   const { key, created } = ensureAdminKey(opts.root);
-  const data = new DataService(catchment);
+  const data = new DataService(catchment, opts.snapshotGraceMs);
   const metrics = new Metrics(catchment);
   const app = buildServer({ catchment, adminKey: key, data, metrics, logger: opts.httpLogger ?? false });
   let address: string;

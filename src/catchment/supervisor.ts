@@ -94,7 +94,7 @@ export class DuckSupervisor {
     };
     this.ducks.set(line, proc);
     this.hooks.spawned(line, child.pid);
-    this.hooks.log('duck spawned', { line, pid: child.pid });
+    this.hooks.log('duck spawned', { line, duckPid: child.pid });
     child.on('exit', (code, signal) => this.gone(proc, signal ?? `code ${code}`));
   }
 
@@ -106,7 +106,7 @@ export class DuckSupervisor {
     if (!isDuckProcess(pid)) return false;
     const now = Date.now();
     this.ducks.set(line, { child: null, pid, line, lastContact: now, lastWork: now, exited: false, stopping: false });
-    this.hooks.log('duck adopted', { line, pid });
+    this.hooks.log('duck adopted', { line, duckPid: pid });
     return true;
   }
 
@@ -114,7 +114,7 @@ export class DuckSupervisor {
     if (proc.exited) return;
     proc.exited = true;
     if (this.ducks.get(proc.line) === proc) this.ducks.delete(proc.line);
-    this.hooks.log('duck exited', { line: proc.line, pid: proc.pid, how });
+    this.hooks.log('duck exited', { line: proc.line, duckPid: proc.pid, how });
     if (!proc.stopping && this.hooks.inFlight(proc.line)) {
       this.hooks.duckLost(proc.line, `Duck process exited (${how}) during a run`);
     }

@@ -51,7 +51,14 @@ export function registerRuntimeCommands(program: Command, io: CliIO): void {
       const port = Number(opts.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0–65535, got "${opts.port}"`);
       const { startCatchment } = await import('../catchment/main.js');
-      const running = await startCatchment({ root: path.resolve(opts.root), host: opts.host, port, livenessMs: parseDuration(opts.liveness) });
+      const { catchmentLogger } = await import('../catchment/logger.js');
+      const running = await startCatchment({
+        root: path.resolve(opts.root),
+        host: opts.host,
+        port,
+        livenessMs: parseDuration(opts.liveness),
+        log: catchmentLogger(2),
+      });
       io.stdout(`Catchment listening on ${running.url} (root ${path.resolve(opts.root)})\n`);
       if (running.keyCreated) {
         io.stdout(`Admin key (shown once; also stored 0600 in ${path.join(path.resolve(opts.root), 'admin.key')}):\n  ${running.adminKey}\n`);

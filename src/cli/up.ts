@@ -48,7 +48,8 @@ async function up(opts: UpOptions, io: CliIO): Promise<void> {
   const { startCatchment } = await import('../catchment/main.js');
   const { deployArchive } = await import('../catchment/deploy.js');
   const { packPond } = await import('../pond/archive.js');
-  const running = await startCatchment({ root, host: opts.host, port });
+  const { catchmentLogger } = await import('../catchment/logger.js');
+  const running = await startCatchment({ root, host: opts.host, port, log: catchmentLogger(path.join(root, 'catchment.log')) });
   const { catchment } = running;
   let stopping = false;
   const stop = async () => {
@@ -70,8 +71,14 @@ async function up(opts: UpOptions, io: CliIO): Promise<void> {
     const gen = JSON.parse(await readFile(genFile, 'utf8')) as Record<string, unknown>;
     await writeFile(genFile, `${JSON.stringify({ ...gen, rows }, null, 2)}\n`);
     for (const name of DEMO_ORDER) {
+      const existing = catchment.store.getSelectedVersion(name, 1);
+      if (existing) {
+        // Resume: keep what this root already runs (its data volume included).
+        io.stdout(`already deployed ${name} ${existing.version}\n`);
+        continue;
+      }
       const out = await deployArchive(catchment, await packPond(path.join(staged, name)));
-      io.stdout(`${out.created ? 'deployed' : 'already deployed'} ${out.name} ${out.version}\n`);
+      io.stdout(`deployed ${out.name} ${out.version}\n`);
     }
 
     const rowsWritten = (pond: string, f: number, ripple: string): number | null => {

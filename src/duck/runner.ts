@@ -74,7 +74,12 @@ export async function createRunner(config: DuckConfig): Promise<RippleRunner> {
         f,
         tables: staged.map((n) => ({ name: n.slice(0, -'.parquet'.length), stagedPath: path.join(staging, n) })),
       });
-      await rm(staging, { recursive: true, force: true });
+      // This run's folder, and those of older runs that failed before publishing, are done with.
+      const stagingRoot = path.join(config.dataDir, STAGING_DIR);
+      for (const entry of await readdir(stagingRoot)) {
+        const m = /^run-(\d+)$/.exec(entry);
+        if (m && Number(m[1]) <= f) await rm(path.join(stagingRoot, entry), { recursive: true, force: true });
+      }
       return Object.fromEntries(staged.map((n) => {
         const name = n.slice(0, -'.parquet'.length);
         return [name, { rows: manifest.tables[name]?.rows ?? 0 }];
