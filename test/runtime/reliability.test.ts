@@ -100,6 +100,79 @@ describe('a Duck killed mid-run', () => {
   });
 });
 
+describe('operator verbs on a running Pond', () => {
+  it('kill stops the Duck and parks the Pond; its Sink is blocked; wake runs it again', async () => {
+    const { work, root } = await setup('killverb');
+    const c = await startOn(root);
+    expect((await c.deploy(await writePond(work, { name: 'slow', files: { 'ripples/slow.ts': sleepyRipple('slow', 3000) } }))).status).toBe(201);
+    expect((await c.deploy(await writePond(work, { name: 'sink', sources: { slow: '1.0.0' }, files: { 'ripples/s.sql': 'SELECT answer FROM slow.slow' } }))).status).toBe(201);
+    await c.api('POST', '/api/ponds/slow/pulse', {});
+    const pid = await waitFor('slow running', async () => {
+      const s = await c.status('slow');
+      return s.status === 'running' && s.duck.pid;
+    });
+    const kill = await c.api('POST', '/api/ponds/slow/kill', {});
+    expect(kill.status).toBe(200);
+    expect(kill.body.status.status).toBe('killed');
+    await waitFor('the Duck to be gone', async () => !isAlive(pid));
+    expect((await c.status('sink')).status).toBe('blocked');
+    expect((await c.runs('slow'))[0]).toMatchObject({ status: 'killed', error: 'killed by an operator' });
+    // a Tap on the blocked Sink is ignored
+    await c.api('POST', '/api/ponds/sink/tap', {});
+    expect((await c.status('sink')).demand.pull).toBe(false);
+
+    await c.api('POST', '/api/ponds/slow/wake', {});
+    await waitFor('slow to complete after wake', async () => (await c.status('slow')).runs.completed === 1, 20_000);
+    expect((await c.status('sink')).status).toBe('idle');
+  });
+
+  it('windows and budgets: validated, listed, removed', async () => {
+    const { work, root } = await setup('windows');
+    const c = await startOn(root);
+    expect((await c.deploy(await writePond(work, { name: 'inlet', files: { 'ripples/i.sql': 'SELECT 1 AS i' } }))).status).toBe(201);
+    expect((await c.deploy(await writePond(work, { name: 'child', sources: { inlet: '1.0.0' }, files: { 'ripples/c.sql': 'SELECT i FROM inlet.i' } }))).status).toBe(201);
+    const bad = await c.api('POST', '/api/ponds/inlet/windows', { name: 'w', every: '1h30m' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.message).toMatch(/body\.every/);
+    const notInlet = await c.api('POST', '/api/ponds/child/windows', { name: 'w', every: '1h' });
+    expect(notInlet.status).toBe(422);
+    const ok = await c.api('POST', '/api/ponds/inlet/windows', { name: 'hourly', every: '1h', duration: '10m', on: ['MON', 'TUE'] });
+    expect(ok.status).toBe(201);
+    expect(ok.body.window).toMatchObject({ name: 'hourly', every_ms: 3_600_000, duration_ms: 600_000, on: ['MON', 'TUE'] });
+    const dup = await c.api('POST', '/api/ponds/inlet/windows', { name: 'hourly', every: '1d' });
+    expect(dup.status).toBe(409);
+    expect((await c.api('GET', '/api/ponds/inlet/windows')).body.windows).toHaveLength(1);
+    expect((await c.api('DELETE', '/api/ponds/inlet/windows/hourly')).status).toBe(200);
+    expect((await c.api('GET', '/api/ponds/inlet/windows')).body.windows).toHaveLength(0);
+    expect((await c.api('PUT', '/api/ponds/inlet/budgets', { immediate_retries: -1, source_retries: 0 })).status).toBe(400);
+    expect((await c.api('PUT', '/api/ponds/inlet/budgets', { immediate_retries: 3, source_retries: 1 })).body).toEqual({ immediate_retries: 3, source_retries: 1 });
+  });
+
+  it('a failing Ripple spends its immediate retries, then fails the Pond with the error and stack in history', async () => {
+    const { work, root } = await setup('failing');
+    const c = await startOn(root);
+    const boom = `import { ripple } from 'duckstring/pond';
+export const boom = ripple({ name: 'boom', run() { throw new Error('no data for this day'); } });
+`;
+    expect((await c.deploy(await writePond(work, { name: 'flaky', immediateRetries: 2, files: { 'ripples/boom.ts': boom } }))).status).toBe(201);
+    await c.api('POST', '/api/ponds/flaky/pulse', {});
+    const s = await waitFor('flaky to fail', async () => {
+      const st = await c.status('flaky');
+      return st.status === 'failed' && st;
+    });
+    expect(s.faults.failures).toBe(1);
+    const [run] = await c.runs('flaky');
+    expect(run.status).toBe('failed');
+    expect(run.attempts.map((a: { attempt: number; status: string }) => [a.attempt, a.status])).toEqual([
+      [1, 'failed'],
+      [2, 'failed'],
+      [3, 'failed'],
+    ]);
+    expect(run.attempts[0].error).toMatch(/no data for this day/);
+    expect(run.attempts[0].stack).toMatch(/boom\.ts/);
+  });
+});
+
 describe('the Catchment crashes and restarts', () => {
   /** A TS Ripple that appends to `log` on every execution, sleeps, then writes a row. */
   const countingRipple = (name: string, log: string, ms: number, parents: string[] = []) => `import { appendFileSync } from 'node:fs';
