@@ -438,7 +438,10 @@ describe('bad input', () => {
 
 describe('repeated begin-run while a Ripple is running at F', () => {
   it('does not queue a second execution (a Catchment re-dispatching after a restart)', () => {
-    const e = new DuckEngine([{ name: 'a', parents: [] }, { name: 'b', parents: [{ name: 'a', optional: false }] }]);
+    const e = new DuckEngine([
+      { name: 'a', parents: [] },
+      { name: 'b', parents: [{ name: 'a', optional: false }] },
+    ]);
     e.beginRun(10, 0);
     expect(e.takeStarts()).toEqual([{ ripple: 'a', f: 10, attempt: 1 }]);
     e.completed('a', 10);
@@ -449,4 +452,3 @@ describe('repeated begin-run while a Ripple is running at F', () => {
     expect(e.takeStarts()).toEqual([]);
   });
 });
-

@@ -4,9 +4,9 @@
  * deployed Pond versions into the engine's topology and Duck events into engine events and history.
  */
 import path from 'node:path';
+import type { DuckConfig, DuckEvent } from '../duck/protocol.js';
 import type { EngineEvent } from '../engine/engine.js';
 import type { PondSpec, RippleSpec } from '../engine/topology.js';
-import type { DuckConfig, DuckEvent } from '../duck/protocol.js';
 import { JobQueues } from './jobs.js';
 import { lineId, Orchestrator, parseLineId } from './orchestrator.js';
 import { CatchmentStore, ensureLineDirs, linePaths } from './store/index.js';
@@ -87,7 +87,13 @@ export class Catchment {
       {
         issueToken: (line) => {
           const { name, major } = parseLineId(line);
-          return this.store.registerDuck({ pond: name, major, pid: null, state: 'starting', atMs: this.now() }).token;
+          return this.store.registerDuck({
+            pond: name,
+            major,
+            pid: null,
+            state: 'starting',
+            atMs: this.now(),
+          }).token;
         },
         spawned: (line, pid) => {
           const { name, major } = parseLineId(line);
@@ -200,7 +206,11 @@ export class Catchment {
           engine.kill(line, now);
           if (s.startF > s.endF) {
             const { name, major } = parseLineId(line);
-            this.store.finishPondRun(name, major, s.startF, { status: 'killed', atMs: now, error: 'killed by an operator' });
+            this.store.finishPondRun(name, major, s.startF, {
+              status: 'killed',
+              atMs: now,
+              error: 'killed by an operator',
+            });
           }
           return;
         }
@@ -234,7 +244,9 @@ export class Catchment {
       ledgerPath: paths.ledger,
       ripples: m.ripples,
       immediateRetries: cfg.budgets.immediateRetries,
-      sources: Object.fromEntries(m.sources.map((s) => [s.name, linePaths(this.options.root, s.name, s.major).data])),
+      sources: Object.fromEntries(
+        m.sources.map((s) => [s.name, linePaths(this.options.root, s.name, s.major).data]),
+      ),
       pollWaitMs: Math.max(100, Math.min(25_000, Math.floor(this.livenessMs / 3))),
       watchdogMs: this.watchdogMs,
     };
@@ -249,7 +261,13 @@ export class Catchment {
       const base = { pond: name, major, version, f: e.f };
       switch (e.kind) {
         case 'ripple-start':
-          this.store.recordRippleAttempt({ ...base, ripple: e.ripple, attempt: e.attempt, status: 'running', startedAt: e.at });
+          this.store.recordRippleAttempt({
+            ...base,
+            ripple: e.ripple,
+            attempt: e.attempt,
+            status: 'running',
+            startedAt: e.at,
+          });
           break;
         case 'ripple-done':
           this.store.recordRippleAttempt({
@@ -261,7 +279,9 @@ export class Catchment {
             finishedAt: e.at,
             rowsWritten: e.rows,
           });
-          this.orchestrator.apply((engine, now) => engine.rippleCompleted(line, e.ripple, e.f, now, e.changed));
+          this.orchestrator.apply((engine, now) =>
+            engine.rippleCompleted(line, e.ripple, e.f, now, e.changed),
+          );
           break;
         case 'ripple-fail':
           this.store.recordRippleAttempt({
@@ -274,10 +294,15 @@ export class Catchment {
             error: e.error.message,
             stack: e.error.stack ?? null,
           });
-          if (!e.retrying) this.orchestrator.apply((engine, now) => engine.rippleFailed(line, e.ripple, e.f, now));
+          if (!e.retrying)
+            this.orchestrator.apply((engine, now) => engine.rippleFailed(line, e.ripple, e.f, now));
           break;
         case 'run-failed':
-          this.store.finishPondRun(name, major, e.f, { status: 'failed', atMs: e.at, error: e.error.message });
+          this.store.finishPondRun(name, major, e.f, {
+            status: 'failed',
+            atMs: e.at,
+            error: e.error.message,
+          });
           this.orchestrator.apply((engine, now) => engine.pondFailed(line, now));
           break;
         case 'run-published':
@@ -287,10 +312,19 @@ export class Catchment {
     }
   }
 
-  private attemptStart(name: string, major: number, f: number, ripple: string, attempt: number): number | null {
+  private attemptStart(
+    name: string,
+    major: number,
+    f: number,
+    ripple: string,
+    attempt: number,
+  ): number | null {
     const run = this.store.getPondRun(name, major, f);
     if (!run) return null;
-    return this.store.listRunAttempts(run.id).find((a) => a.ripple === ripple && a.attempt === attempt)?.startedAt ?? null;
+    return (
+      this.store.listRunAttempts(run.id).find((a) => a.ripple === ripple && a.attempt === attempt)
+        ?.startedAt ?? null
+    );
   }
 
   // ───────────────────────────── engine → world ─────────────────────────────
@@ -350,7 +384,8 @@ export class Catchment {
     this.log('warn', 'duck lost', { line, reason });
     const { name, major } = parseLineId(line);
     const s = this.orchestrator.state.pondState(line);
-    if (s.startF > s.endF) this.store.finishPondRun(name, major, s.startF, { status: 'failed', atMs: this.now(), error: reason });
+    if (s.startF > s.endF)
+      this.store.finishPondRun(name, major, s.startF, { status: 'failed', atMs: this.now(), error: reason });
     this.orchestrator.apply((engine, now) => engine.pondFailed(line, now));
   }
 }

@@ -3,7 +3,12 @@
  * query resolves each manifest once, so it reads one published version per table for its whole run.
  */
 import { QueryExecutor } from '../compute/query.js';
-import { collectGarbage, describeTables, queryTablesFromManifest, readManifest } from '../compute/snapshots.js';
+import {
+  collectGarbage,
+  describeTables,
+  queryTablesFromManifest,
+  readManifest,
+} from '../compute/snapshots.js';
 import type { Catchment } from './catchment.js';
 import { linePaths } from './store/index.js';
 
@@ -30,12 +35,20 @@ export class DataService {
     if (now - (this.lastCollected.get(key) ?? 0) < Math.min(60_000, this.graceMs)) return [];
     this.lastCollected.set(key, now);
     const dataDir = linePaths(this.catchment.options.root, name, major).data;
-    const result = await collectGarbage(dataDir, { now, graceMs: this.graceMs, inUse: this.executor.leases }).catch(() => null);
+    const result = await collectGarbage(dataDir, {
+      now,
+      graceMs: this.graceMs,
+      inUse: this.executor.leases,
+    }).catch(() => null);
     return result?.deleted ?? [];
   }
 
   describe(name: string, major: number) {
-    return describeTables(linePaths(this.catchment.options.root, name, major).data).then((d) => ({ pond: name, major, ...d }));
+    return describeTables(linePaths(this.catchment.options.root, name, major).data).then((d) => ({
+      pond: name,
+      major,
+      ...d,
+    }));
   }
 
   /** `pond.table` names the newest major of a Pond; `"pond@N".table` a specific one. */
@@ -47,7 +60,8 @@ export class DataService {
       for (const l of store.listLines(pond)) {
         const dataDir = linePaths(this.catchment.options.root, l.pond, l.major).data;
         const qualifiers = [`${l.pond}@${l.major}`, ...(l.major === newest ? [l.pond] : [])];
-        for (const [k, v] of queryTablesFromManifest(dataDir, await readManifest(dataDir), qualifiers)) out.set(k, v);
+        for (const [k, v] of queryTablesFromManifest(dataDir, await readManifest(dataDir), qualifiers))
+          out.set(k, v);
       }
     }
     return out;

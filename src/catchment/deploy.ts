@@ -63,11 +63,16 @@ export async function deployArchive(catchment: Catchment, archive: Buffer): Prom
     for (const s of m.sources) {
       const selected = store.getSelectedVersion(s.name, s.major);
       if (!selected) {
-        if (!s.optional) problems.push(`sources.${s.name}: unknown source Pond "${s.name}" (major ${s.major}) — deploy it first`);
+        if (!s.optional)
+          problems.push(
+            `sources.${s.name}: unknown source Pond "${s.name}" (major ${s.major}) — deploy it first`,
+          );
         continue;
       }
       if (compareSemver(selected.version, s.minVersion) < 0) {
-        problems.push(`sources.${s.name}: needs ${s.name} ≥ ${s.minVersion} in major ${s.major}, deployed is ${selected.version}`);
+        problems.push(
+          `sources.${s.name}: needs ${s.name} ≥ ${s.minVersion} in major ${s.major}, deployed is ${selected.version}`,
+        );
       }
     }
     const stored: StoredManifest = {
@@ -94,7 +99,8 @@ export async function deployArchive(catchment: Catchment, archive: Buffer): Prom
       alwaysRun: false,
     });
     for (const issue of validateTopology(specs)) {
-      if (/cycle/.test(issue.message)) problems.push(`sources: deploying ${id} would create a ${issue.message}`);
+      if (/cycle/.test(issue.message))
+        problems.push(`sources: deploying ${id} would create a ${issue.message}`);
     }
     if (problems.length > 0) throw new HttpError(422, 'invalid_pond', problems.join('\n'), problems);
 

@@ -40,7 +40,8 @@ export async function startCatchment(opts: StartOptions): Promise<RunningCatchme
   } catch (err) {
     catchment.store.close();
     const e = err as NodeJS.ErrnoException;
-    if (e.code === 'EADDRINUSE') throw new Error(`port ${opts.port ?? 7474} is already in use (choose another with --port)`);
+    if (e.code === 'EADDRINUSE')
+      throw new Error(`port ${opts.port ?? 7474} is already in use (choose another with --port)`);
     throw err;
   }
   const url = address.replace('[::1]', '127.0.0.1');

@@ -5,10 +5,30 @@ import type { Catchment } from './catchment.js';
 
 export class Metrics {
   readonly registry = new Registry();
-  private runsStarted = new Counter({ name: 'duckstring_runs_started_total', help: 'Pond Runs started (passes excluded)', labelNames: ['pond'], registers: [this.registry] });
-  private runsCompleted = new Counter({ name: 'duckstring_runs_completed_total', help: 'Pond Runs completed', labelNames: ['pond'], registers: [this.registry] });
-  private runsPassed = new Counter({ name: 'duckstring_runs_passed_total', help: 'Pond Runs completed as no-change passes', labelNames: ['pond'], registers: [this.registry] });
-  private runsFailed = new Counter({ name: 'duckstring_runs_failed_total', help: 'Pond Runs failed', labelNames: ['pond'], registers: [this.registry] });
+  private runsStarted = new Counter({
+    name: 'duckstring_runs_started_total',
+    help: 'Pond Runs started (passes excluded)',
+    labelNames: ['pond'],
+    registers: [this.registry],
+  });
+  private runsCompleted = new Counter({
+    name: 'duckstring_runs_completed_total',
+    help: 'Pond Runs completed',
+    labelNames: ['pond'],
+    registers: [this.registry],
+  });
+  private runsPassed = new Counter({
+    name: 'duckstring_runs_passed_total',
+    help: 'Pond Runs completed as no-change passes',
+    labelNames: ['pond'],
+    registers: [this.registry],
+  });
+  private runsFailed = new Counter({
+    name: 'duckstring_runs_failed_total',
+    help: 'Pond Runs failed',
+    labelNames: ['pond'],
+    registers: [this.registry],
+  });
   private duration = new Histogram({
     name: 'duckstring_run_duration_seconds',
     help: 'Pond Run duration from start to completion',
@@ -64,7 +84,14 @@ export class Metrics {
 
   health() {
     const engine = this.catchment.orchestrator.state;
-    const counts: Record<string, number> = { idle: 0, queued: 0, running: 0, blocked: 0, killed: 0, failed: 0 };
+    const counts: Record<string, number> = {
+      idle: 0,
+      queued: 0,
+      running: 0,
+      blocked: 0,
+      killed: 0,
+      failed: 0,
+    };
     for (const p of engine.topology.ponds) counts[engine.status(p.spec.name)]! += 1;
     return {
       status: 'ok',

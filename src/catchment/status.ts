@@ -17,9 +17,20 @@ export function lineStatus(catchment: Catchment, name: string, major: number) {
     version: version?.version ?? null,
     status: engine.status(line),
     freshness: { start: iso(s.startF), end: iso(s.endF), changed: iso(s.changedF) },
-    demand: { pull: s.hasPull, targets: s.targets.filter(Number.isFinite).map((t) => new Date(t).toISOString()) },
-    trigger: trigger ? { kind: trigger.kind, ...(trigger.kind === 'tide' ? { bound_ms: trigger.boundMs } : {}) } : null,
-    faults: { failed: s.isFailed, failures: s.failures, failed_f: iso(s.failedF), killed: s.isKilled, blocked: s.isBlocked },
+    demand: {
+      pull: s.hasPull,
+      targets: s.targets.filter(Number.isFinite).map((t) => new Date(t).toISOString()),
+    },
+    trigger: trigger
+      ? { kind: trigger.kind, ...(trigger.kind === 'tide' ? { bound_ms: trigger.boundMs } : {}) }
+      : null,
+    faults: {
+      failed: s.isFailed,
+      failures: s.failures,
+      failed_f: iso(s.failedF),
+      killed: s.isKilled,
+      blocked: s.isBlocked,
+    },
     runs: { started: s.runsStarted, completed: s.runsCompleted },
     duck: { pid: catchment.supervisor.pid(line) ?? null, queued_jobs: catchment.jobs.depth(line) },
     last_runs: lastRuns.map((r) => ({

@@ -61,7 +61,10 @@ export class DuckSupervisor {
   ) {}
 
   start(): void {
-    this.ticker = setInterval(() => this.check(Date.now()), Math.max(50, Math.min(1000, this.opts.livenessMs / 4)));
+    this.ticker = setInterval(
+      () => this.check(Date.now()),
+      Math.max(50, Math.min(1000, this.opts.livenessMs / 4)),
+    );
     this.ticker.unref();
   }
 
@@ -105,7 +108,15 @@ export class DuckSupervisor {
   adopt(line: string, pid: number): boolean {
     if (!isDuckProcess(pid)) return false;
     const now = Date.now();
-    this.ducks.set(line, { child: null, pid, line, lastContact: now, lastWork: now, exited: false, stopping: false });
+    this.ducks.set(line, {
+      child: null,
+      pid,
+      line,
+      lastContact: now,
+      lastWork: now,
+      exited: false,
+      stopping: false,
+    });
     this.hooks.log('duck adopted', { line, duckPid: pid });
     return true;
   }

@@ -32,7 +32,11 @@ export class CatchmentClient {
         method,
         headers: {
           ...(this.key ? { authorization: `Bearer ${this.key}` } : {}),
-          ...(raw ? { 'content-type': 'application/octet-stream' } : body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...(raw
+            ? { 'content-type': 'application/octet-stream' }
+            : body !== undefined
+              ? { 'content-type': 'application/json' }
+              : {}),
         },
         body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
       });
@@ -53,7 +57,10 @@ export class CatchmentClient {
     if (!res.ok) {
       const e = (parsed as { error?: { code?: string; message?: string } }).error;
       const hint = res.status === 401 ? ' (pass --key KEY or set DUCKSTRING_KEY)' : '';
-      throw new UsageError(`${res.status} ${e?.code ?? 'error'}: ${e?.message ?? text}${hint}`, res.status < 500 ? 2 : 1);
+      throw new UsageError(
+        `${res.status} ${e?.code ?? 'error'}: ${e?.message ?? text}${hint}`,
+        res.status < 500 ? 2 : 1,
+      );
     }
     return parsed as T;
   }
@@ -69,11 +76,18 @@ function readLocalKey(root: string): string | undefined {
 
 /** Renders rows as an aligned text table. */
 export function formatTable(columns: readonly string[], rows: ReadonlyArray<readonly unknown[]>): string {
-  const cell = (v: unknown): string => (v === null || v === undefined ? 'NULL' : typeof v === 'object' ? JSON.stringify(v) : String(v));
+  const cell = (v: unknown): string =>
+    v === null || v === undefined ? 'NULL' : typeof v === 'object' ? JSON.stringify(v) : String(v);
   const cells = rows.map((r) => r.map(cell));
-  const widths = columns.map((c, i) => Math.min(60, Math.max(c.length, ...cells.map((r) => (r[i] ?? '').length))));
-  const fit = (s: string, w: number) => (s.length > w ? `${s.slice(0, w - 1)}…` : s.padEnd(w));
-  const line = (r: readonly string[]) => r.map((s, i) => fit(s, widths[i]!)).join('  ').trimEnd();
+  const widths = columns.map((c, i) =>
+    Math.min(60, Math.max(c.length, ...cells.map((r) => (r[i] ?? '').length))),
+  );
+  const clip = (s: string, w: number) => (s.length > w ? `${s.slice(0, w - 1)}…` : s.padEnd(w));
+  const line = (r: readonly string[]) =>
+    r
+      .map((s, i) => clip(s, widths[i]!))
+      .join('  ')
+      .trimEnd();
   return [line(columns), line(widths.map((w) => '─'.repeat(w))), ...cells.map(line)].join('\n');
 }
 

@@ -7,14 +7,16 @@ import { DEMO_SCENARIO } from '../sim/demo.js';
 import { type CliIO, processIO, UsageError } from './io.js';
 import { registerPondCommands } from './pond.js';
 import { registerRuntimeCommands } from './runtime.js';
-import { registerUpCommand } from './up.js';
 import { runScenarioText, simulateCommand } from './simulate.js';
+import { registerUpCommand } from './up.js';
 
 const VERSION = '0.1.0';
 
 function buildProgram(io: CliIO): Command {
   const program = new Command('duckstring')
-    .description('A data platform for DuckDB: versioned Ponds, freshness-driven orchestration, governed queries.')
+    .description(
+      'A data platform for DuckDB: versioned Ponds, freshness-driven orchestration, governed queries.',
+    )
     .version(VERSION)
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
@@ -22,7 +24,9 @@ function buildProgram(io: CliIO): Command {
 
   program
     .command('simulate')
-    .description('Run the orchestration engine over a scenario file in simulated time (JSON Lines on stdout).')
+    .description(
+      'Run the orchestration engine over a scenario file in simulated time (JSON Lines on stdout).',
+    )
     .argument('<scenario>', 'scenario JSON file (format: docs/simulate.md)')
     .option('--table', 'print a readable timeline and summary instead of JSON Lines')
     .addHelpText(
@@ -34,7 +38,9 @@ function buildProgram(io: CliIO): Command {
 
   program
     .command('demo')
-    .description('Simulate the bundled demo pipeline (transactions, products → sales → reports) under a Wave.')
+    .description(
+      'Simulate the bundled demo pipeline (transactions, products → sales → reports) under a Wave.',
+    )
     .option('--json', 'print JSON Lines instead of the readable timeline')
     .action((opts: { json?: boolean }) => {
       io.stdout(
@@ -50,7 +56,9 @@ function buildProgram(io: CliIO): Command {
 
   program
     .command('duck', { hidden: true })
-    .description('Run a Duck worker (started by the Catchment; reads DUCKSTRING_CATCHMENT_URL, DUCKSTRING_DUCK_TOKEN, DUCKSTRING_DUCK)')
+    .description(
+      'Run a Duck worker (started by the Catchment; reads DUCKSTRING_CATCHMENT_URL, DUCKSTRING_DUCK_TOKEN, DUCKSTRING_DUCK)',
+    )
     .action(async () => {
       const { runDuckFromEnv } = await import('../duck/main.js');
       const code = await runDuckFromEnv();

@@ -14,14 +14,18 @@ import { type CliIO, UsageError } from './io.js';
 function withConnection(cmd: Command): Command {
   return cmd
     .addOption(new Option('-c, --catchment <url>', 'Catchment URL').env('DUCKSTRING_CATCHMENT_URL'))
-    .addOption(new Option('--key <key>', 'API key (default: the admin key under ./.duckstring)').env('DUCKSTRING_KEY'));
+    .addOption(
+      new Option('--key <key>', 'API key (default: the admin key under ./.duckstring)').env('DUCKSTRING_KEY'),
+    );
 }
 
-const majorOption = () => new Option('-m, --major <n>', 'major line (default: the newest)').argParser((v) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--major must be a non-negative integer, got "${v}"`);
-  return n;
-});
+const majorOption = () =>
+  new Option('-m, --major <n>', 'major line (default: the newest)').argParser((v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0)
+      throw new UsageError(`--major must be a non-negative integer, got "${v}"`);
+    return n;
+  });
 
 const iso = (v: string | null | undefined) => (v ? v.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '—');
 
@@ -49,7 +53,8 @@ export function registerRuntimeCommands(program: Command, io: CliIO): void {
     .option('--liveness <duration>', 'declare a silent Duck dead after this long', '60s')
     .action(async (opts: { root: string; host: string; port: string; liveness: string }) => {
       const port = Number(opts.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0–65535, got "${opts.port}"`);
+      if (!Number.isInteger(port) || port < 0 || port > 65535)
+        throw new UsageError(`--port must be 0–65535, got "${opts.port}"`);
       const { startCatchment } = await import('../catchment/main.js');
       const { catchmentLogger } = await import('../catchment/logger.js');
       const running = await startCatchment({
@@ -61,7 +66,9 @@ export function registerRuntimeCommands(program: Command, io: CliIO): void {
       });
       io.stdout(`Catchment listening on ${running.url} (root ${path.resolve(opts.root)})\n`);
       if (running.keyCreated) {
-        io.stdout(`Admin key (shown once; also stored 0600 in ${path.join(path.resolve(opts.root), 'admin.key')}):\n  ${running.adminKey}\n`);
+        io.stdout(
+          `Admin key (shown once; also stored 0600 in ${path.join(path.resolve(opts.root), 'admin.key')}):\n  ${running.adminKey}\n`,
+        );
       }
       await new Promise<void>((resolve) => {
         const stop = () => {
@@ -85,12 +92,13 @@ export function registerRuntimeCommands(program: Command, io: CliIO): void {
     const dirs = opts.all ? await pondsInOrder(dir) : [path.resolve(dir)];
     for (const d of dirs) {
       const archive = await packPond(d);
-      const out = await client.request<{ name: string; version: string; major: number; created: boolean; ripples: string[] }>(
-        'POST',
-        '/api/deploy',
-        undefined,
-        archive,
-      );
+      const out = await client.request<{
+        name: string;
+        version: string;
+        major: number;
+        created: boolean;
+        ripples: string[];
+      }>('POST', '/api/deploy', undefined, archive);
       io.stdout(
         `${out.created ? 'deployed' : 'already deployed'} ${out.name} ${out.version} (major ${out.major}; ripples: ${out.ripples.join(', ')})\n`,
       );
@@ -104,12 +112,12 @@ export function registerRuntimeCommands(program: Command, io: CliIO): void {
     ['wave', 'standing pull (re-tap on every completion)'],
     ['remove', 'remove the standing trigger'],
   ] as const) {
-    withConnection(trigger.command(verb).description(help).argument('<pond>').addOption(majorOption())).action(
-      async (name: string, opts: ConnectionOptions & { major?: number }) => {
-        const route = verb === 'remove' ? 'untrigger' : verb;
-        await postVerb(new CatchmentClient(opts), name, route, { major: opts.major }, io);
-      },
-    );
+    withConnection(
+      trigger.command(verb).description(help).argument('<pond>').addOption(majorOption()),
+    ).action(async (name: string, opts: ConnectionOptions & { major?: number }) => {
+      const route = verb === 'remove' ? 'untrigger' : verb;
+      await postVerb(new CatchmentClient(opts), name, route, { major: opts.major }, io);
+    });
   }
   withConnection(
     trigger
@@ -132,22 +140,37 @@ export function registerRuntimeCommands(program: Command, io: CliIO): void {
     ['clear', 'reset a killed or failed Pond without running it'],
     ['refresh', 'make the next run a rebuild from scratch'],
   ] as const) {
-    const cmd = withConnection(control.command(verb).description(help).argument('<pond>').addOption(majorOption()));
+    const cmd = withConnection(
+      control.command(verb).description(help).argument('<pond>').addOption(majorOption()),
+    );
     if (verb === 'sleep') cmd.option('--upstream', 'also drop demand on every ancestor');
     cmd.action(async (name: string, opts: ConnectionOptions & { major?: number; upstream?: boolean }) => {
-      await postVerb(new CatchmentClient(opts), name, verb, { major: opts.major, ...(opts.upstream ? { upstream: true } : {}) }, io);
+      await postVerb(
+        new CatchmentClient(opts),
+        name,
+        verb,
+        { major: opts.major, ...(opts.upstream ? { upstream: true } : {}) },
+        io,
+      );
     });
   }
 
-  withConnection(program.command('status').description('Every Pond line, or one Pond: status, freshness, trigger, runs.').argument('[pond]'))
+  withConnection(
+    program
+      .command('status')
+      .description('Every Pond line, or one Pond: status, freshness, trigger, runs.')
+      .argument('[pond]'),
+  )
     .option('--json', 'print JSON')
     .action(async (name: string | undefined, opts: ConnectionOptions & { json?: boolean }) => {
       const client = new CatchmentClient(opts);
       const lines = name
-        ? (await client.request<{ lines: LineStatus[] }>('GET', `/api/ponds/${encodeURIComponent(name)}`)).lines
+        ? (await client.request<{ lines: LineStatus[] }>('GET', `/api/ponds/${encodeURIComponent(name)}`))
+            .lines
         : (await client.request<{ ponds: LineStatus[] }>('GET', '/api/ponds')).ponds;
       if (opts.json) return io.stdout(`${JSON.stringify(lines, null, 2)}\n`);
-      if (lines.length === 0) return io.stdout('No Ponds deployed yet. Deploy one with "duckstring pond deploy DIR".\n');
+      if (lines.length === 0)
+        return io.stdout('No Ponds deployed yet. Deploy one with "duckstring pond deploy DIR".\n');
       io.stdout(
         `${formatTable(
           ['pond', 'major', 'version', 'status', 'freshness', 'trigger', 'runs', 'duck', 'last run'],
@@ -160,64 +183,118 @@ export function registerRuntimeCommands(program: Command, io: CliIO): void {
             l.trigger?.kind ?? '—',
             `${l.runs.completed}/${l.runs.started}`,
             l.duck.pid ?? '—',
-            l.last_runs[0] ? `${l.last_runs[0].status}${l.last_runs[0].error ? `: ${l.last_runs[0].error}` : ''}` : '—',
+            l.last_runs[0]
+              ? `${l.last_runs[0].status}${l.last_runs[0].error ? `: ${l.last_runs[0].error}` : ''}`
+              : '—',
           ]),
         )}\n`,
       );
     });
 
-  withConnection(program.command('history').description('Run history of a Pond, one line per Ripple attempt.').argument('<pond>'))
+  withConnection(
+    program
+      .command('history')
+      .description('Run history of a Pond, one line per Ripple attempt.')
+      .argument('<pond>'),
+  )
     .addOption(majorOption())
     .option('--limit <n>', 'Pond Runs to show', '10')
     .option('--json', 'print JSON')
-    .action(async (name: string, opts: ConnectionOptions & { major?: number; limit: string; json?: boolean }) => {
-      const client = new CatchmentClient(opts);
-      const q = new URLSearchParams({ limit: opts.limit, ...(opts.major !== undefined ? { major: String(opts.major) } : {}) });
-      const res = await client.request<{
-        runs: Array<{ f: number; status: string; version: string; attempts: Array<{ ripple: string; attempt: number; status: string; rowsWritten: number | null; error: string | null }> }>;
-      }>('GET', `/api/ponds/${encodeURIComponent(name)}/runs?${q}`);
-      if (opts.json) return io.stdout(`${JSON.stringify(res, null, 2)}\n`);
-      const rows: unknown[][] = [];
-      for (const r of res.runs) {
-        rows.push([new Date(r.f).toISOString(), r.version, '(run)', '', r.status, '', '']);
-        for (const a of r.attempts) rows.push(['', '', a.ripple, a.attempt, a.status, a.rowsWritten ?? '', a.error ?? '']);
-      }
-      io.stdout(`${formatTable(['freshness', 'version', 'ripple', 'attempt', 'status', 'rows', 'error'], rows)}\n`);
-    });
+    .action(
+      async (name: string, opts: ConnectionOptions & { major?: number; limit: string; json?: boolean }) => {
+        const client = new CatchmentClient(opts);
+        const q = new URLSearchParams({
+          limit: opts.limit,
+          ...(opts.major !== undefined ? { major: String(opts.major) } : {}),
+        });
+        const res = await client.request<{
+          runs: Array<{
+            f: number;
+            status: string;
+            version: string;
+            attempts: Array<{
+              ripple: string;
+              attempt: number;
+              status: string;
+              rowsWritten: number | null;
+              error: string | null;
+            }>;
+          }>;
+        }>('GET', `/api/ponds/${encodeURIComponent(name)}/runs?${q}`);
+        if (opts.json) return io.stdout(`${JSON.stringify(res, null, 2)}\n`);
+        const rows: unknown[][] = [];
+        for (const r of res.runs) {
+          rows.push([new Date(r.f).toISOString(), r.version, '(run)', '', r.status, '', '']);
+          for (const a of r.attempts)
+            rows.push(['', '', a.ripple, a.attempt, a.status, a.rowsWritten ?? '', a.error ?? '']);
+        }
+        io.stdout(
+          `${formatTable(['freshness', 'version', 'ripple', 'attempt', 'status', 'rows', 'error'], rows)}\n`,
+        );
+      },
+    );
 
-  withConnection(program.command('tables').description("A Pond's published tables: schema, rows, freshness.").argument('<pond>'))
+  withConnection(
+    program
+      .command('tables')
+      .description("A Pond's published tables: schema, rows, freshness.")
+      .argument('<pond>'),
+  )
     .addOption(majorOption())
     .action(async (name: string, opts: ConnectionOptions & { major?: number }) => {
       const client = new CatchmentClient(opts);
       const q = opts.major !== undefined ? `?major=${opts.major}` : '';
-      const res = await client.request<{ freshness: string | null; tables: Array<{ name: string; rows: number; columns: Array<{ name: string; type: string }> }> }>(
-        'GET',
-        `/api/ponds/${encodeURIComponent(name)}/tables${q}`,
-      );
+      const res = await client.request<{
+        freshness: string | null;
+        tables: Array<{ name: string; rows: number; columns: Array<{ name: string; type: string }> }>;
+      }>('GET', `/api/ponds/${encodeURIComponent(name)}/tables${q}`);
       if (res.tables.length === 0) return io.stdout(`${name} has not published any table yet.\n`);
       io.stdout(`freshness ${iso(res.freshness)}\n`);
-      io.stdout(`${formatTable(['table', 'rows', 'columns'], res.tables.map((t) => [t.name, t.rows, t.columns.map((c) => `${c.name} ${c.type}`).join(', ')]))}\n`);
+      io.stdout(
+        `${formatTable(
+          ['table', 'rows', 'columns'],
+          res.tables.map((t) => [t.name, t.rows, t.columns.map((c) => `${c.name} ${c.type}`).join(', ')]),
+        )}\n`,
+      );
     });
 
-  withConnection(program.command('query').description('Run a SELECT over published tables (named pond.table).').argument('<sql>'))
+  withConnection(
+    program
+      .command('query')
+      .description('Run a SELECT over published tables (named pond.table).')
+      .argument('<sql>'),
+  )
     .option('--json', 'print the JSON result')
     .option('--csv', 'print CSV')
     .action(async (sql: string, opts: ConnectionOptions & { json?: boolean; csv?: boolean }) => {
-      const res = await new CatchmentClient(opts).request<{ columns: Array<{ name: string; type: string }>; rows: unknown[][]; row_count: number }>(
-        'POST',
-        '/api/query',
-        { sql },
-      );
+      const res = await new CatchmentClient(opts).request<{
+        columns: Array<{ name: string; type: string }>;
+        rows: unknown[][];
+        row_count: number;
+      }>('POST', '/api/query', { sql });
       const cols = res.columns.map((c) => c.name);
       if (opts.json) io.stdout(`${JSON.stringify(res)}\n`);
       else if (opts.csv) io.stdout(`${formatCsv(cols, res.rows)}\n`);
-      else io.stdout(`${formatTable(cols, res.rows)}\n(${res.row_count} row${res.row_count === 1 ? '' : 's'})\n`);
+      else
+        io.stdout(
+          `${formatTable(cols, res.rows)}\n(${res.row_count} row${res.row_count === 1 ? '' : 's'})\n`,
+        );
     });
 }
 
-async function postVerb(client: CatchmentClient, name: string, verb: string, body: Record<string, unknown>, io: CliIO): Promise<void> {
+async function postVerb(
+  client: CatchmentClient,
+  name: string,
+  verb: string,
+  body: Record<string, unknown>,
+  io: CliIO,
+): Promise<void> {
   const clean = Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined));
-  const res = await client.request<{ major: number; status: { status: string } }>('POST', `/api/ponds/${encodeURIComponent(name)}/${verb}`, clean);
+  const res = await client.request<{ major: number; status: { status: string } }>(
+    'POST',
+    `/api/ponds/${encodeURIComponent(name)}/${verb}`,
+    clean,
+  );
   io.stdout(`${verb} ${name}@${res.major}: now ${res.status.status}\n`);
 }
 

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
+import { toJsonLines, toTable } from '../sim/format.js';
 import { parseScenario, ScenarioError } from '../sim/scenario.js';
 import { simulate } from '../sim/simulator.js';
-import { toJsonLines, toTable } from '../sim/format.js';
 import { type CliIO, UsageError } from './io.js';
 
 export interface SimulateOptions {
@@ -14,7 +14,9 @@ export async function simulateCommand(file: string, opts: SimulateOptions, io: C
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new UsageError(`cannot read scenario ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new UsageError(
+      `cannot read scenario ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
   runScenarioText(text, file, opts, io);
 }
@@ -25,7 +27,9 @@ export function runScenarioText(text: string, label: string, opts: SimulateOptio
     scenario = parseScenario(text);
   } catch (err) {
     if (err instanceof ScenarioError) {
-      throw new UsageError(`invalid scenario ${label}:\n${err.issues.map((i) => `  ${i.path || '(root)'}: ${i.message}`).join('\n')}`);
+      throw new UsageError(
+        `invalid scenario ${label}:\n${err.issues.map((i) => `  ${i.path || '(root)'}: ${i.message}`).join('\n')}`,
+      );
     }
     throw err;
   }

@@ -29,7 +29,9 @@ export interface UpOptions {
 export function registerUpCommand(program: Command, io: CliIO): void {
   program
     .command('up')
-    .description('Start a local Catchment with the demo pipeline (transactions, products → sales → reports) and run it once.')
+    .description(
+      'Start a local Catchment with the demo pipeline (transactions, products → sales → reports) and run it once.',
+    )
     .option('--root <dir>', 'state root', '.duckstring')
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--port <port>', 'port to listen on', '7474')
@@ -40,16 +42,23 @@ export function registerUpCommand(program: Command, io: CliIO): void {
 
 async function up(opts: UpOptions, io: CliIO): Promise<void> {
   const rows = Number(opts.rows);
-  if (!Number.isSafeInteger(rows) || rows < 0) throw new UsageError(`--rows must be a non-negative integer, got "${opts.rows}"`);
+  if (!Number.isSafeInteger(rows) || rows < 0)
+    throw new UsageError(`--rows must be a non-negative integer, got "${opts.rows}"`);
   const port = Number(opts.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0–65535, got "${opts.port}"`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new UsageError(`--port must be 0–65535, got "${opts.port}"`);
   const root = path.resolve(opts.root);
 
   const { startCatchment } = await import('../catchment/main.js');
   const { deployArchive } = await import('../catchment/deploy.js');
   const { packPond } = await import('../pond/archive.js');
   const { catchmentLogger } = await import('../catchment/logger.js');
-  const running = await startCatchment({ root, host: opts.host, port, log: catchmentLogger(path.join(root, 'catchment.log')) });
+  const running = await startCatchment({
+    root,
+    host: opts.host,
+    port,
+    log: catchmentLogger(path.join(root, 'catchment.log')),
+  });
   const { catchment } = running;
   let stopping = false;
   const stop = async () => {
@@ -60,13 +69,17 @@ async function up(opts: UpOptions, io: CliIO): Promise<void> {
   };
   try {
     io.stdout(`duckstring Catchment at ${running.url} (state in ${root})\n`);
-    if (running.keyCreated) io.stdout(`Admin key (shown once; stored 0600 in ${path.join(root, 'admin.key')}):\n  ${running.adminKey}\n`);
+    if (running.keyCreated)
+      io.stdout(
+        `Admin key (shown once; stored 0600 in ${path.join(root, 'admin.key')}):\n  ${running.adminKey}\n`,
+      );
 
     // The demo Ponds, with the requested volume, staged under the root so a rerun deploys the same bytes.
     const staged = path.join(root, 'demo-ponds');
     await rm(staged, { recursive: true, force: true });
     await mkdir(staged, { recursive: true });
-    for (const name of DEMO_ORDER) await cp(path.join(DEMO_DIR, name), path.join(staged, name), { recursive: true });
+    for (const name of DEMO_ORDER)
+      await cp(path.join(DEMO_DIR, name), path.join(staged, name), { recursive: true });
     const genFile = path.join(staged, 'transactions', 'data', 'generator.json');
     const gen = JSON.parse(await readFile(genFile, 'utf8')) as Record<string, unknown>;
     await writeFile(genFile, `${JSON.stringify({ ...gen, rows }, null, 2)}\n`);
@@ -92,10 +105,13 @@ async function up(opts: UpOptions, io: CliIO): Promise<void> {
       const off = catchment.onEvents((events: readonly EngineEvent[]) => {
         for (const e of events) {
           const pond = e.pond.replace(/@\d+$/, '');
-          if (e.kind === 'pond-start') progress.log(`▶ ${pond} run started (freshness ${new Date(e.f).toISOString()})`);
-          else if (e.kind === 'ripple-done') progress.ripple(`${pond}.${e.ripple}`, rowsWritten(pond, e.f, e.ripple));
+          if (e.kind === 'pond-start')
+            progress.log(`▶ ${pond} run started (freshness ${new Date(e.f).toISOString()})`);
+          else if (e.kind === 'ripple-done')
+            progress.ripple(`${pond}.${e.ripple}`, rowsWritten(pond, e.f, e.ripple));
           else if (e.kind === 'pond-done') progress.log(`✔ ${pond} published`);
-          else if (e.kind === 'pond-fail') progress.log(`✖ ${pond} failed — see "duckstring history ${pond}"`);
+          else if (e.kind === 'pond-fail')
+            progress.log(`✖ ${pond} failed — see "duckstring history ${pond}"`);
           if (e.kind === 'pond-done' && pond === 'reports') {
             off();
             resolve();
@@ -110,7 +126,8 @@ async function up(opts: UpOptions, io: CliIO): Promise<void> {
     io.stdout('\nPublished tables:\n');
     for (const name of DEMO_ORDER) {
       const d = await describeTables(path.join(root, 'ponds', name, 'm1', 'data'));
-      for (const t of d.tables) io.stdout(`  ${`${name}.${t.name}`.padEnd(28)} ${String(t.rows).padStart(10)} rows\n`);
+      for (const t of d.tables)
+        io.stdout(`  ${`${name}.${t.name}`.padEnd(28)} ${String(t.rows).padStart(10)} rows\n`);
     }
     const env = `DUCKSTRING_CATCHMENT_URL=${running.url}`;
     io.stdout(
@@ -141,7 +158,14 @@ class Progress {
     private readonly total: number,
   ) {
     const tty = process.stdout.isTTY === true && io.stdout === processStdout;
-    this.multi = tty ? new MultiBar({ format: ' {bar} {value}/{total} Ripples | {status}', barsize: 30, hideCursor: true, clearOnComplete: true }) : null;
+    this.multi = tty
+      ? new MultiBar({
+          format: ' {bar} {value}/{total} Ripples | {status}',
+          barsize: 30,
+          hideCursor: true,
+          clearOnComplete: true,
+        })
+      : null;
     this.bar = this.multi ? this.multi.create(total, 0, { status: 'pulsing reports' }) : null;
   }
 

@@ -3,8 +3,16 @@
  * with its per-Duck token. Events go through the ledger's outbox first, so nothing is lost while the
  * Catchment is unreachable; they are replayed in order once it answers again.
  */
-import { type DuckConfig, type DuckEvent, type DuckJobMessage, duckConfigSchema, duckPath, jobsResponseSchema } from './protocol.js';
+
 import type { RunLedger } from './ledger.js';
+import {
+  type DuckConfig,
+  type DuckEvent,
+  type DuckJobMessage,
+  duckConfigSchema,
+  duckPath,
+  jobsResponseSchema,
+} from './protocol.js';
 
 export class CatchmentUnreachable extends Error {}
 
@@ -21,7 +29,12 @@ export class DuckClient {
   }
 
   async jobs(waitMs: number, signal?: AbortSignal): Promise<DuckJobMessage[]> {
-    const body = await this.request('GET', `${duckPath(this.name, this.major, 'jobs')}?wait=${waitMs}`, undefined, signal);
+    const body = await this.request(
+      'GET',
+      `${duckPath(this.name, this.major, 'jobs')}?wait=${waitMs}`,
+      undefined,
+      signal,
+    );
     return jobsResponseSchema.parse(body).jobs;
   }
 
@@ -42,7 +55,12 @@ export class DuckClient {
     }
   }
 
-  private async request(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<unknown> {
+  private async request(
+    method: string,
+    path: string,
+    body?: unknown,
+    signal?: AbortSignal,
+  ): Promise<unknown> {
     let res: Response;
     try {
       res = await fetch(new URL(path, this.baseUrl), {

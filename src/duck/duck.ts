@@ -12,7 +12,11 @@ import type { DuckConfig, DuckEvent, DuckJobMessage } from './protocol.js';
 
 /** Executes one Pond version's Ripples; built per version so a redeploy swaps code between runs. */
 export interface RippleRunner {
-  run(ripple: string, f: number, previousF: number | null): Promise<{ rows: number | null; changed: boolean }>;
+  run(
+    ripple: string,
+    f: number,
+    previousF: number | null,
+  ): Promise<{ rows: number | null; changed: boolean }>;
   /** Exports the Pond's tables and publishes them as the snapshot at freshness f. */
   publish(f: number): Promise<Record<string, { rows: number }>>;
   /** Drops every table (refresh: the next run rebuilds from scratch). */
@@ -58,7 +62,12 @@ export class Duck {
 
   constructor(private readonly opts: DuckOptions) {
     const at = opts.line.lastIndexOf('@');
-    this.client = new DuckClient(opts.catchmentUrl, opts.token, opts.line.slice(0, at), Number(opts.line.slice(at + 1)));
+    this.client = new DuckClient(
+      opts.catchmentUrl,
+      opts.token,
+      opts.line.slice(0, at),
+      Number(opts.line.slice(at + 1)),
+    );
     this.log = opts.log ?? (() => {});
   }
 
@@ -169,7 +178,15 @@ export class Duck {
       result = await this.runner.run(ripple, f, this.previousF);
     } catch (err) {
       const outcome = this.engine.failed(ripple, f);
-      this.emit({ kind: 'ripple-fail', at: Date.now(), f, ripple, attempt, retrying: outcome.retry, error: errorInfo(err) });
+      this.emit({
+        kind: 'ripple-fail',
+        at: Date.now(),
+        f,
+        ripple,
+        attempt,
+        retrying: outcome.retry,
+        error: errorInfo(err),
+      });
       if (!outcome.retry) this.ledger.endRun(f);
       return;
     }
@@ -179,7 +196,15 @@ export class Duck {
     // crash before publishing re-runs it rather than losing the publish.
     for (const done of runCompleted) await this.finishRun(done);
     this.ledger.rippleCompleted(ripple, f);
-    this.emit({ kind: 'ripple-done', at: Date.now(), f, ripple, attempt, changed: result.changed, rows: result.rows });
+    this.emit({
+      kind: 'ripple-done',
+      at: Date.now(),
+      f,
+      ripple,
+      attempt,
+      changed: result.changed,
+      rows: result.rows,
+    });
   }
 
   private async finishRun(f: number): Promise<void> {
@@ -228,7 +253,11 @@ export class Duck {
       });
       this.ledger.endRun(f);
     }
-    this.engine = DuckEngine.fromLedger(this.specs(), { endF: this.ledger.read().endF, runs: [] }, this.config.line).engine;
+    this.engine = DuckEngine.fromLedger(
+      this.specs(),
+      { endF: this.ledger.read().endF, runs: [] },
+      this.config.line,
+    ).engine;
     this.lastProgress = Date.now();
   }
 

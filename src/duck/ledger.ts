@@ -33,7 +33,9 @@ export class RunLedger {
 
   rippleCompleted(name: string, f: number): void {
     this.db
-      .prepare('INSERT INTO ripples (name, end_f) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET end_f = max(end_f, excluded.end_f)')
+      .prepare(
+        'INSERT INTO ripples (name, end_f) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET end_f = max(end_f, excluded.end_f)',
+      )
       .run(name, f);
   }
 
@@ -44,7 +46,10 @@ export class RunLedger {
 
   read(): DuckLedger & { versions: Record<number, string> } {
     const endF: Record<string, number | null> = {};
-    for (const r of this.db.prepare('SELECT name, end_f FROM ripples').all() as Array<{ name: string; end_f: number | null }>) {
+    for (const r of this.db.prepare('SELECT name, end_f FROM ripples').all() as Array<{
+      name: string;
+      end_f: number | null;
+    }>) {
       endF[r.name] = r.end_f;
     }
     const rows = this.db.prepare('SELECT f, immediate_retries, version FROM runs ORDER BY f').all() as Array<{

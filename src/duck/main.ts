@@ -26,7 +26,9 @@ export async function runDuckFromEnv(env: NodeJS.ProcessEnv = process.env): Prom
   process.stdout.on('error', () => {});
   process.stderr.on('error', () => {});
   const log = (msg: string, data?: Record<string, unknown>) =>
-    process.stderr.write(`${JSON.stringify({ time: Date.now(), duck: line, pid: process.pid, msg, ...data })}\n`);
+    process.stderr.write(
+      `${JSON.stringify({ time: Date.now(), duck: line, pid: process.pid, msg, ...data })}\n`,
+    );
   const duck = new Duck({ catchmentUrl: url!, token: token!, line: line!, runnerFactory: createRunner, log });
   const onSignal = () => {
     duck.stop();

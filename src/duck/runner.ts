@@ -9,8 +9,8 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { publish, readManifest, STAGING_DIR, tableFilePath } from '../compute/snapshots.js';
 import { loadPond } from '../pond/loader.js';
 import { quoteIdent } from '../pond/names.js';
-import { exportTables, executeRipple } from './executor.js';
 import type { RippleRunner } from './duck.js';
+import { executeRipple, exportTables } from './executor.js';
 import type { DuckConfig } from './protocol.js';
 
 /** `'source.table'` → Parquet path of every table each Source currently publishes. */
@@ -19,7 +19,8 @@ async function sourceSnapshots(config: DuckConfig): Promise<Record<string, strin
   for (const [source, dataDir] of Object.entries(config.sources)) {
     const manifest = await readManifest(dataDir);
     if (!manifest) continue;
-    for (const [table, entry] of Object.entries(manifest.tables)) out[`${source}.${table}`] = tableFilePath(dataDir, entry);
+    for (const [table, entry] of Object.entries(manifest.tables))
+      out[`${source}.${table}`] = tableFilePath(dataDir, entry);
   }
   return out;
 }
@@ -29,7 +30,9 @@ export async function createRunner(config: DuckConfig): Promise<RippleRunner> {
   await mkdir(path.dirname(config.registryPath), { recursive: true });
   // One instance per registry file in this process: two instances on one path would corrupt it.
   const instance = await DuckDBInstance.fromCache(config.registryPath);
-  const withConnection = async <T>(work: (conn: Awaited<ReturnType<DuckDBInstance['connect']>>) => Promise<T>) => {
+  const withConnection = async <T>(
+    work: (conn: Awaited<ReturnType<DuckDBInstance['connect']>>) => Promise<T>,
+  ) => {
     const conn = await instance.connect();
     try {
       return await work(conn);
@@ -60,7 +63,11 @@ export async function createRunner(config: DuckConfig): Promise<RippleRunner> {
           previousF: previousF === null ? null : new Date(previousF),
           sources,
         });
-        await exportTables(conn, r.tables.map((t) => t.name), await stagingFor(f));
+        await exportTables(
+          conn,
+          r.tables.map((t) => t.name),
+          await stagingFor(f),
+        );
         return r;
       });
       const rows = result.tables.reduce((n, t) => n + t.rows, 0);
@@ -72,7 +79,10 @@ export async function createRunner(config: DuckConfig): Promise<RippleRunner> {
       const staged = (await readdir(staging)).filter((n) => n.endsWith('.parquet'));
       const manifest = await publish(config.dataDir, {
         f,
-        tables: staged.map((n) => ({ name: n.slice(0, -'.parquet'.length), stagedPath: path.join(staging, n) })),
+        tables: staged.map((n) => ({
+          name: n.slice(0, -'.parquet'.length),
+          stagedPath: path.join(staging, n),
+        })),
       });
       // This run's folder, and those of older runs that failed before publishing, are done with.
       const stagingRoot = path.join(config.dataDir, STAGING_DIR);
@@ -80,10 +90,12 @@ export async function createRunner(config: DuckConfig): Promise<RippleRunner> {
         const m = /^run-(\d+)$/.exec(entry);
         if (m && Number(m[1]) <= f) await rm(path.join(stagingRoot, entry), { recursive: true, force: true });
       }
-      return Object.fromEntries(staged.map((n) => {
-        const name = n.slice(0, -'.parquet'.length);
-        return [name, { rows: manifest.tables[name]?.rows ?? 0 }];
-      }));
+      return Object.fromEntries(
+        staged.map((n) => {
+          const name = n.slice(0, -'.parquet'.length);
+          return [name, { rows: manifest.tables[name]?.rows ?? 0 }];
+        }),
+      );
     },
 
     async reset() {

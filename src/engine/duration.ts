@@ -35,7 +35,8 @@ export function parseDuration(text: string): number {
 /** A single `<int><unit>` group, as window `every` requires (a fixed grid step). */
 export function parseSingleUnit(text: string): { unit: DurationUnit; interval: number; ms: number } {
   const m = /^(\d+)(ms|s|m|h|d|w)$/i.exec(text.trim());
-  if (!m) throw new DurationError(`invalid interval "${text}" (expected one <integer><unit> group, e.g. "1h")`);
+  if (!m)
+    throw new DurationError(`invalid interval "${text}" (expected one <integer><unit> group, e.g. "1h")`);
   const unit = m[2]!.toLowerCase() as DurationUnit;
   const interval = Number(m[1]);
   return { unit, interval, ms: interval * UNIT_MS[unit] };

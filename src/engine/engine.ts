@@ -7,7 +7,7 @@
  * fixpoint. What happened comes back as events (`drain()`); a driver turns `pond-start` events that are
  * not passes into "begin a Pond Run at F" instructions and sleeps until `nextWakeAt(now)`.
  */
-import { PassQueue } from './index-queue.js';
+import { IndexSet, PassQueue } from './index-queue.js';
 import {
   type CompiledPond,
   type CompiledTopology,
@@ -142,23 +142,45 @@ function maxOf(xs: readonly number[]): number {
   return m;
 }
 
+/** `xs = xs.filter((x) => x > f)` in place: targets are pruned on every start, so no new array. */
+function keepAbove(xs: number[], f: number): void {
+  const n = xs.length;
+  let k = 0;
+  for (let i = 0; i < n; i++) {
+    const x = xs[i]!;
+    if (x > f) xs[k++] = x;
+  }
+  if (k < n) xs.length = k;
+}
+
+type StandingTrigger = Trigger & { seq: number };
+
 export class Engine {
   readonly topology: CompiledTopology;
   readonly options: Readonly<Required<EngineOptions>>;
   readonly ponds: PondState[];
   readonly ripples: RippleState[];
 
-  private triggers = new Map<number, Trigger & { seq: number }>();
+  /** Standing triggers; Map order is the order they were first set, i.e. ascending `seq`. */
+  private triggers = new Map<number, StandingTrigger>();
+  /** The same triggers indexed by Pond, for the hot path. */
+  private triggerOf: Array<StandingTrigger | undefined>;
   private triggerSeq = 0;
+  /** Ponds with a Tide, kept in ascending `seq` (service order). */
   private tides: number[] = [];
   private events: EngineEvent[] = [];
   private pondQueue: PassQueue;
   private rippleQueue: PassQueue;
   /** Ponds whose state changed since the last trigger service (only these can newly be idle for a Wave). */
-  private touched = new Set<number>();
-  private completedSinceService = new Set<number>();
+  private touched: IndexSet;
+  private completedSinceService: IndexSet;
+  /** Emptied sets that `serviceTriggers` swaps in, so servicing allocates nothing. */
+  private spareTouched: IndexSet;
+  private spareCompleted: IndexSet;
+  /** Triggers due in the current service, reused between advances. */
+  private due: number[] = [];
   /** Inlets holding demand that only the passage of time can let start. */
-  private timeWaiters = new Set<number>();
+  private timeWaiters: IndexSet;
   private lastNow = NEVER;
   /** Window delay of the last `sourceF` call (avoids a tuple allocation on the hot path). */
   private lastDw = 0;
@@ -177,6 +199,13 @@ export class Engine {
     this.ripples = this.topology.ripples.map(newRippleState);
     this.pondQueue = new PassQueue(this.ponds.length);
     this.rippleQueue = new PassQueue(this.ripples.length);
+    const n = this.ponds.length;
+    this.triggerOf = new Array<StandingTrigger | undefined>(n).fill(undefined);
+    this.touched = new IndexSet(n);
+    this.completedSinceService = new IndexSet(n);
+    this.spareTouched = new IndexSet(n);
+    this.spareCompleted = new IndexSet(n);
+    this.timeWaiters = new IndexSet(n);
   }
 
   // ───────────────────────────── lookups ─────────────────────────────
@@ -254,20 +283,44 @@ export class Engine {
   setTrigger(pond: string, trigger: Trigger): void {
     const p = this.pondId(pond);
     if (trigger.kind === 'tide' && !(trigger.boundMs > 0)) throw new EngineError('tide bound must be > 0');
-    const prior = this.triggers.get(p);
-    this.triggers.set(p, { kind: trigger.kind, boundMs: trigger.kind === 'tide' ? trigger.boundMs : 0, seq: prior?.seq ?? ++this.triggerSeq });
-    this.rebuildTides();
+    const prior = this.triggerOf[p];
+    const t: StandingTrigger = {
+      kind: trigger.kind,
+      boundMs: trigger.kind === 'tide' ? trigger.boundMs : 0,
+      seq: prior?.seq ?? ++this.triggerSeq,
+    };
+    this.triggers.set(p, t);
+    this.triggerOf[p] = t;
+    const wasTide = prior !== undefined && prior.kind === 'tide';
+    if (t.kind === 'tide' && !wasTide) this.insertTide(p, t.seq);
+    else if (t.kind !== 'tide' && wasTide) this.removeTide(p);
     this.touch(p);
   }
 
   /** Removes the standing trigger; demand already in the graph drains. */
   untrigger(pond: string): void {
-    const p = this.pondId(pond);
-    if (this.triggers.delete(p)) this.rebuildTides();
+    this.dropTrigger(this.pondId(pond));
   }
 
-  private rebuildTides(): void {
-    this.tides = [...this.triggers].filter(([, t]) => t.kind === 'tide').map(([p]) => p);
+  private dropTrigger(p: number): void {
+    const t = this.triggerOf[p];
+    if (t === undefined) return;
+    this.triggers.delete(p);
+    this.triggerOf[p] = undefined;
+    if (t.kind === 'tide') this.removeTide(p);
+  }
+
+  /** Keeps `tides` in `seq` order without rescanning every trigger (setup sets thousands). */
+  private insertTide(p: number, seq: number): void {
+    const tides = this.tides;
+    let k = tides.length;
+    while (k > 0 && this.triggerOf[tides[k - 1]!]!.seq > seq) k--;
+    tides.splice(k, 0, p);
+  }
+
+  private removeTide(p: number): void {
+    const k = this.tides.indexOf(p);
+    if (k >= 0) this.tides.splice(k, 1);
   }
 
   // ───────────────────────────── control verbs (§3.10) ─────────────────────────────
@@ -287,7 +340,7 @@ export class Engine {
       // started runs do, or the Pond would be left with endF = never and strand its Sinks.
       s.targets = s.forcePending && s.targets.includes(NEVER) ? [NEVER] : [];
       for (const r of this.topology.ponds[p]!.ripples) this.ripples[r]!.hasPull = false;
-      if (this.triggers.delete(p)) this.rebuildTides();
+      this.dropTrigger(p);
       this.touch(p);
       if (upstream) {
         for (const src of this.topology.ponds[p]!.sources) {
@@ -444,8 +497,9 @@ export class Engine {
   /** Services standing triggers, then starts every runnable Pond and Ripple to a fixpoint. */
   advance(now: number): EngineEvent[] {
     if (now > this.lastNow) {
-      for (const p of this.timeWaiters) this.pondQueue.mark(p);
-      this.timeWaiters.clear();
+      const waiters = this.timeWaiters;
+      for (let k = 0; k < waiters.size; k++) this.pondQueue.mark(waiters.items[k]!);
+      waiters.clear();
       this.lastNow = now;
     }
     this.serviceTriggers(now);
@@ -454,27 +508,33 @@ export class Engine {
   }
 
   private serviceTriggers(now: number): void {
+    // Servicing touches Ponds for the next service: swap in the emptied spares instead of new sets.
     const completed = this.completedSinceService;
     const touched = this.touched;
-    this.completedSinceService = new Set();
-    this.touched = new Set();
-    let due: Array<[number, Trigger & { seq: number }]>;
+    this.completedSinceService = this.spareCompleted;
+    this.touched = this.spareTouched;
+    const due = this.due;
+    let n = 0;
     if (this.options.scanAll) {
-      due = [...this.triggers];
+      for (const p of this.triggers.keys()) due[n++] = p;
     } else {
-      due = [];
-      for (const p of touched) {
-        const t = this.triggers.get(p);
-        if (t && t.kind === 'wave') due.push([p, t]);
+      const triggerOf = this.triggerOf;
+      for (let k = 0; k < touched.size; k++) {
+        const p = touched.items[k]!;
+        const t = triggerOf[p];
+        if (t !== undefined && t.kind === 'wave') due[n++] = p;
       }
-      for (const p of completed) {
-        const t = this.triggers.get(p);
-        if (t && t.kind === 'wave' && !touched.has(p)) due.push([p, t]);
+      for (let k = 0; k < completed.size; k++) {
+        const p = completed.items[k]!;
+        const t = triggerOf[p];
+        if (t !== undefined && t.kind === 'wave' && !touched.has(p)) due[n++] = p;
       }
-      for (const p of this.tides) due.push([p, this.triggers.get(p)!]);
-      due.sort((a, b) => a[1].seq - b[1].seq);
+      for (const p of this.tides) due[n++] = p;
+      this.sortBySeq(due, n);
     }
-    for (const [p, t] of due) {
+    for (let k = 0; k < n; k++) {
+      const p = due[k]!;
+      const t = this.triggerOf[p]!;
       if (t.kind === 'wave') {
         if (completed.has(p) || this.idleForWave(p)) this.receivePull(p, now);
       } else {
@@ -483,6 +543,32 @@ export class Engine {
         const staleness = s.targets.length > 0 ? now - maxOf(s.targets) : now + s.D - s.startF;
         if (staleness >= t.boundMs) this.addPondTarget(p, now);
       }
+    }
+    completed.clear();
+    touched.clear();
+    this.spareCompleted = completed;
+    this.spareTouched = touched;
+  }
+
+  /** Sorts `due[0, n)` by trigger `seq` (unique per Pond, so the order is total). */
+  private sortBySeq(due: number[], n: number): void {
+    if (n < 2) return;
+    const triggerOf = this.triggerOf;
+    if (n > 32) {
+      due.length = n;
+      due.sort((a, b) => triggerOf[a]!.seq - triggerOf[b]!.seq);
+      return;
+    }
+    // Insertion sort: a handful of candidates per advance, often already in order.
+    for (let i = 1; i < n; i++) {
+      const p = due[i]!;
+      const seq = triggerOf[p]!.seq;
+      let j = i - 1;
+      while (j >= 0 && triggerOf[due[j]!]!.seq > seq) {
+        due[j + 1] = due[j]!;
+        j--;
+      }
+      due[j + 1] = p;
     }
   }
 
@@ -525,7 +611,9 @@ export class Engine {
    */
   nextWakeAt(now: number): number | null {
     let best = Number.POSITIVE_INFINITY;
-    for (const p of this.timeWaiters) {
+    const waiters = this.timeWaiters;
+    for (let k = 0; k < waiters.size; k++) {
+      const p = waiters.items[k]!;
       const windows = this.topology.ponds[p]!.spec.windows;
       if (windows.length === 0) {
         best = Math.min(best, now + 1);
@@ -538,18 +626,21 @@ export class Engine {
     }
     // A Wave whose Pond completed after this advance serviced triggers (a pass, a Pond without
     // Ripples), or that sits idle, re-taps at the next instant.
-    for (const p of this.completedSinceService) {
-      if (this.triggers.get(p)?.kind === 'wave') best = Math.min(best, now + 1);
+    const completed = this.completedSinceService;
+    for (let k = 0; k < completed.size; k++) {
+      if (this.triggerOf[completed.items[k]!]?.kind === 'wave') best = Math.min(best, now + 1);
     }
-    for (const p of this.touched) {
-      if (this.triggers.get(p)?.kind === 'wave' && !this.ponds[p]!.isBlocked && this.idleForWave(p)) {
+    const touched = this.touched;
+    for (let k = 0; k < touched.size; k++) {
+      const p = touched.items[k]!;
+      if (this.triggerOf[p]?.kind === 'wave' && !this.ponds[p]!.isBlocked && this.idleForWave(p)) {
         best = Math.min(best, now + 1);
       }
     }
     for (const p of this.tides) {
       const s = this.ponds[p]!;
       if (s.isBlocked) continue;
-      const bound = this.triggers.get(p)!.boundMs;
+      const bound = this.triggerOf[p]!.boundMs;
       let due = s.targets.length > 0 ? maxOf(s.targets) + bound : s.startF + bound - s.D;
       // A target at or below endF is refused, so a windowed chain waits for the clock to pass endF.
       if (due <= s.endF) due = s.endF + 1;
@@ -751,7 +842,7 @@ export class Engine {
     s.hasPull = false;
     s.pullLocal = false;
     s.pullM = NEVER;
-    s.targets = s.targets.filter((t) => t > F);
+    if (s.targets.length > 0) keepAbove(s.targets, F);
     if (cp.sources.length === 0) {
       s.D = dw;
     } else {
@@ -790,7 +881,7 @@ export class Engine {
         rs.startF = F;
         rs.endF = F;
         rs.isRunning = false;
-        rs.targets = rs.targets.filter((t) => t > F);
+        if (rs.targets.length > 0) keepAbove(rs.targets, F);
         this.touchRipple(r);
       }
       this.completePondRun(p, F, false, now, 'pond-pass');
@@ -823,7 +914,7 @@ export class Engine {
       for (const q of this.topology.ripples[r]!.parents) this.pullWalk(OP_SET_RIPPLE_PULL, q, now);
       rs.hasPull = false;
     }
-    rs.targets = rs.targets.filter((t) => t > F);
+    if (rs.targets.length > 0) keepAbove(rs.targets, F);
     this.touchRipple(r);
   }
 
@@ -849,7 +940,7 @@ export class Engine {
     const s = this.ponds[p]!;
     s.endF = endF;
     if (changed) s.changedF = endF;
-    if (this.options.pruneTargetsOnComplete) s.targets = s.targets.filter((t) => t > endF);
+    if (this.options.pruneTargetsOnComplete && s.targets.length > 0) keepAbove(s.targets, endF);
     s.runsCompleted++;
     this.events.push({ t: now, kind, pond: this.pondName(p), f: endF });
     if (s.isFailed && endF > s.failedF) {
@@ -964,7 +1055,7 @@ export class Engine {
         targets: s.targets.map(enc),
       })),
       triggers: [...this.triggers].map(([p, t]) => ({ pond: this.pondName(p), kind: t.kind, boundMs: t.boundMs })),
-      completedSinceService: [...this.completedSinceService].map((p) => this.pondName(p)),
+      completedSinceService: this.completedSinceService.toArray().map((p) => this.pondName(p)),
     };
   }
 

@@ -7,7 +7,9 @@
 export class PassQueue {
   private heap: number[] = [];
   private inHeap: Uint8Array;
+  /** Marked for the next pass; `nextCount` is its length (the array is reused, never shrunk). */
   private next: number[] = [];
+  private nextCount = 0;
   private inNext: Uint8Array;
   /** Index being examined in the current pass, or -1 when no pass of this kind is running. */
   cursor = -1;
@@ -24,7 +26,7 @@ export class PassQueue {
       this.push(i);
     } else if (!this.inNext[i]) {
       this.inNext[i] = 1;
-      this.next.push(i);
+      this.next[this.nextCount++] = i;
     }
   }
 
@@ -33,19 +35,22 @@ export class PassQueue {
   }
 
   get pendingNext(): boolean {
-    return this.next.length > 0;
+    return this.nextCount > 0;
   }
 
   /** Moves the nodes marked for the next pass into the current one. */
   beginPass(): void {
-    for (const i of this.next) {
+    const next = this.next;
+    const n = this.nextCount;
+    this.nextCount = 0;
+    for (let k = 0; k < n; k++) {
+      const i = next[k]!;
       this.inNext[i] = 0;
       if (!this.inHeap[i]) {
         this.inHeap[i] = 1;
         this.push(i);
       }
     }
-    this.next = [];
     this.cursor = -1;
   }
 
@@ -92,5 +97,42 @@ export class PassQueue {
       k = c;
     }
     h[k] = v;
+  }
+}
+
+/**
+ * A set of small non-negative integers that remembers insertion order and clears without allocating:
+ * the hot bookkeeping sets (touched Ponds, completions, time waiters) are filled and emptied on every
+ * advance, and a `Set` per advance was a measurable share of the engine's garbage.
+ */
+export class IndexSet {
+  /** Members in insertion order; only the first `size` entries are meaningful. */
+  readonly items: number[] = [];
+  size = 0;
+  private member: Uint8Array;
+
+  constructor(capacity: number) {
+    this.member = new Uint8Array(capacity);
+  }
+
+  add(i: number): void {
+    if (this.member[i]) return;
+    this.member[i] = 1;
+    this.items[this.size++] = i;
+  }
+
+  has(i: number): boolean {
+    return this.member[i] === 1;
+  }
+
+  clear(): void {
+    const items = this.items;
+    for (let k = 0; k < this.size; k++) this.member[items[k]!] = 0;
+    this.size = 0;
+  }
+
+  /** A fresh array of the members in insertion order. */
+  toArray(): number[] {
+    return this.items.slice(0, this.size);
   }
 }

@@ -74,7 +74,8 @@ export function validateTopology(ponds: readonly PondSpec[], basePath = 'ponds')
     });
     const cycle = findCycle(
       p.ripples.map((r) => r.name),
-      (name) => p.ripples[rippleNames.get(name)!]!.parents.map((q) => q.name).filter((q) => rippleNames.has(q)),
+      (name) =>
+        p.ripples[rippleNames.get(name)!]!.parents.map((q) => q.name).filter((q) => rippleNames.has(q)),
     );
     if (cycle) {
       const at = rippleNames.get(cycle[0]!)!;
@@ -85,10 +86,16 @@ export function validateTopology(ponds: readonly PondSpec[], basePath = 'ponds')
     }
     p.windows.forEach((w, k) => {
       if (!(w.everyMs > 0)) {
-        issues.push({ path: `${basePath}[${i}].windows[${k}].every`, message: 'window interval must be > 0' });
+        issues.push({
+          path: `${basePath}[${i}].windows[${k}].every`,
+          message: 'window interval must be > 0',
+        });
       }
       if (!(w.durationMs > 0)) {
-        issues.push({ path: `${basePath}[${i}].windows[${k}].duration`, message: 'window duration must be > 0' });
+        issues.push({
+          path: `${basePath}[${i}].windows[${k}].duration`,
+          message: 'window duration must be > 0',
+        });
       }
     });
     for (const key of ['immediateRetries', 'sourceRetries'] as const) {
@@ -101,7 +108,9 @@ export function validateTopology(ponds: readonly PondSpec[], basePath = 'ponds')
     ponds.map((p) => p.name),
     (name) => {
       const i = index.get(name);
-      return i === undefined ? [] : ponds[i]!.sources.map((s) => s.name).filter((s) => index.has(s) && s !== name);
+      return i === undefined
+        ? []
+        : ponds[i]!.sources.map((s) => s.name).filter((s) => index.has(s) && s !== name);
     },
   );
   if (pondCycle) {

@@ -28,12 +28,16 @@ const fmtF = (f: number | null): string => (f === null ? 'never' : `F+${f.toFixe
 export function toTable(lines: readonly SimLine[], summary: SimSummary): string {
   const pondW = Math.max(4, ...lines.map((l) => l.pond.length));
   const ripW = Math.max(6, ...lines.map((l) => (l.ripple ?? '').length));
-  const rows = [`${'t (s)'.padStart(9)}  ${'pond'.padEnd(pondW)}  ${'ripple'.padEnd(ripW)}  ${'event'.padEnd(11)}  freshness`];
+  const rows = [
+    `${'t (s)'.padStart(9)}  ${'pond'.padEnd(pondW)}  ${'ripple'.padEnd(ripW)}  ${'event'.padEnd(11)}  freshness`,
+  ];
   let lastT: number | null = null;
   for (const l of lines) {
     const t = l.t === lastT ? '' : l.t.toFixed(3);
     lastT = l.t;
-    rows.push(`${t.padStart(9)}  ${l.pond.padEnd(pondW)}  ${(l.ripple ?? '').padEnd(ripW)}  ${VERB[l.kind].padEnd(11)}  ${fmtF(l.f)}`);
+    rows.push(
+      `${t.padStart(9)}  ${l.pond.padEnd(pondW)}  ${(l.ripple ?? '').padEnd(ripW)}  ${VERB[l.kind].padEnd(11)}  ${fmtF(l.f)}`,
+    );
   }
   rows.push('', `summary at t=${summary.t}s`);
   const names = Object.keys(summary.ponds);

@@ -35,7 +35,8 @@ const windowSchema = z
       .optional(),
     every: z.string().superRefine((text, ctx) => {
       try {
-        if (parseSingleUnit(text).ms <= 0) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'every must be > 0' });
+        if (parseSingleUnit(text).ms <= 0)
+          ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'every must be > 0' });
       } catch (err) {
         ctx.addIssue({ code: z.ZodIssueCode.custom, message: (err as Error).message });
       }
@@ -203,7 +204,10 @@ export function parseScenario(text: string): Scenario {
     p.fail.forEach((f, k) => {
       const sim = sims.get(f.ripple);
       if (!sim) {
-        issues.push({ path: `ponds[${i}].fail[${k}].ripple`, message: `unknown ripple "${f.ripple}" in pond "${p.name}"` });
+        issues.push({
+          path: `ponds[${i}].fail[${k}].ripple`,
+          message: `unknown ripple "${f.ripple}" in pond "${p.name}"`,
+        });
       } else if ('always' in f) sim.failAttempts = 'always';
       else if (sim.failAttempts !== 'always') for (const a of f.attempts) sim.failAttempts.add(a);
     });

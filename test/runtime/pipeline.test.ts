@@ -34,7 +34,8 @@ describe('deploy, trigger, query', () => {
       name: 'stats',
       sources: { numbers: '1.0.0' },
       files: {
-        'ripples/by_bucket.sql': 'SELECT bucket, count(*) AS c, sum(n) AS total FROM numbers.numbers GROUP BY bucket',
+        'ripples/by_bucket.sql':
+          'SELECT bucket, count(*) AS c, sum(n) AS total FROM numbers.numbers GROUP BY bucket',
         'ripples/summary.sql':
           "SELECT sum(c) AS rows, max(total) AS biggest, NULL::VARCHAR AS nothing, TIMESTAMP '2024-01-02 03:04:05' AS at, 9007199254740993::BIGINT AS big FROM by_bucket",
       },
@@ -50,7 +51,13 @@ describe('deploy, trigger, query', () => {
 
     const q = await c.api('POST', '/api/query', { sql: 'SELECT * FROM stats.summary' });
     expect(q.status).toBe(200);
-    expect(q.body.columns.map((col: { name: string }) => col.name)).toEqual(['rows', 'biggest', 'nothing', 'at', 'big']);
+    expect(q.body.columns.map((col: { name: string }) => col.name)).toEqual([
+      'rows',
+      'biggest',
+      'nothing',
+      'at',
+      'big',
+    ]);
     expect(q.body.row_count).toBe(1);
     const [row] = q.body.rows;
     expect(row[0]).toBe(100);
@@ -75,7 +82,13 @@ describe('deploy, trigger, query', () => {
     ]);
     // the storage layout of the spec
     const root = c.root;
-    for (const rel of ['duck.db', 'admin.key', 'ponds/stats/1.0.0/pond.toml', 'ponds/stats/m1/registry.duckdb', 'ponds/stats/m1/pond.db']) {
+    for (const rel of [
+      'duck.db',
+      'admin.key',
+      'ponds/stats/1.0.0/pond.toml',
+      'ponds/stats/m1/registry.duckdb',
+      'ponds/stats/m1/pond.db',
+    ]) {
       expect(existsSync(path.join(root, rel)), rel).toBe(true);
     }
     expect(statSync(path.join(root, 'admin.key')).mode & 0o777).toBe(0o600);
@@ -86,14 +99,23 @@ describe('deploy, trigger, query', () => {
     expect(health.status).toBe(200);
     expect(health.body.status).toBe('ok');
     expect(health.body.engine.ponds).toBeGreaterThanOrEqual(2);
-    const metrics = await fetch(`${c.url}/metrics`, { headers: { authorization: `Bearer ${c.running.adminKey}` } });
+    const metrics = await fetch(`${c.url}/metrics`, {
+      headers: { authorization: `Bearer ${c.running.adminKey}` },
+    });
     const text = await metrics.text();
     expect(text).toContain('duckstring_runs_completed_total{pond="stats@1"} 1');
     expect(text).toContain('duckstring_freshness_lag_seconds{pond="numbers@1"}');
     expect(text).toMatch(/duckstring_run_duration_seconds_count\{pond="stats@1"\} 1/);
     const api = await c.api('GET', '/openapi.json', undefined, null);
     expect(api.body.openapi).toBe('3.1.0');
-    expect(Object.keys(api.body.paths)).toEqual(expect.arrayContaining(['/api/query', '/api/deploy', '/api/ponds/{name}/tide', '/api/duck/{name}/{major}/jobs']));
+    expect(Object.keys(api.body.paths)).toEqual(
+      expect.arrayContaining([
+        '/api/query',
+        '/api/deploy',
+        '/api/ponds/{name}/tide',
+        '/api/duck/{name}/{major}/jobs',
+      ]),
+    );
   });
 
   it('a redeploy is used by the next run (new code, same Duck line)', async () => {
@@ -125,7 +147,11 @@ describe('bad input leaves state unchanged', () => {
     expect(((await junk.json()) as { error: { code: string } }).error.code).toBe('invalid_archive');
 
     const orphan = await c.deploy(
-      await writePond(work, { name: 'orphan', sources: { ghost: '1.0.0' }, files: { 'ripples/x.sql': 'SELECT 1 AS x' } }),
+      await writePond(work, {
+        name: 'orphan',
+        sources: { ghost: '1.0.0' },
+        files: { 'ripples/x.sql': 'SELECT 1 AS x' },
+      }),
     );
     expect(orphan.status).toBe(422);
     expect(orphan.body.error.message).toMatch(/unknown source Pond "ghost"/);
@@ -135,13 +161,21 @@ describe('bad input leaves state unchanged', () => {
 
     // numbers → stats exists; numbers 1.2.0 reading stats would close a cycle
     const cyclic = await c.deploy(
-      await writePond(work, { name: 'numbers', version: '1.2.0', sources: { stats: '1.0.0' }, files: { 'ripples/numbers.sql': 'SELECT 1 AS n' } }),
+      await writePond(work, {
+        name: 'numbers',
+        version: '1.2.0',
+        sources: { stats: '1.0.0' },
+        files: { 'ripples/numbers.sql': 'SELECT 1 AS n' },
+      }),
     );
     expect(cyclic.status).toBe(422);
     expect(cyclic.body.error.message).toMatch(/cycle/);
 
     const syntax = await c.deploy(
-      await writePond(work, { name: 'broken', files: { 'ripples/b.ts': 'export const b = ripple({ name: "b", run( {' } }),
+      await writePond(work, {
+        name: 'broken',
+        files: { 'ripples/b.ts': 'export const b = ripple({ name: "b", run( {' },
+      }),
     );
     expect(syntax.status).toBe(422);
     expect(syntax.body.error.message).toMatch(/b\.ts/);
@@ -180,7 +214,9 @@ describe('CLI against a live Catchment', () => {
     expect(await runCli(['status', ...conn], io)).toBe(0);
     expect(out.join('')).toMatch(/stats\s+1\s+1\.0\.0\s+idle/);
     out.length = 0;
-    expect(await runCli(['query', 'SELECT bucket, c FROM stats.by_bucket ORDER BY bucket', '--csv', ...conn], io)).toBe(0);
+    expect(
+      await runCli(['query', 'SELECT bucket, c FROM stats.by_bucket ORDER BY bucket', '--csv', ...conn], io),
+    ).toBe(0);
     expect(out.join('')).toBe('bucket,c\n0,3\n1,2\n2,2\n');
     expect(await runCli(['status', '--catchment', 'http://127.0.0.1:9', '--key', 'k'], io)).toBe(1);
     expect(err.join('')).toMatch(/cannot reach the Catchment at http:\/\/127\.0\.0\.1:9/);

@@ -3,9 +3,10 @@
  * Catchment stopped mid-run and restarted on the same root, and readers querying while a table is
  * republished in a loop.
  */
+
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import {
   call,
   deployTo,
@@ -41,8 +42,16 @@ describe('a Duck killed mid-run', () => {
   it('fails the run through the fault path within the liveness window, and the next run succeeds on a new Duck', async () => {
     const { work, root } = await setup('kill9');
     const c = await startOn(root, { livenessMs: 2000 });
-    const slow = await writePond(work, { name: 'slow', sourceRetries: 0, files: { 'ripples/slow.ts': sleepyRipple('slow', 1500) } });
-    const sink = await writePond(work, { name: 'sink', sources: { slow: '1.0.0' }, files: { 'ripples/s.sql': 'SELECT answer FROM slow.slow' } });
+    const slow = await writePond(work, {
+      name: 'slow',
+      sourceRetries: 0,
+      files: { 'ripples/slow.ts': sleepyRipple('slow', 1500) },
+    });
+    const sink = await writePond(work, {
+      name: 'sink',
+      sources: { slow: '1.0.0' },
+      files: { 'ripples/s.sql': 'SELECT answer FROM slow.slow' },
+    });
     expect((await c.deploy(slow)).status).toBe(201);
     expect((await c.deploy(sink)).status).toBe(201);
 
@@ -79,7 +88,13 @@ describe('a Duck killed mid-run', () => {
   it('a silent Duck (stopped with SIGSTOP) is declared dead after the liveness window', async () => {
     const { work, root } = await setup('silent');
     const c = await startOn(root, { livenessMs: 1500 });
-    expect((await c.deploy(await writePond(work, { name: 'quiet', files: { 'ripples/q.ts': sleepyRipple('q', 4000) } }))).status).toBe(201);
+    expect(
+      (
+        await c.deploy(
+          await writePond(work, { name: 'quiet', files: { 'ripples/q.ts': sleepyRipple('q', 4000) } }),
+        )
+      ).status,
+    ).toBe(201);
     await c.api('POST', '/api/ponds/quiet/tap', {});
     const pid = await waitFor('the Duck to run', async () => {
       const s = await c.status('quiet');
@@ -104,8 +119,24 @@ describe('operator verbs on a running Pond', () => {
   it('kill stops the Duck and parks the Pond; its Sink is blocked; wake runs it again', async () => {
     const { work, root } = await setup('killverb');
     const c = await startOn(root);
-    expect((await c.deploy(await writePond(work, { name: 'slow', files: { 'ripples/slow.ts': sleepyRipple('slow', 3000) } }))).status).toBe(201);
-    expect((await c.deploy(await writePond(work, { name: 'sink', sources: { slow: '1.0.0' }, files: { 'ripples/s.sql': 'SELECT answer FROM slow.slow' } }))).status).toBe(201);
+    expect(
+      (
+        await c.deploy(
+          await writePond(work, { name: 'slow', files: { 'ripples/slow.ts': sleepyRipple('slow', 3000) } }),
+        )
+      ).status,
+    ).toBe(201);
+    expect(
+      (
+        await c.deploy(
+          await writePond(work, {
+            name: 'sink',
+            sources: { slow: '1.0.0' },
+            files: { 'ripples/s.sql': 'SELECT answer FROM slow.slow' },
+          }),
+        )
+      ).status,
+    ).toBe(201);
     await c.api('POST', '/api/ponds/slow/pulse', {});
     const pid = await waitFor('slow running', async () => {
       const s = await c.status('slow');
@@ -122,30 +153,61 @@ describe('operator verbs on a running Pond', () => {
     expect((await c.status('sink')).demand.pull).toBe(false);
 
     await c.api('POST', '/api/ponds/slow/wake', {});
-    await waitFor('slow to complete after wake', async () => (await c.status('slow')).runs.completed === 1, 20_000);
+    await waitFor(
+      'slow to complete after wake',
+      async () => (await c.status('slow')).runs.completed === 1,
+      20_000,
+    );
     expect((await c.status('sink')).status).toBe('idle');
   });
 
   it('windows and budgets: validated, listed, removed', async () => {
     const { work, root } = await setup('windows');
     const c = await startOn(root);
-    expect((await c.deploy(await writePond(work, { name: 'inlet', files: { 'ripples/i.sql': 'SELECT 1 AS i' } }))).status).toBe(201);
-    expect((await c.deploy(await writePond(work, { name: 'child', sources: { inlet: '1.0.0' }, files: { 'ripples/c.sql': 'SELECT i FROM inlet.i' } }))).status).toBe(201);
+    expect(
+      (await c.deploy(await writePond(work, { name: 'inlet', files: { 'ripples/i.sql': 'SELECT 1 AS i' } })))
+        .status,
+    ).toBe(201);
+    expect(
+      (
+        await c.deploy(
+          await writePond(work, {
+            name: 'child',
+            sources: { inlet: '1.0.0' },
+            files: { 'ripples/c.sql': 'SELECT i FROM inlet.i' },
+          }),
+        )
+      ).status,
+    ).toBe(201);
     const bad = await c.api('POST', '/api/ponds/inlet/windows', { name: 'w', every: '1h30m' });
     expect(bad.status).toBe(400);
     expect(bad.body.error.message).toMatch(/body\.every/);
     const notInlet = await c.api('POST', '/api/ponds/child/windows', { name: 'w', every: '1h' });
     expect(notInlet.status).toBe(422);
-    const ok = await c.api('POST', '/api/ponds/inlet/windows', { name: 'hourly', every: '1h', duration: '10m', on: ['MON', 'TUE'] });
+    const ok = await c.api('POST', '/api/ponds/inlet/windows', {
+      name: 'hourly',
+      every: '1h',
+      duration: '10m',
+      on: ['MON', 'TUE'],
+    });
     expect(ok.status).toBe(201);
-    expect(ok.body.window).toMatchObject({ name: 'hourly', every_ms: 3_600_000, duration_ms: 600_000, on: ['MON', 'TUE'] });
+    expect(ok.body.window).toMatchObject({
+      name: 'hourly',
+      every_ms: 3_600_000,
+      duration_ms: 600_000,
+      on: ['MON', 'TUE'],
+    });
     const dup = await c.api('POST', '/api/ponds/inlet/windows', { name: 'hourly', every: '1d' });
     expect(dup.status).toBe(409);
     expect((await c.api('GET', '/api/ponds/inlet/windows')).body.windows).toHaveLength(1);
     expect((await c.api('DELETE', '/api/ponds/inlet/windows/hourly')).status).toBe(200);
     expect((await c.api('GET', '/api/ponds/inlet/windows')).body.windows).toHaveLength(0);
-    expect((await c.api('PUT', '/api/ponds/inlet/budgets', { immediate_retries: -1, source_retries: 0 })).status).toBe(400);
-    expect((await c.api('PUT', '/api/ponds/inlet/budgets', { immediate_retries: 3, source_retries: 1 })).body).toEqual({ immediate_retries: 3, source_retries: 1 });
+    expect(
+      (await c.api('PUT', '/api/ponds/inlet/budgets', { immediate_retries: -1, source_retries: 0 })).status,
+    ).toBe(400);
+    expect(
+      (await c.api('PUT', '/api/ponds/inlet/budgets', { immediate_retries: 3, source_retries: 1 })).body,
+    ).toEqual({ immediate_retries: 3, source_retries: 1 });
   });
 
   it('a failing Ripple spends its immediate retries, then fails the Pond with the error and stack in history', async () => {
@@ -154,7 +216,13 @@ describe('operator verbs on a running Pond', () => {
     const boom = `import { ripple } from 'duckstring/pond';
 export const boom = ripple({ name: 'boom', run() { throw new Error('no data for this day'); } });
 `;
-    expect((await c.deploy(await writePond(work, { name: 'flaky', immediateRetries: 2, files: { 'ripples/boom.ts': boom } }))).status).toBe(201);
+    expect(
+      (
+        await c.deploy(
+          await writePond(work, { name: 'flaky', immediateRetries: 2, files: { 'ripples/boom.ts': boom } }),
+        )
+      ).status,
+    ).toBe(201);
     await c.api('POST', '/api/ponds/flaky/pulse', {});
     const s = await waitFor('flaky to fail', async () => {
       const st = await c.status('flaky');
@@ -175,7 +243,12 @@ export const boom = ripple({ name: 'boom', run() { throw new Error('no data for 
 
 describe('the Catchment crashes and restarts', () => {
   /** A TS Ripple that appends to `log` on every execution, sleeps, then writes a row. */
-  const countingRipple = (name: string, log: string, ms: number, parents: string[] = []) => `import { appendFileSync } from 'node:fs';
+  const countingRipple = (
+    name: string,
+    log: string,
+    ms: number,
+    parents: string[] = [],
+  ) => `import { appendFileSync } from 'node:fs';
 import { ripple } from 'duckstring/pond';
 export const ${name} = ripple({
   name: '${name}',
@@ -197,10 +270,18 @@ export const ${name} = ripple({
       await cp.exited;
     });
     const log = path.join(work, 'slow.log');
-    const slow = await writePond(work, { name: 'slow', files: { 'ripples/slow.ts': countingRipple('slow', log, 2500) } });
+    const slow = await writePond(work, {
+      name: 'slow',
+      files: { 'ripples/slow.ts': countingRipple('slow', log, 2500) },
+    });
     expect(await deployTo(cp, slow)).toBe(201);
-    expect((await call(cp, 'POST', '/api/ponds/slow/windows', { name: 'daily', every: '1d', start: '00:00' })).status).toBe(201);
-    expect((await call(cp, 'PUT', '/api/ponds/slow/budgets', { immediate_retries: 2, source_retries: 1 })).status).toBe(200);
+    expect(
+      (await call(cp, 'POST', '/api/ponds/slow/windows', { name: 'daily', every: '1d', start: '00:00' }))
+        .status,
+    ).toBe(201);
+    expect(
+      (await call(cp, 'PUT', '/api/ponds/slow/budgets', { immediate_retries: 2, source_retries: 1 })).status,
+    ).toBe(200);
     await call(cp, 'POST', '/api/ponds/slow/tap', {});
     const running = await waitFor('the Duck to run', async () => {
       const s = (await call(cp, 'GET', '/api/ponds/slow')).body.lines[0];
@@ -228,8 +309,13 @@ export const ${name} = ripple({
     expect(runs[0].attempts).toHaveLength(1);
     expect(runs[0].attempts[0]).toMatchObject({ ripple: 'slow', attempt: 1, status: 'succeeded' });
     expect(readFileSync(log, 'utf8').trim().split('\n')).toHaveLength(1); // executed once, not re-run
-    expect((await call(cp, 'GET', '/api/ponds/slow/windows')).body.windows.map((w: { name: string }) => w.name)).toEqual(['daily']);
-    expect((await call(cp, 'GET', '/api/ponds/slow/budgets')).body).toEqual({ immediate_retries: 2, source_retries: 1 });
+    expect(
+      (await call(cp, 'GET', '/api/ponds/slow/windows')).body.windows.map((w: { name: string }) => w.name),
+    ).toEqual(['daily']);
+    expect((await call(cp, 'GET', '/api/ponds/slow/budgets')).body).toEqual({
+      immediate_retries: 2,
+      source_retries: 1,
+    });
   });
 
   it('restores triggers and faults, re-dispatches the interrupted run, and the new Duck re-runs only incomplete Ripples', async () => {
@@ -243,14 +329,23 @@ export const ${name} = ripple({
     const logB = path.join(work, 'b.log');
     const two = await writePond(work, {
       name: 'two',
-      files: { 'ripples/a.ts': countingRipple('a', logA, 10), 'ripples/b.ts': countingRipple('b', logB, 2500, ['a']) },
+      files: {
+        'ripples/a.ts': countingRipple('a', logA, 10),
+        'ripples/b.ts': countingRipple('b', logB, 2500, ['a']),
+      },
     });
     const other = await writePond(work, { name: 'other', files: { 'ripples/o.sql': 'SELECT 1 AS o' } });
-    const broken = await writePond(work, { name: 'broken', files: { 'ripples/x.sql': 'SELECT error(\'boom\') AS x' } });
+    const broken = await writePond(work, {
+      name: 'broken',
+      files: { 'ripples/x.sql': "SELECT error('boom') AS x" },
+    });
     for (const d of [two, other, broken]) expect(await deployTo(cp, d)).toBe(201);
     await call(cp, 'POST', '/api/ponds/other/tide', { bound: '1h' });
     await call(cp, 'POST', '/api/ponds/broken/tap', {});
-    await waitFor('broken to fail', async () => (await call(cp, 'GET', '/api/ponds/broken')).body.lines[0].status === 'failed');
+    await waitFor(
+      'broken to fail',
+      async () => (await call(cp, 'GET', '/api/ponds/broken')).body.lines[0].status === 'failed',
+    );
     // A Pulse, not a Tap: a Tap's Ripple-level pull would also start a second run of `two` when b starts.
     await call(cp, 'POST', '/api/ponds/two/pulse', {});
     const pid: number = await waitFor('b to run', async () => {
@@ -264,14 +359,21 @@ export const ${name} = ripple({
     await cp.exited;
 
     cp = await spawnCatchment(root, ['--port', '0', '--liveness', '30s']);
-    expect((await call(cp, 'GET', '/api/ponds/other')).body.lines[0].trigger).toEqual({ kind: 'tide', bound_ms: 3_600_000 });
+    expect((await call(cp, 'GET', '/api/ponds/other')).body.lines[0].trigger).toEqual({
+      kind: 'tide',
+      bound_ms: 3_600_000,
+    });
     const broke = (await call(cp, 'GET', '/api/ponds/broken')).body.lines[0];
     expect(broke.status).toBe('failed');
     expect(broke.faults.failures).toBe(1);
-    const after = await waitFor('two re-dispatched and completed', async () => {
-      const s = (await call(cp, 'GET', '/api/ponds/two')).body.lines[0];
-      return s.runs.completed === 1 && s;
-    }, 30_000);
+    const after = await waitFor(
+      'two re-dispatched and completed',
+      async () => {
+        const s = (await call(cp, 'GET', '/api/ponds/two')).body.lines[0];
+        return s.runs.completed === 1 && s;
+      },
+      30_000,
+    );
     expect(after.freshness.end).toBe(before.freshness.start);
     expect(after.runs.started).toBe(1);
     expect(after.duck.pid).not.toBe(pid);
@@ -288,7 +390,7 @@ describe('readers during republishing', () => {
     const pair = await writePond(work, {
       name: 'pair',
       files: {
-        'ripples/a.sql': "SELECT epoch_ms(now())::BIGINT AS v, range AS i FROM range(20000)",
+        'ripples/a.sql': 'SELECT epoch_ms(now())::BIGINT AS v, range AS i FROM range(20000)',
         'ripples/b.sql': 'SELECT max(v) AS v FROM a',
       },
     });

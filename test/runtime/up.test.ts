@@ -17,7 +17,9 @@ afterAll(async () => {
 });
 
 function start(root: string) {
-  const child = spawn(process.execPath, [BIN, 'up', '--root', root, '--port', '0', '--rows', '20000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'up', '--root', root, '--port', '0', '--rows', '20000'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout.on('data', (d) => {
     out += String(d);
@@ -51,7 +53,10 @@ describe('duckstring up (npm start)', () => {
     expect(((await res.json()) as { rows: unknown[][] }).rows).toEqual([[20000]]);
 
     const store = CatchmentStore.open(root);
-    const pids = store.listDucks().map((d) => d.pid).filter((p): p is number => p !== null);
+    const pids = store
+      .listDucks()
+      .map((d) => d.pid)
+      .filter((p): p is number => p !== null);
     store.close();
     expect(pids.length).toBe(4);
     first.child.kill('SIGINT');

@@ -179,17 +179,29 @@ export async function spawnCatchment(root: string, args: string[] = []): Promise
     out += String(d);
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = await waitFor('the Catchment to listen', async () => /listening on (http:\/\/\S+)/.exec(out)?.[1], 20_000);
+  const url = await waitFor(
+    'the Catchment to listen',
+    async () => /listening on (http:\/\/\S+)/.exec(out)?.[1],
+    20_000,
+  );
   const { readFile } = await import('node:fs/promises');
   const key = (await readFile(path.join(root, 'admin.key'), 'utf8')).trim();
   return { url, key, child, output: () => out, exited };
 }
 
 /** Admin API calls against a Catchment process. */
-export async function call<T = any>(cp: { url: string; key: string }, method: string, route: string, body?: unknown): Promise<{ status: number; body: T }> {
+export async function call<T = any>(
+  cp: { url: string; key: string },
+  method: string,
+  route: string,
+  body?: unknown,
+): Promise<{ status: number; body: T }> {
   const res = await fetch(`${cp.url}${route}`, {
     method,
-    headers: { authorization: `Bearer ${cp.key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    headers: {
+      authorization: `Bearer ${cp.key}`,
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();

@@ -28,23 +28,26 @@ export interface RouteDef<P extends z.ZodType, Q extends z.ZodType, B extends z.
   body?: B;
   /** Raw binary body (deploy archives) instead of JSON. */
   binaryBody?: boolean;
-  handler: (
-    input: { params: z.infer<P>; query: z.infer<Q>; body: z.infer<B>; raw: FastifyRequest; reply: FastifyReply },
-  ) => unknown | Promise<unknown>;
+  handler: (input: {
+    params: z.infer<P>;
+    query: z.infer<Q>;
+    body: z.infer<B>;
+    raw: FastifyRequest;
+    reply: FastifyReply;
+  }) => unknown | Promise<unknown>;
 }
 
 type AnyRoute = RouteDef<z.ZodType, z.ZodType, z.ZodType>;
 
 function describe(issues: readonly z.core.$ZodIssue[], where: string): string {
-  return issues
-    .map((i) => `${[where, ...i.path.map(String)].join('.')}: ${i.message}`)
-    .join('; ');
+  return issues.map((i) => `${[where, ...i.path.map(String)].join('.')}: ${i.message}`).join('; ');
 }
 
 function parse<T extends z.ZodType>(schema: T | undefined, value: unknown, where: string): z.infer<T> {
   if (!schema) return undefined as z.infer<T>;
   const r = schema.safeParse(value ?? {});
-  if (!r.success) throw new HttpError(400, 'invalid_request', describe(r.error.issues, where), r.error.issues);
+  if (!r.success)
+    throw new HttpError(400, 'invalid_request', describe(r.error.issues, where), r.error.issues);
   return r.data;
 }
 
@@ -82,7 +85,10 @@ export class RouteTable {
         security: r.auth === 'none' ? [] : [{ bearer: [] }],
         responses: {
           '200': { description: 'success' },
-          '400': { description: 'invalid request', content: { 'application/json': { schema: ERROR_SCHEMA } } },
+          '400': {
+            description: 'invalid request',
+            content: { 'application/json': { schema: ERROR_SCHEMA } },
+          },
           ...(r.auth === 'none' ? {} : { '401': { description: 'missing or invalid key' } }),
         },
       };
@@ -92,16 +98,30 @@ export class RouteTable {
         ['query', r.query],
       ] as const) {
         if (!schema) continue;
-        const js = z.toJSONSchema(schema, { io: 'input' }) as { properties?: Record<string, unknown>; required?: string[] };
+        const js = z.toJSONSchema(schema, { io: 'input' }) as {
+          properties?: Record<string, unknown>;
+          required?: string[];
+        };
         for (const [name, s] of Object.entries(js.properties ?? {})) {
-          parameters.push({ name, in: loc, required: loc === 'path' || (js.required ?? []).includes(name), schema: s });
+          parameters.push({
+            name,
+            in: loc,
+            required: loc === 'path' || (js.required ?? []).includes(name),
+            schema: s,
+          });
         }
       }
       if (parameters.length > 0) op.parameters = parameters;
       if (r.body) {
-        op.requestBody = { required: true, content: { 'application/json': { schema: z.toJSONSchema(r.body, { io: 'input' }) } } };
+        op.requestBody = {
+          required: true,
+          content: { 'application/json': { schema: z.toJSONSchema(r.body, { io: 'input' }) } },
+        };
       } else if (r.binaryBody) {
-        op.requestBody = { required: true, content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } };
+        op.requestBody = {
+          required: true,
+          content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
+        };
       }
       paths[path] = { ...(paths[path] ?? {}), [r.method.toLowerCase()]: op };
     }
@@ -116,5 +136,7 @@ export class RouteTable {
 
 const ERROR_SCHEMA = {
   type: 'object',
-  properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } } },
+  properties: {
+    error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } },
+  },
 };

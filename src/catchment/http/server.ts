@@ -4,18 +4,18 @@
  */
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { z } from 'zod/v4';
-import { QueryError, httpStatusForQueryError } from '../../compute/query.js';
-import { DurationError, parseDuration, parseSingleUnit } from '../../engine/duration.js';
-import { EngineError } from '../../engine/engine.js';
+import { httpStatusForQueryError, QueryError } from '../../compute/query.js';
 import { duckEventSchema } from '../../duck/protocol.js';
+import { type DurationError, parseDuration, parseSingleUnit } from '../../engine/duration.js';
+import { EngineError } from '../../engine/engine.js';
 import type { Catchment } from '../catchment.js';
-import { deployArchive } from '../deploy.js';
-import { lineId, OrchestratorStopped } from '../orchestrator.js';
-import { ConflictError, NotFoundError, ValidationError, secretsEqual } from '../store/index.js';
 import type { DataService } from '../data.js';
+import { deployArchive } from '../deploy.js';
 import type { Metrics } from '../metrics.js';
-import { HttpError, RouteTable } from './routes.js';
+import { lineId, OrchestratorStopped } from '../orchestrator.js';
 import { lineStatus } from '../status.js';
+import { ConflictError, NotFoundError, secretsEqual, ValidationError } from '../store/index.js';
+import { HttpError, RouteTable } from './routes.js';
 
 const VERSION = '0.1.0';
 
@@ -27,7 +27,9 @@ export interface ServerDeps {
   logger?: boolean | object;
 }
 
-const pondParams = z.object({ name: z.string().regex(/^[a-z][a-z0-9_]*$/, 'pond names are lowercase identifiers') });
+const pondParams = z.object({
+  name: z.string().regex(/^[a-z][a-z0-9_]*$/, 'pond names are lowercase identifiers'),
+});
 const majorQuery = z.object({ major: z.coerce.number().int().nonnegative().optional() });
 const duckParams = z.object({
   name: z.string().regex(/^[a-z][a-z0-9_]*$/),
@@ -63,31 +65,43 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
 
   app.setErrorHandler((err, _req, reply) => {
     if (err instanceof HttpError) {
-      return reply.status(err.status).send({ error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } });
+      return reply.status(err.status).send({
+        error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) },
+      });
     }
     if (err instanceof OrchestratorStopped) {
       return reply.status(503).send({ error: { code: 'unavailable', message: err.message } });
     }
     if (err instanceof QueryError) {
-      return reply.status(httpStatusForQueryError(err.code)).send({ error: { code: err.code, message: err.message } });
+      return reply
+        .status(httpStatusForQueryError(err.code))
+        .send({ error: { code: err.code, message: err.message } });
     }
     if (err instanceof EngineError || err instanceof NotFoundError) {
       return reply.status(404).send({ error: { code: 'not_found', message: err.message } });
     }
-    if (err instanceof ConflictError) return reply.status(409).send({ error: { code: 'conflict', message: err.message } });
+    if (err instanceof ConflictError)
+      return reply.status(409).send({ error: { code: 'conflict', message: err.message } });
     if (err instanceof ValidationError) {
-      return reply.status(422).send({ error: { code: 'invalid_request', message: err.message, details: err.issues } });
+      return reply
+        .status(422)
+        .send({ error: { code: 'invalid_request', message: err.message, details: err.issues } });
     }
     const e = err as { statusCode?: number; message?: string };
     if (e.statusCode && e.statusCode < 500) {
-      return reply.status(e.statusCode).send({ error: { code: 'invalid_request', message: e.message ?? 'bad request' } });
+      return reply
+        .status(e.statusCode)
+        .send({ error: { code: 'invalid_request', message: e.message ?? 'bad request' } });
     }
     _req.log.error(err);
-    return reply.status(500).send({ error: { code: 'internal', message: 'internal error (see the Catchment log)' } });
+    return reply
+      .status(500)
+      .send({ error: { code: 'internal', message: 'internal error (see the Catchment log)' } });
   });
   // Between listening and rebuilding the engine (a restart), answer 503 so Ducks simply retry.
   app.addHook('onRequest', async (_req, reply) => {
-    if (!catchment.ready) return reply.status(503).send({ error: { code: 'unavailable', message: 'the Catchment is starting' } });
+    if (!catchment.ready)
+      return reply.status(503).send({ error: { code: 'unavailable', message: 'the Catchment is starting' } });
   });
   app.setNotFoundHandler((req, reply) =>
     reply.status(404).send({ error: { code: 'not_found', message: `no route ${req.method} ${req.url}` } }),
@@ -96,13 +110,15 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   const routes = new RouteTable(app, (req, auth, params) => {
     if (auth === 'none') return;
     const key = bearer(req);
-    if (!key) throw new HttpError(401, 'unauthenticated', 'missing API key (send "Authorization: Bearer KEY")');
+    if (!key)
+      throw new HttpError(401, 'unauthenticated', 'missing API key (send "Authorization: Bearer KEY")');
     if (auth === 'admin') {
       if (!secretsEqual(key, deps.adminKey)) throw new HttpError(401, 'unauthenticated', 'invalid API key');
       return;
     }
     const { name, major } = params as { name: string; major: number };
-    if (!catchment.store.verifyDuckToken(name, major, key)) throw new HttpError(401, 'unauthenticated', 'invalid Duck token');
+    if (!catchment.store.verifyDuckToken(name, major, key))
+      throw new HttpError(401, 'unauthenticated', 'invalid Duck token');
     catchment.supervisor.contact(lineId(name, major));
   });
 
@@ -154,7 +170,11 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     binaryBody: true,
     handler: async ({ body, reply }) => {
       if (!Buffer.isBuffer(body) || body.length === 0) {
-        throw new HttpError(400, 'invalid_archive', 'send the Pond archive as the request body (Content-Type: application/octet-stream)');
+        throw new HttpError(
+          400,
+          'invalid_archive',
+          'send the Pond archive as the request body (Content-Type: application/octet-stream)',
+        );
       }
       const outcome = await deployArchive(catchment, body);
       reply.status(outcome.created ? 201 : 200);
@@ -166,7 +186,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     url: '/api/ponds',
     summary: 'Every deployed Pond line: freshness, demand, status, Duck, last runs',
     auth: 'admin',
-    handler: () => ({ ponds: catchment.store.listLines().map((l) => lineStatus(catchment, l.pond, l.major)) }),
+    handler: () => ({
+      ponds: catchment.store.listLines().map((l) => lineStatus(catchment, l.pond, l.major)),
+    }),
   });
   routes.add({
     method: 'GET',
@@ -192,8 +214,17 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     }),
     handler: ({ params, query }) => {
       const major = resolveMajor(params.name, query.major);
-      const runs = catchment.store.listPondRuns({ pond: params.name, major, limit: query.limit, ...(query.status ? { status: query.status } : {}) });
-      return { pond: params.name, major, runs: runs.map((r) => ({ ...r, attempts: catchment.store.listRunAttempts(r.id) })) };
+      const runs = catchment.store.listPondRuns({
+        pond: params.name,
+        major,
+        limit: query.limit,
+        ...(query.status ? { status: query.status } : {}),
+      });
+      return {
+        pond: params.name,
+        major,
+        runs: runs.map((r) => ({ ...r, attempts: catchment.store.listRunAttempts(r.id) })),
+      };
     },
   });
 
@@ -207,7 +238,19 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     })
     .strict()
     .optional();
-  const verbs = ['tap', 'pulse', 'wave', 'tide', 'untrigger', 'wake', 'force', 'sleep', 'kill', 'clear', 'refresh'] as const;
+  const verbs = [
+    'tap',
+    'pulse',
+    'wave',
+    'tide',
+    'untrigger',
+    'wake',
+    'force',
+    'sleep',
+    'kill',
+    'clear',
+    'refresh',
+  ] as const;
   for (const verb of verbs) {
     routes.add({
       method: 'POST',
@@ -222,9 +265,14 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
         let boundMs = 0;
         if (verb === 'tide') {
           if (body?.bound === undefined && body?.bound_seconds === undefined) {
-            throw new HttpError(400, 'invalid_request', 'body.bound: a tide needs a staleness bound, e.g. {"bound": "10m"}');
+            throw new HttpError(
+              400,
+              'invalid_request',
+              'body.bound: a tide needs a staleness bound, e.g. {"bound": "10m"}',
+            );
           }
-          boundMs = body.bound !== undefined ? parseDuration(body.bound) : Math.round(body.bound_seconds! * 1000);
+          boundMs =
+            body.bound !== undefined ? parseDuration(body.bound) : Math.round(body.bound_seconds! * 1000);
         }
         catchment.control(line, verb, { boundMs, upstream: body?.upstream ?? false });
         return { ok: true, pond: params.name, major, status: lineStatus(catchment, params.name, major) };
@@ -279,11 +327,16 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
         validDays: body.on ?? [],
         until: body.until ? Date.parse(body.until) : null,
       };
-      if (window.durationMs > every) throw new HttpError(400, 'invalid_request', 'body.duration: must not exceed every');
+      if (window.durationMs > every)
+        throw new HttpError(400, 'invalid_request', 'body.duration: must not exceed every');
       const config = catchment.store.getLineConfig(params.name, major);
       const manifest = config.selected.manifest as { sources?: unknown[] };
       if ((manifest.sources ?? []).length > 0) {
-        throw new HttpError(422, 'invalid_request', `windows apply to Inlets only; ${params.name} has Sources`);
+        throw new HttpError(
+          422,
+          'invalid_request',
+          `windows apply to Inlets only; ${params.name} has Sources`,
+        );
       }
       catchment.store.addWindow(params.name, major, window, Date.now());
       catchment.reloadTopology();
@@ -395,7 +448,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     handler: ({ params, body }) => {
       const events = body.events.map((e, i) => {
         const r = duckEventSchema.safeParse(e);
-        if (!r.success) throw new HttpError(400, 'invalid_request', `body.events[${i}]: ${r.error.issues[0]?.message}`);
+        if (!r.success)
+          throw new HttpError(400, 'invalid_request', `body.events[${i}]: ${r.error.issues[0]?.message}`);
         return r.data;
       });
       catchment.duckEvents(lineId(params.name, params.major), events);
@@ -428,11 +482,19 @@ function parseStart(start: string | undefined): number {
   if (hhmm) return today.getTime() + (Number(hhmm[1]) * 60 + Number(hhmm[2])) * 60_000;
   const iso = /[zZ]|[+-]\d{2}:?\d{2}$/.test(start) ? start : `${start}Z`;
   const t = Date.parse(iso);
-  if (Number.isNaN(t)) throw new HttpError(400, 'invalid_request', `body.start: "${start}" is neither ISO-8601 nor HH:MM`);
+  if (Number.isNaN(t))
+    throw new HttpError(400, 'invalid_request', `body.start: "${start}" is neither ISO-8601 nor HH:MM`);
   return t;
 }
 
-function windowOut(w: { name: string; startAnchor: number; everyMs: number; durationMs: number; validDays: string[]; until: number | null }) {
+function windowOut(w: {
+  name: string;
+  startAnchor: number;
+  everyMs: number;
+  durationMs: number;
+  validDays: string[];
+  until: number | null;
+}) {
   return {
     name: w.name,
     start: new Date(w.startAnchor).toISOString(),
