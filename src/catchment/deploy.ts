@@ -28,6 +28,9 @@ export interface DeployOutcome {
   tables: string[];
 }
 
+/** Catalog and schema names DuckDB itself uses: a Pond with one of them could never be queried. */
+const RESERVED_POND_NAMES = new Set(['main', 'temp', 'system', 'memory', 'information_schema', 'pg_catalog']);
+
 function compareSemver(a: string, b: string): number {
   const pa = a.split(/[-+]/)[0]!.split('.').map(Number);
   const pb = b.split(/[-+]/)[0]!.split('.').map(Number);
@@ -60,6 +63,11 @@ export async function deployArchive(catchment: Catchment, archive: Buffer): Prom
     const m = loaded.manifest;
     const store = catchment.store;
     const problems: string[] = [];
+    if (RESERVED_POND_NAMES.has(m.name)) {
+      problems.push(
+        `pond.name: "${m.name}" is reserved (queries name tables as pond.table, and DuckDB owns that name)`,
+      );
+    }
     for (const s of m.sources) {
       const selected = store.getSelectedVersion(s.name, s.major);
       if (!selected) {

@@ -5,7 +5,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { type Command, Option } from 'commander';
-import { parseDuration } from '../engine/duration.js';
+import { formatDuration, parseDuration } from '../engine/duration.js';
 import { packPond } from '../pond/archive.js';
 import { parseManifest } from '../pond/manifest.js';
 import { CatchmentClient, type ConnectionOptions, DEFAULT_ROOT, formatCsv, formatTable } from './client.js';
@@ -28,6 +28,16 @@ const majorOption = () =>
   });
 
 const iso = (v: string | null | undefined) => (v ? v.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '—');
+
+type WindowOptions = ConnectionOptions & {
+  name?: string;
+  every?: string;
+  start?: string;
+  duration?: string;
+  on?: string;
+  until?: string;
+  major?: number;
+};
 
 interface LineStatus {
   pond: string;
@@ -130,6 +140,118 @@ export function registerRuntimeCommands(program: Command, io: CliIO): void {
     parseDuration(bound);
     await postVerb(new CatchmentClient(opts), name, 'tide', { major: opts.major, bound }, io);
   });
+
+  withConnection(
+    trigger
+      .command('window')
+      .description('Availability windows of an Inlet (anchor + fixed interval; no cron): add, list, remove.')
+      .argument('<pond>')
+      .argument('<action>', 'add | list | remove')
+      .argument('[window]', 'window name (remove)')
+      .option('--name <name>', 'add: window name (unique per Pond)')
+      .option('--every <interval>', 'add: one <int><unit> group: 30m, 1h, 1d, 1w')
+      .option('--start <when>', 'add: ISO-8601 instant or HH:MM (UTC, today); default 00:00 today')
+      .option('--duration <duration>', 'add: how long each occurrence stays open (default: --every)')
+      .option('--on <days>', 'add: comma list of MON..SUN')
+      .option('--until <iso>', 'add: no occurrence after this instant')
+      .addOption(majorOption())
+      .addHelpText(
+        'after',
+        '\nExample: duckstring trigger window orders add --name nightly --every 1d --start 02:00 --duration 2h',
+      ),
+  ).action(async (name: string, action: string, win: string | undefined, opts: WindowOptions) => {
+    const client = new CatchmentClient(opts);
+    const route = `/api/ponds/${encodeURIComponent(name)}/windows`;
+    const q = opts.major !== undefined ? `?major=${opts.major}` : '';
+    if (action === 'add') {
+      if (!opts.name || !opts.every) throw new UsageError('window add needs --name and --every');
+      const body = {
+        name: opts.name,
+        every: opts.every,
+        ...(opts.start ? { start: opts.start } : {}),
+        ...(opts.duration ? { duration: opts.duration } : {}),
+        ...(opts.on ? { on: opts.on.split(',').map((d) => d.trim().toUpperCase()) } : {}),
+        ...(opts.until ? { until: opts.until } : {}),
+        ...(opts.major !== undefined ? { major: opts.major } : {}),
+      };
+      const res = await client.request<{ window: Record<string, unknown> }>('POST', route, body);
+      io.stdout(`added window ${JSON.stringify(res.window)}\n`);
+    } else if (action === 'list') {
+      const res = await client.request<{
+        windows: Array<{
+          name: string;
+          start: string;
+          every_ms: number;
+          duration_ms: number;
+          on: string[];
+          until: string | null;
+        }>;
+      }>('GET', `${route}${q}`);
+      if (res.windows.length === 0)
+        return io.stdout(`${name} has no windows (it may run whenever demanded).\n`);
+      const rows = res.windows.map((w) => [
+        w.name,
+        w.start,
+        formatDuration(w.every_ms),
+        formatDuration(w.duration_ms),
+        w.on.join(',') || 'every day',
+        w.until ?? '—',
+      ]);
+      io.stdout(`${formatTable(['name', 'start', 'every', 'duration', 'on', 'until'], rows)}\n`);
+    } else if (action === 'remove') {
+      if (!win)
+        throw new UsageError(
+          'window remove needs the window name: duckstring trigger window POND remove NAME',
+        );
+      await client.request('DELETE', `${route}/${encodeURIComponent(win)}${q}`);
+      io.stdout(`removed window ${win} from ${name}\n`);
+    } else {
+      throw new UsageError(`unknown window action "${action}" (expected add, list or remove)`);
+    }
+  });
+
+  withConnection(
+    program
+      .command('budgets')
+      .description("Show or set a Pond's retry budgets (operator-owned after the first deploy).")
+      .argument('<pond>')
+      .option('--immediate <n>', 'Ripple re-attempts inside one Pond Run')
+      .option('--source <n>', 'extra Pond Runs after failures, taken when Sources advance')
+      .addOption(majorOption()),
+  ).action(
+    async (
+      name: string,
+      opts: ConnectionOptions & { immediate?: string; source?: string; major?: number },
+    ) => {
+      const client = new CatchmentClient(opts);
+      const route = `/api/ponds/${encodeURIComponent(name)}/budgets`;
+      let res: { immediate_retries: number; source_retries: number };
+      if (opts.immediate === undefined && opts.source === undefined) {
+        res = await client.request(
+          'GET',
+          `${route}${opts.major !== undefined ? `?major=${opts.major}` : ''}`,
+        );
+      } else {
+        const current = await client.request<{ immediate_retries: number; source_retries: number }>(
+          'GET',
+          `${route}${opts.major !== undefined ? `?major=${opts.major}` : ''}`,
+        );
+        const int = (v: string | undefined, flag: string, fallback: number) => {
+          if (v === undefined) return fallback;
+          const n = Number(v);
+          if (!Number.isInteger(n) || n < 0)
+            throw new UsageError(`${flag} must be a non-negative integer, got "${v}"`);
+          return n;
+        };
+        res = await client.request('PUT', route, {
+          immediate_retries: int(opts.immediate, '--immediate', current.immediate_retries),
+          source_retries: int(opts.source, '--source', current.source_retries),
+          ...(opts.major !== undefined ? { major: opts.major } : {}),
+        });
+      }
+      io.stdout(`${name}: immediate_retries=${res.immediate_retries} source_retries=${res.source_retries}\n`);
+    },
+  );
 
   const control = program.command('control').description('Operate a Pond without placing demand upstream.');
   for (const [verb, help] of [

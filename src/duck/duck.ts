@@ -12,12 +12,9 @@ import type { DuckConfig, DuckEvent, DuckJobMessage } from './protocol.js';
 
 /** Executes one Pond version's Ripples; built per version so a redeploy swaps code between runs. */
 export interface RippleRunner {
-  run(
-    ripple: string,
-    f: number,
-    previousF: number | null,
-  ): Promise<{ rows: number | null; changed: boolean }>;
-  /** Exports the Pond's tables and publishes them as the snapshot at freshness f. */
+  /** Runs one Ripple to freshness f (its table is staged for run f's snapshot). */
+  run(ripple: string, f: number): Promise<{ rows: number | null; changed: boolean }>;
+  /** Publishes the tables staged for run f as the Pond's snapshot at freshness f. */
   publish(f: number): Promise<Record<string, { rows: number }>>;
   /** Drops every table (refresh: the next run rebuilds from scratch). */
   reset(): Promise<void>;
@@ -57,8 +54,6 @@ export class Duck {
   private loadedVersion = '';
   /** The version the Catchment asked for in the latest begin-run. */
   private wantedVersion = '';
-  /** Freshness of the previous completed run, for `previousF`. */
-  private previousF: number | null = null;
 
   constructor(private readonly opts: DuckOptions) {
     const at = opts.line.lastIndexOf('@');
@@ -175,7 +170,7 @@ export class Duck {
     this.emit({ kind: 'ripple-start', at: Date.now(), f, ripple, attempt });
     let result: { rows: number | null; changed: boolean };
     try {
-      result = await this.runner.run(ripple, f, this.previousF);
+      result = await this.runner.run(ripple, f);
     } catch (err) {
       const outcome = this.engine.failed(ripple, f);
       this.emit({
@@ -210,7 +205,6 @@ export class Duck {
   private async finishRun(f: number): Promise<void> {
     try {
       const tables = await this.runner.publish(f);
-      this.previousF = f;
       this.emit({ kind: 'run-published', at: Date.now(), f, tables });
     } catch (err) {
       this.emit({ kind: 'run-failed', at: Date.now(), f, error: errorInfo(err) });

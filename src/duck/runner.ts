@@ -13,6 +13,15 @@ import type { RippleRunner } from './duck.js';
 import { executeRipple, exportTables } from './executor.js';
 import type { DuckConfig } from './protocol.js';
 
+/** `ctx.log` of a Ripple: JSON lines in the Duck's log file. */
+function rippleLogger(line: string, ripple: string) {
+  const write = (level: string) => (message: string, fields?: Record<string, unknown>) =>
+    process.stderr.write(
+      `${JSON.stringify({ time: Date.now(), level, duck: line, ripple, msg: message, ...fields })}\n`,
+    );
+  return { info: write('info'), warn: write('warn'), error: write('error') };
+}
+
 /** `'source.table'` → Parquet path of every table each Source currently publishes. */
 async function sourceSnapshots(config: DuckConfig): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
@@ -49,8 +58,12 @@ export async function createRunner(config: DuckConfig): Promise<RippleRunner> {
   };
 
   return {
-    async run(ripple, f, previousF) {
+    async run(ripple, f) {
       const sources = await sourceSnapshots(config);
+      // The previous successful run is the one last published (survives Duck restarts).
+      const published = await readManifest(config.dataDir);
+      const previousF = published && published.f < f ? published.f : null;
+      const log = rippleLogger(config.line, ripple);
       // Each table is exported as soon as its Ripple finishes, before any later run can overwrite it
       // in the registry (Ripples of the next run may already be running): the published set of run
       // F is exactly what run F's Ripples wrote.
@@ -62,6 +75,7 @@ export async function createRunner(config: DuckConfig): Promise<RippleRunner> {
           f: new Date(f),
           previousF: previousF === null ? null : new Date(previousF),
           sources,
+          log,
         });
         await exportTables(
           conn,
@@ -77,6 +91,12 @@ export async function createRunner(config: DuckConfig): Promise<RippleRunner> {
     async publish(f) {
       const staging = await stagingFor(f);
       const staged = (await readdir(staging)).filter((n) => n.endsWith('.parquet'));
+      // A replayed completion of a run already published (a restarted Duck, a re-dispatch): nothing new.
+      const current = await readManifest(config.dataDir);
+      if (staged.length === 0 && current !== null && current.f >= f) {
+        await rm(staging, { recursive: true, force: true });
+        return {};
+      }
       const manifest = await publish(config.dataDir, {
         f,
         tables: staged.map((n) => ({

@@ -72,22 +72,136 @@ export interface Trigger {
 
 export type PondStatus = 'failed' | 'killed' | 'blocked' | 'running' | 'queued' | 'idle';
 
-export type EngineEvent =
-  | {
-      t: number;
-      kind: 'pond-start';
-      pond: string;
-      f: number;
-      /** Started on a pull token (as opposed to a push target or a retry). */
-      pull: boolean;
-      force: boolean;
-      refresh: boolean;
-      sourcesChanged: boolean;
-      /** True when the run completes in-engine as a no-change pass (no Duck is involved). */
-      pass: boolean;
-    }
-  | { t: number; kind: 'pond-done' | 'pond-pass' | 'pond-fail'; pond: string; f: number }
-  | { t: number; kind: 'ripple-start' | 'ripple-done' | 'ripple-fail'; pond: string; ripple: string; f: number };
+export interface PondStartEvent {
+  t: number;
+  kind: 'pond-start';
+  pond: string;
+  f: number;
+  /** Started on a pull token (as opposed to a push target or a retry). */
+  pull: boolean;
+  force: boolean;
+  refresh: boolean;
+  sourcesChanged: boolean;
+  /** True when the run completes in-engine as a no-change pass (no Duck is involved). */
+  pass: boolean;
+  /** Index of the Pond in `engine.topology.ponds` (see `EngineEventIds`). */
+  readonly pondId: number;
+}
+
+export interface PondEndEvent {
+  t: number;
+  kind: 'pond-done' | 'pond-pass' | 'pond-fail';
+  pond: string;
+  f: number;
+  readonly pondId: number;
+}
+
+export interface RippleEvent {
+  t: number;
+  kind: 'ripple-start' | 'ripple-done' | 'ripple-fail';
+  pond: string;
+  ripple: string;
+  f: number;
+  readonly pondId: number;
+  /** Index of the Ripple in `engine.topology.ripples` / `engine.ripples`. */
+  readonly rippleId: number;
+}
+
+export type EngineEvent = PondStartEvent | PondEndEvent | RippleEvent;
+
+/*
+ * Why classes: drivers react to every event and should not pay two string-keyed Map lookups to find
+ * the index the engine already had. The indices live in private fields behind getters, so they are
+ * not own properties: JSON, spread, structural equality and logging see exactly the plain event
+ * shape they always saw (and indices, which change with the topology, never leak into stored data).
+ */
+class PondStartRecord implements PondStartEvent {
+  t: number;
+  kind: 'pond-start';
+  pond: string;
+  f: number;
+  pull: boolean;
+  force: boolean;
+  refresh: boolean;
+  sourcesChanged: boolean;
+  pass: boolean;
+  readonly #pondId: number;
+
+  constructor(
+    t: number,
+    pond: string,
+    f: number,
+    pull: boolean,
+    force: boolean,
+    refresh: boolean,
+    sourcesChanged: boolean,
+    pass: boolean,
+    pondId: number,
+  ) {
+    this.t = t;
+    this.kind = 'pond-start';
+    this.pond = pond;
+    this.f = f;
+    this.pull = pull;
+    this.force = force;
+    this.refresh = refresh;
+    this.sourcesChanged = sourcesChanged;
+    this.pass = pass;
+    this.#pondId = pondId;
+  }
+
+  get pondId(): number {
+    return this.#pondId;
+  }
+}
+
+class PondEndRecord implements PondEndEvent {
+  t: number;
+  kind: PondEndEvent['kind'];
+  pond: string;
+  f: number;
+  readonly #pondId: number;
+
+  constructor(t: number, kind: PondEndEvent['kind'], pond: string, f: number, pondId: number) {
+    this.t = t;
+    this.kind = kind;
+    this.pond = pond;
+    this.f = f;
+    this.#pondId = pondId;
+  }
+
+  get pondId(): number {
+    return this.#pondId;
+  }
+}
+
+class RippleRecord implements RippleEvent {
+  t: number;
+  kind: RippleEvent['kind'];
+  pond: string;
+  ripple: string;
+  f: number;
+  readonly #pondId: number;
+  readonly #rippleId: number;
+
+  constructor(t: number, kind: RippleEvent['kind'], pond: string, ripple: string, f: number, pondId: number, rippleId: number) {
+    this.t = t;
+    this.kind = kind;
+    this.pond = pond;
+    this.ripple = ripple;
+    this.f = f;
+    this.#pondId = pondId;
+    this.#rippleId = rippleId;
+  }
+
+  get pondId(): number {
+    return this.#pondId;
+  }
+
+  get rippleId(): number {
+    return this.#rippleId;
+  }
+}
 
 /** Thrown for calls naming an unknown Pond or Ripple, or a malformed argument. */
 export class EngineError extends Error {}
@@ -160,6 +274,8 @@ export class Engine {
   readonly options: Readonly<Required<EngineOptions>>;
   readonly ponds: PondState[];
   readonly ripples: RippleState[];
+  /** `topology.ponds[i].spec.name`, flat: names go into every event. */
+  private readonly pondNames: string[];
 
   /** Standing triggers; Map order is the order they were first set, i.e. ascending `seq`. */
   private triggers = new Map<number, StandingTrigger>();
@@ -184,6 +300,12 @@ export class Engine {
   private lastNow = NEVER;
   /** Window delay of the last `sourceF` call (avoids a tuple allocation on the hot path). */
   private lastDw = 0;
+  /**
+   * Source freshness found by the last `canStartPond` / `canStartRipple`: the start that follows it
+   * immediately (nothing changes in between) reuses it instead of recomputing.
+   */
+  private checkedF = NEVER;
+  /** Pull-walk work stack: `index * 4 + op` (small integers, so the array stays unboxed). */
   private opStack: number[] = [];
   private mStack: number[] = [];
 
@@ -196,6 +318,7 @@ export class Engine {
       scanAll: options.scanAll ?? false,
     };
     this.ponds = this.topology.ponds.map(newPondState);
+    this.pondNames = this.topology.ponds.map((cp) => cp.spec.name);
     this.ripples = this.topology.ripples.map(newRippleState);
     this.pondQueue = new PassQueue(this.ponds.length);
     this.rippleQueue = new PassQueue(this.ripples.length);
@@ -223,7 +346,9 @@ export class Engine {
   }
 
   pondName(i: number): string {
-    return this.topology.ponds[i]!.spec.name;
+    const name = this.pondNames[i];
+    if (name === undefined) throw new EngineError(`unknown pond index ${i}`);
+    return name;
   }
 
   pondState(name: string): Readonly<PondState> {
@@ -430,8 +555,16 @@ export class Engine {
    * ignored, so replayed events change nothing. `changed=false` reports that the output did not change.
    */
   rippleCompleted(pond: string, ripple: string, f: number, now: number, changed = true): boolean {
-    const r = this.rippleId(pond, ripple);
-    const rs = this.ripples[r]!;
+    return this.rippleCompletedById(this.rippleId(pond, ripple), f, now, changed);
+  }
+
+  /**
+   * `rippleCompleted` by Ripple index (`rippleId(pond, ripple)`, or the `rippleId` of its
+   * `ripple-start` event): the same decision without the two name lookups.
+   */
+  rippleCompletedById(r: number, f: number, now: number, changed = true): boolean {
+    const rs = this.ripples[r];
+    if (rs === undefined) throw new EngineError(`unknown ripple index ${r}`);
     // A re-run at an already reached F (e.g. after Force) completes too; anything else at or below
     // endF is a replay.
     const current = rs.isRunning && f === rs.startF;
@@ -487,7 +620,7 @@ export class Engine {
     if (f > s.failedF) s.failedF = f;
     s.failures++;
     s.isFailed = true;
-    this.events.push({ t: now, kind: 'pond-fail', pond: this.pondName(p), f });
+    this.events.push(new PondEndRecord(now, 'pond-fail', this.pondNames[p]!, f, p));
     this.touch(p);
     this.deriveBlocked(p);
   }
@@ -714,31 +847,34 @@ export class Engine {
   }
 
   private pullWalk(op0: number, i0: number, m0: number): void {
+    // Not re-entrant (touching never walks), so the stacks start empty; they are indexed by `sp` and
+    // never shrink, which keeps pushes from reallocating.
     const ops = this.opStack;
     const ms = this.mStack;
-    const base = ops.length;
-    ops.push(op0 * 0x4000_0000 + i0);
-    ms.push(m0);
-    while (ops.length > base) {
-      const code = ops.pop()!;
-      const m = ms.pop()!;
-      const op = Math.floor(code / 0x4000_0000);
-      const i = code - op * 0x4000_0000;
+    let sp = 0;
+    ops[sp] = i0 * 4 + op0;
+    ms[sp++] = m0;
+    while (sp > 0) {
+      sp--;
+      const code = ops[sp]!;
+      const m = ms[sp]!;
+      const op = code & 3;
+      const i = code >>> 2;
       if (op === OP_RECEIVE_PULL) {
         const s = this.ponds[i]!;
         if (s.isBlocked) continue;
         const cp = this.topology.ponds[i]!;
         if (s.startF === s.endF) {
           for (let k = cp.ripples.length - 1; k >= 0; k--) {
-            ops.push(OP_SET_RIPPLE_PULL * 0x4000_0000 + cp.ripples[k]!);
-            ms.push(m);
+            ops[sp] = cp.ripples[k]! * 4 + OP_SET_RIPPLE_PULL;
+            ms[sp++] = m;
           }
-          ops.push(OP_SET_POND_PULL * 0x4000_0000 + i);
-          ms.push(m);
+          ops[sp] = i * 4 + OP_SET_POND_PULL;
+          ms[sp++] = m;
         } else {
           for (let k = cp.leaves.length - 1; k >= 0; k--) {
-            ops.push(OP_SET_RIPPLE_PULL * 0x4000_0000 + cp.leaves[k]!);
-            ms.push(m);
+            ops[sp] = cp.leaves[k]! * 4 + OP_SET_RIPPLE_PULL;
+            ms[sp++] = m;
           }
         }
       } else if (op === OP_SET_POND_PULL) {
@@ -753,8 +889,8 @@ export class Engine {
         for (let k = srcs.length - 1; k >= 0; k--) {
           const src = srcs[k]!;
           if (this.ponds[src]!.startF <= s.startF) {
-            ops.push(OP_RECEIVE_PULL * 0x4000_0000 + src);
-            ms.push(m);
+            ops[sp] = src * 4 + OP_RECEIVE_PULL;
+            ms[sp++] = m;
           }
         }
       } else {
@@ -764,14 +900,14 @@ export class Engine {
         this.touchRipple(i);
         const cr = this.topology.ripples[i]!;
         if (cr.parents.length === 0) {
-          ops.push(OP_SET_POND_PULL * 0x4000_0000 + cr.pond);
-          ms.push(m);
+          ops[sp] = cr.pond * 4 + OP_SET_POND_PULL;
+          ms[sp++] = m;
         } else {
           for (let k = cr.parents.length - 1; k >= 0; k--) {
             const q = cr.parents[k]!;
             if (this.ripples[q]!.startF <= rs.startF) {
-              ops.push(OP_SET_RIPPLE_PULL * 0x4000_0000 + q);
-              ms.push(m);
+              ops[sp] = q * 4 + OP_SET_RIPPLE_PULL;
+              ms[sp++] = m;
             }
           }
         }
@@ -806,6 +942,7 @@ export class Engine {
     const s = this.ponds[p]!;
     if (s.isKilled) return false;
     const F = this.sourceF(p, now);
+    if (F !== null) this.checkedF = F;
     let ok = false;
     // Our engine: nothing can be computed from Sources that never completed, not even for Force
     // (the prior art started such a run and it never completed).
@@ -825,7 +962,8 @@ export class Engine {
   private startPondRun(p: number, now: number): void {
     const cp = this.topology.ponds[p]!;
     const s = this.ponds[p]!;
-    let F = this.sourceF(p, now)!;
+    // Called only right after `canStartPond(p)` accepted, which left F and its window delay behind.
+    let F = this.checkedF;
     const dw = this.lastDw;
     const priorF = s.startF;
     const asPull = s.hasPull;
@@ -861,17 +999,9 @@ export class Engine {
     }
     const mustRun = cp.sources.length === 0 || cp.spec.alwaysRun || s.forcePending || s.refreshPending;
     const pass = this.options.passes && !mustRun && !sourcesChanged;
-    this.events.push({
-      t: now,
-      kind: 'pond-start',
-      pond: cp.spec.name,
-      f: F,
-      pull: asPull,
-      force: s.forcePending,
-      refresh: s.refreshPending,
-      sourcesChanged,
-      pass,
-    });
+    this.events.push(
+      new PondStartRecord(now, this.pondNames[p]!, F, asPull, s.forcePending, s.refreshPending, sourcesChanged, pass, p),
+    );
     s.forcePending = false;
     s.refreshPending = false;
     this.touch(p);
@@ -899,13 +1029,15 @@ export class Engine {
     const rs = this.ripples[r]!;
     if (rs.isRunning) return false;
     const F = this.rippleSourceF(r);
+    this.checkedF = F;
     if (rs.targets.length > 0 && F >= minOf(rs.targets)) return true;
     return rs.hasPull && F > rs.startF;
   }
 
   private startRipple(r: number, now: number): void {
     const rs = this.ripples[r]!;
-    const F = this.rippleSourceF(r);
+    // Called only right after `canStartRipple(r)` accepted.
+    const F = this.checkedF;
     rs.startF = F;
     rs.isRunning = true;
     rs.runsStarted++;
@@ -942,7 +1074,7 @@ export class Engine {
     if (changed) s.changedF = endF;
     if (this.options.pruneTargetsOnComplete && s.targets.length > 0) keepAbove(s.targets, endF);
     s.runsCompleted++;
-    this.events.push({ t: now, kind, pond: this.pondName(p), f: endF });
+    this.events.push(new PondEndRecord(now, kind, this.pondNames[p]!, endF, p));
     if (s.isFailed && endF > s.failedF) {
       s.isFailed = false;
       s.failedF = NEVER;
@@ -1019,13 +1151,9 @@ export class Engine {
 
   private emitRipple(kind: 'ripple-start' | 'ripple-done' | 'ripple-fail', r: number, now: number, f?: number): void {
     const cr = this.topology.ripples[r]!;
-    this.events.push({
-      t: now,
-      kind,
-      pond: this.pondName(cr.pond),
-      ripple: cr.name,
-      f: f ?? this.ripples[r]!.startF,
-    });
+    this.events.push(
+      new RippleRecord(now, kind, this.pondNames[cr.pond]!, cr.name, f ?? this.ripples[r]!.startF, cr.pond, r),
+    );
   }
 
   // ───────────────────────────── persistence ─────────────────────────────

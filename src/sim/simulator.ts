@@ -114,12 +114,12 @@ export function simulate(sc: Scenario, hooks: SimulateHooks = {}): SimResult {
   const schedule = (out: EngineEvent[], tMs: number) => {
     for (const e of out) {
       if (e.kind === 'ripple-start') {
-        const r = engine.rippleId(e.pond, e.ripple);
+        const r = e.rippleId;
         queue.push({ due: tMs + durations[r]!.durationMs, ripple: r, token: engine.ripples[r]!.runsStarted });
       } else if (e.kind === 'pond-start' && !e.pass) {
         const key = `${e.pond}\u0000${e.f}`;
         if (!immediateLeft.has(key)) {
-          immediateLeft.set(key, topo.ponds[engine.pondId(e.pond)]!.spec.immediateRetries);
+          immediateLeft.set(key, topo.ponds[e.pondId]!.spec.immediateRetries);
         }
       }
       collect(e);
@@ -169,7 +169,7 @@ export function simulate(sc: Scenario, hooks: SimulateHooks = {}): SimResult {
       const fails = sim.failAttempts === 'always' || sim.failAttempts.has(attempts[r]!);
       if (!fails) {
         const changed = !sc.unchanged.get(pondName)!.has(rs.startF);
-        engine.rippleCompleted(pondName, cr.name, rs.startF, now, changed);
+        engine.rippleCompletedById(r, rs.startF, now, changed);
         continue;
       }
       const key = `${pondName}\u0000${rs.startF}`;

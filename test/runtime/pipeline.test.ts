@@ -218,6 +218,45 @@ describe('CLI against a live Catchment', () => {
       await runCli(['query', 'SELECT bucket, c FROM stats.by_bucket ORDER BY bucket', '--csv', ...conn], io),
     ).toBe(0);
     expect(out.join('')).toBe('bucket,c\n0,3\n1,2\n2,2\n');
+    out.length = 0;
+    expect(
+      await runCli(
+        [
+          'trigger',
+          'window',
+          'numbers',
+          'add',
+          '--name',
+          'nightly',
+          '--every',
+          '1d',
+          '--duration',
+          '2h',
+          '--on',
+          'mon,fri',
+          ...conn,
+        ],
+        io,
+      ),
+    ).toBe(0);
+    expect(await runCli(['trigger', 'window', 'numbers', 'list', ...conn], io)).toBe(0);
+    expect(out.join('')).toMatch(/nightly\s+\S+\s+1d\s+2h\s+MON,FRI/);
+    expect(await runCli(['trigger', 'window', 'numbers', 'remove', 'nightly', ...conn], io)).toBe(0);
+    expect(
+      await runCli(['trigger', 'window', 'stats', 'add', '--name', 'x', '--every', '1h', ...conn], io),
+    ).toBe(2);
+    expect(err.join('')).toMatch(/windows apply to Inlets only/);
+    out.length = 0;
+    expect(await runCli(['budgets', 'stats', '--source', '3', ...conn], io)).toBe(0);
+    expect(out.join('')).toContain('stats: immediate_retries=0 source_retries=3');
+    expect(await runCli(['budgets', 'stats', '--immediate', '-1', ...conn], io)).toBe(2);
+    out.length = 0;
+    expect(await runCli(['trigger', 'tide', 'stats', '90m', ...conn], io)).toBe(0);
+    expect(out.join('')).toMatch(/tide stats@1: now/);
+    expect(await runCli(['trigger', 'remove', 'stats', ...conn], io)).toBe(0);
+    expect(await runCli(['control', 'sleep', 'stats', '--upstream', ...conn], io)).toBe(0);
+    expect(await runCli(['trigger', 'tap', 'ghost', ...conn], io)).toBe(2);
+    expect(err.join('')).toMatch(/404 not_found: unknown pond "ghost"/);
     expect(await runCli(['status', '--catchment', 'http://127.0.0.1:9', '--key', 'k'], io)).toBe(1);
     expect(err.join('')).toMatch(/cannot reach the Catchment at http:\/\/127\.0\.0\.1:9/);
   });

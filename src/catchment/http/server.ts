@@ -301,7 +301,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     params: pondParams,
     body: z
       .object({
-        name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, 'window names are letters, digits, - and _'),
+        name: z
+          .string()
+          .regex(/^[a-z][a-z0-9_]*$/, 'window names are lowercase identifiers (letters, digits, _)'),
         every: z.string(),
         start: z.string().optional(),
         duration: durationField.optional(),
