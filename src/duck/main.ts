@@ -1,6 +1,7 @@
 /**
  * Entry point of a Duck process (`duckstring duck`). Everything it needs comes from the environment:
- * `DUCKSTRING_CATCHMENT_URL`, `DUCKSTRING_DUCK_TOKEN` and `DUCKSTRING_DUCK` (the line, `name@major`).
+ * `DUCKSTRING_CATCHMENT_URL` and `DUCKSTRING_DUCK_TOKEN`; `DUCKSTRING_DUCK` (the line, `name@major`)
+ * saves one request when the Catchment spawns the Duck itself.
  */
 import { Duck } from './duck.js';
 import { createRunner } from './runner.js';
@@ -8,17 +9,25 @@ import { createRunner } from './runner.js';
 export async function runDuckFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const url = env.DUCKSTRING_CATCHMENT_URL;
   const token = env.DUCKSTRING_DUCK_TOKEN;
-  const line = env.DUCKSTRING_DUCK;
   const missing = [
     ['DUCKSTRING_CATCHMENT_URL', url],
     ['DUCKSTRING_DUCK_TOKEN', token],
-    ['DUCKSTRING_DUCK', line],
   ].filter(([, v]) => !v);
   if (missing.length > 0) {
     process.stderr.write(`duck: missing environment ${missing.map(([k]) => k).join(', ')}\n`);
     return 2;
   }
-  if (!/^[a-z][a-z0-9_]*@\d+$/.test(line!)) {
+  // The line is optional: a Duck started by hand (e.g. on another machine) learns it from its token.
+  let line = env.DUCKSTRING_DUCK;
+  if (!line) {
+    try {
+      line = await whoami(url!, token!);
+    } catch (err) {
+      process.stderr.write(`duck: ${(err as Error).message}\n`);
+      return 2;
+    }
+  }
+  if (!/^[a-z][a-z0-9_]*@\d+$/.test(line)) {
     process.stderr.write(`duck: DUCKSTRING_DUCK must be "name@major", got "${line}"\n`);
     return 2;
   }
@@ -29,7 +38,7 @@ export async function runDuckFromEnv(env: NodeJS.ProcessEnv = process.env): Prom
     process.stderr.write(
       `${JSON.stringify({ time: Date.now(), duck: line, pid: process.pid, msg, ...data })}\n`,
     );
-  const duck = new Duck({ catchmentUrl: url!, token: token!, line: line!, runnerFactory: createRunner, log });
+  const duck = new Duck({ catchmentUrl: url!, token: token!, line, runnerFactory: createRunner, log });
   const onSignal = () => {
     duck.stop();
     // In-flight Ripples are re-run from the ledger by the next Duck; do not hang on them.
@@ -40,4 +49,15 @@ export async function runDuckFromEnv(env: NodeJS.ProcessEnv = process.env): Prom
   await duck.start();
   await duck.loop();
   return 0;
+}
+
+async function whoami(url: string, token: string): Promise<string> {
+  let res: Response;
+  try {
+    res = await fetch(new URL('/api/duck/whoami', url), { headers: { authorization: `Bearer ${token}` } });
+  } catch (err) {
+    throw new Error(`cannot reach the Catchment at ${url}: ${(err as Error).message}`);
+  }
+  if (!res.ok) throw new Error(`the Catchment at ${url} refused this Duck token (${res.status})`);
+  return ((await res.json()) as { line: string }).line;
 }

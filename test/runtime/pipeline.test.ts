@@ -205,6 +205,31 @@ describe('bad input leaves state unchanged', () => {
   });
 });
 
+describe('Duck identity', () => {
+  it('a Duck token alone tells a Duck its line (whoami); other tokens are refused', async () => {
+    const { token } = c.running.catchment.store.registerDuck({
+      pond: 'numbers',
+      major: 1,
+      pid: null,
+      atMs: Date.now(),
+    });
+    const who = await c.api('GET', '/api/duck/whoami', undefined, token);
+    expect(who.status).toBe(200);
+    expect(who.body).toEqual({ name: 'numbers', major: 1, line: 'numbers@1' });
+    expect((await c.api('GET', '/api/duck/whoami', undefined, 'forged')).status).toBe(401);
+    expect((await c.api('GET', '/api/duck/numbers/1/config', undefined, c.running.adminKey)).status).toBe(
+      401,
+    );
+    const cfg = await c.api('GET', '/api/duck/numbers/1/config', undefined, token);
+    expect(cfg.status).toBe(200);
+    expect(cfg.body).toMatchObject({
+      line: 'numbers@1',
+      version: '1.1.0',
+      ripples: [{ name: 'numbers', parents: [] }],
+    });
+  });
+});
+
 describe('CLI against a live Catchment', () => {
   it('status, query --csv and an unreachable Catchment', async () => {
     const out: string[] = [];

@@ -420,6 +420,17 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   // ───────────── Duck dial-back ─────────────
   routes.add({
     method: 'GET',
+    url: '/api/duck/whoami',
+    summary: 'Duck: which line this Duck token belongs to (so a Duck needs only the URL and its token)',
+    auth: 'none',
+    handler: ({ raw }) => {
+      const duck = catchment.store.findDuckByToken(bearer(raw));
+      if (!duck) throw new HttpError(401, 'unauthenticated', 'invalid Duck token');
+      return { name: duck.pond, major: duck.major, line: lineId(duck.pond, duck.major) };
+    },
+  });
+  routes.add({
+    method: 'GET',
     url: '/api/duck/:name/:major/config',
     summary: 'Duck: what to run and where (Duck token)',
     auth: 'duck',

@@ -911,6 +911,15 @@ export class CatchmentStore {
     return row && ok ? toDuck(row) : null;
   }
 
+  /** The Duck whose current token this is, or null (every row is checked, in constant time each). */
+  findDuckByToken(token: unknown): DuckRecord | null {
+    let found: DuckRow | null = null;
+    for (const row of this.sql('SELECT * FROM ducks').all() as DuckRow[]) {
+      if (secretMatchesHash(token, row.token_hash) && found === null) found = row;
+    }
+    return found ? toDuck(found) : null;
+  }
+
   getDuck(name: string, major: number): DuckRecord | null {
     const l = parse('line', lineSchema, { pond: name, major });
     const row = this.sql('SELECT * FROM ducks WHERE pond = ? AND major = ?').get(l.pond, l.major) as
