@@ -200,7 +200,7 @@ interface RunResult {
   cpuNs: number;
   /** 1-minute load average when the run ended: above the core count, other work competed for the CPU. */
   load: number;
-  /** Nanoseconds of each `rippleCompleted` + the `advance` that follows it. */
+  /** Nanoseconds of each `rippleCompletedById` + the `advance` that follows it. */
   perCompletionNs: Float64Array;
 }
 
@@ -211,7 +211,6 @@ function run(label: string, pondsPerCopy: number, simMs: number, copies = 1): Ru
   const engine = new Engine(g.specs);
   const topo = engine.topology;
   const durationOf = topo.ripples.map((r) => g.durations.get(`${topo.ponds[r.pond]!.spec.name}/${r.name}`)!);
-  const pondNameOf = topo.ripples.map((r) => topo.ponds[r.pond]!.spec.name);
   for (const o of g.outlets) engine.setTrigger(o, { kind: 'wave', boundMs: 0 });
 
   const heap = new CompletionHeap();
@@ -227,7 +226,7 @@ function run(label: string, pondsPerCopy: number, simMs: number, copies = 1): Ru
     for (const e of out) {
       if (e.kind === 'ripple-start') {
         rippleStarts++;
-        const r = engine.rippleId(e.pond, e.ripple);
+        const r = e.rippleId;
         heap.push(t + durationOf[r]!, r);
       } else if (e.kind === 'ripple-done') rippleDones++;
       else if (e.kind === 'pond-done') pondDones++;
@@ -245,7 +244,7 @@ function run(label: string, pondsPerCopy: number, simMs: number, copies = 1): Ru
       const r = heap.pop();
       const f = engine.ripples[r]!.startF;
       const a = nowNs();
-      const accepted = engine.rippleCompleted(pondNameOf[r]!, topo.ripples[r]!.name, f, now);
+      const accepted = engine.rippleCompletedById(r, f, now);
       const out = engine.advance(now);
       const cost = nowNs() - a;
       // Each start is scheduled exactly once and nothing kills runs here, so a refusal means a broken driver.
@@ -424,7 +423,7 @@ function main(): void {
       'when load exceeds the cores, or wall ≫ cpu, other processes took the CPU and the figures are pessimistic.',
   );
   console.log(
-    'cost of one event = one rippleCompleted() + the advance() that follows it, measured per completion.',
+    'cost of one event = one rippleCompletedById() + the advance() that follows it, measured per completion.',
   );
   console.log(
     `scaling 10k vs 1k:     ${ratio(large, small)}   (≈ 1: cost follows what an event touches, not graph size)`,

@@ -8,12 +8,7 @@
  * not passes into "begin a Pond Run at F" instructions and sleeps until `nextWakeAt(now)`.
  */
 import { IndexSet, PassQueue } from './index-queue.js';
-import {
-  type CompiledPond,
-  type CompiledTopology,
-  compileTopology,
-  type PondSpec,
-} from './topology.js';
+import { type CompiledPond, type CompiledTopology, compileTopology, type PondSpec } from './topology.js';
 import { activeEnd, nextOpen } from './windows.js';
 
 /** Freshness "never": compares below every real freshness (engine.md §3.1, S40). */
@@ -84,7 +79,10 @@ export interface PondStartEvent {
   sourcesChanged: boolean;
   /** True when the run completes in-engine as a no-change pass (no Duck is involved). */
   pass: boolean;
-  /** Index of the Pond in `engine.topology.ponds` (see `EngineEventIds`). */
+  /**
+   * Index of the Pond in `engine.topology.ponds`. A getter, not an own property: JSON, spread and
+   * `toEqual` see the plain event (see the record classes below).
+   */
   readonly pondId: number;
 }
 
@@ -184,7 +182,15 @@ class RippleRecord implements RippleEvent {
   readonly #pondId: number;
   readonly #rippleId: number;
 
-  constructor(t: number, kind: RippleEvent['kind'], pond: string, ripple: string, f: number, pondId: number, rippleId: number) {
+  constructor(
+    t: number,
+    kind: RippleEvent['kind'],
+    pond: string,
+    ripple: string,
+    f: number,
+    pondId: number,
+    rippleId: number,
+  ) {
     this.t = t;
     this.kind = kind;
     this.pond = pond;
@@ -953,7 +959,11 @@ export class Engine {
         ok = (s.targets.length > 0 && F >= minOf(s.targets)) || (s.hasPull && F > s.startF);
       }
     }
-    if (!ok && this.topology.ponds[p]!.sources.length === 0 && (s.hasPull || s.targets.length > 0 || s.isFailed)) {
+    if (
+      !ok &&
+      this.topology.ponds[p]!.sources.length === 0 &&
+      (s.hasPull || s.targets.length > 0 || s.isFailed)
+    ) {
       this.timeWaiters.add(p);
     }
     return ok;
@@ -1000,7 +1010,17 @@ export class Engine {
     const mustRun = cp.sources.length === 0 || cp.spec.alwaysRun || s.forcePending || s.refreshPending;
     const pass = this.options.passes && !mustRun && !sourcesChanged;
     this.events.push(
-      new PondStartRecord(now, this.pondNames[p]!, F, asPull, s.forcePending, s.refreshPending, sourcesChanged, pass, p),
+      new PondStartRecord(
+        now,
+        this.pondNames[p]!,
+        F,
+        asPull,
+        s.forcePending,
+        s.refreshPending,
+        sourcesChanged,
+        pass,
+        p,
+      ),
     );
     s.forcePending = false;
     s.refreshPending = false;
@@ -1068,7 +1088,13 @@ export class Engine {
     if (newEnd > this.ponds[p]!.endF) this.completePondRun(p, newEnd, changed, now, 'pond-done');
   }
 
-  private completePondRun(p: number, endF: number, changed: boolean, now: number, kind: 'pond-done' | 'pond-pass'): void {
+  private completePondRun(
+    p: number,
+    endF: number,
+    changed: boolean,
+    now: number,
+    kind: 'pond-done' | 'pond-pass',
+  ): void {
     const s = this.ponds[p]!;
     s.endF = endF;
     if (changed) s.changedF = endF;
@@ -1149,10 +1175,23 @@ export class Engine {
     this.touched.add(this.topology.ripples[r]!.pond);
   }
 
-  private emitRipple(kind: 'ripple-start' | 'ripple-done' | 'ripple-fail', r: number, now: number, f?: number): void {
+  private emitRipple(
+    kind: 'ripple-start' | 'ripple-done' | 'ripple-fail',
+    r: number,
+    now: number,
+    f?: number,
+  ): void {
     const cr = this.topology.ripples[r]!;
     this.events.push(
-      new RippleRecord(now, kind, this.pondNames[cr.pond]!, cr.name, f ?? this.ripples[r]!.startF, cr.pond, r),
+      new RippleRecord(
+        now,
+        kind,
+        this.pondNames[cr.pond]!,
+        cr.name,
+        f ?? this.ripples[r]!.startF,
+        cr.pond,
+        r,
+      ),
     );
   }
 
@@ -1182,7 +1221,11 @@ export class Engine {
         endF: enc(s.endF),
         targets: s.targets.map(enc),
       })),
-      triggers: [...this.triggers].map(([p, t]) => ({ pond: this.pondName(p), kind: t.kind, boundMs: t.boundMs })),
+      triggers: [...this.triggers].map(([p, t]) => ({
+        pond: this.pondName(p),
+        kind: t.kind,
+        boundMs: t.boundMs,
+      })),
       completedSinceService: this.completedSinceService.toArray().map((p) => this.pondName(p)),
     };
   }
