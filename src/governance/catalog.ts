@@ -7,7 +7,9 @@ import { z } from 'zod';
 import { PolicyError } from './errors.js';
 import type { Policy } from './policy.js';
 
-const pondName = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_-]*$/, 'a pond name uses letters, digits, _ and -');
+const pondName = z
+  .string()
+  .regex(/^[A-Za-z0-9_][A-Za-z0-9_-]*$/, 'a pond name uses letters, digits, _ and -');
 const tableName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a table name uses letters, digits and _');
 /** DuckDB type text as DESCRIBE prints it; it is spliced into a CAST, so nothing that ends a clause. */
 const typeText = z
@@ -141,7 +143,9 @@ export interface VisibleTable {
 export function listVisibleTables(policy: Policy, principal: string, catalog: Catalog): VisibleTable[] {
   return catalog
     .all()
-    .filter((t) => policy.can(principal, 'SELECT', { kind: 'table', pond: t.pond, major: t.major, table: t.name }))
+    .filter((t) =>
+      policy.can(principal, 'SELECT', { kind: 'table', pond: t.pond, major: t.major, table: t.name }),
+    )
     .map((t) => {
       const masks = policy.columnMasks(t.pond, t.major, t.name);
       return {
@@ -151,7 +155,11 @@ export function listVisibleTables(policy: Policy, principal: string, catalog: Ca
         name: t.name,
         selected: catalog.selectedMajor(t.pond) === t.major,
         filtered: policy.rowFilter(t.pond, t.major, t.name) !== undefined,
-        columns: t.columns.map((c) => ({ name: c.name, type: c.type, masked: masks.has(c.name.toLowerCase()) })),
+        columns: t.columns.map((c) => ({
+          name: c.name,
+          type: c.type,
+          masked: masks.has(c.name.toLowerCase()),
+        })),
       };
     })
     .sort((a, b) => a.key.localeCompare(b.key));

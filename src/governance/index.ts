@@ -10,16 +10,16 @@ export {
 export { GovernanceError, type GovernanceErrorCode, PolicyError } from './errors.js';
 export {
   formatSecurable,
-  parseSecurable,
   Policy,
   type PolicyDocument,
   type PolicyDocumentInput,
-  policyDocumentSchema,
-  type Principal,
   PRINCIPAL_KINDS,
-  type PrincipalKind,
   PRIVILEGES,
+  type Principal,
+  type PrincipalKind,
   type Privilege,
+  parseSecurable,
+  policyDocumentSchema,
   type Securable,
 } from './policy.js';
 export {

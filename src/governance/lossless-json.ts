@@ -20,7 +20,8 @@ export interface LosslessObject {
 }
 
 const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
-const STRING = /"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/y;
+// JSON forbids raw control characters inside strings; JSON.parse below rejects them.
+const STRING = /"(?:[^"\\]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/y;
 const WHITESPACE = /[ \t\n\r]*/y;
 
 export function parseLossless(text: string): LosslessJson {
@@ -51,7 +52,12 @@ export function parseLossless(text: string): LosslessJson {
         skip();
         if (text[pos++] !== ':') fail('expected ":"');
         // defineProperty so a key such as "__proto__" stays an ordinary own property.
-        Object.defineProperty(out, key, { value: value(), enumerable: true, writable: true, configurable: true });
+        Object.defineProperty(out, key, {
+          value: value(),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
         skip();
         const next = text[pos++];
         if (next === '}') return out;
@@ -113,12 +119,15 @@ export function stringifyLossless(value: LosslessJson): string {
   if (value instanceof JsonNumber) return value.text;
   if (Array.isArray(value)) return `[${value.map(stringifyLossless).join(',')}]`;
   const parts: string[] = [];
-  for (const key of Object.keys(value)) parts.push(`${JSON.stringify(key)}:${stringifyLossless(value[key]!)}`);
+  for (const key of Object.keys(value))
+    parts.push(`${JSON.stringify(key)}:${stringifyLossless(value[key]!)}`);
   return `{${parts.join(',')}}`;
 }
 
 export function isJsonObject(value: LosslessJson | undefined): value is LosslessObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof JsonNumber);
+  return (
+    typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof JsonNumber)
+  );
 }
 
 /** Deep copy (JsonNumber instances are immutable and shared). */

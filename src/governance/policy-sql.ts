@@ -11,15 +11,26 @@
  * `name::INT > 0` may run on hidden rows first and quote them in its error). It is added only
  * when a row filter exists. Expressions are spliced in as AST nodes, never as text.
  */
-import { GovernanceError, PolicyError } from './errors.js';
-import { cloneLossless, isJsonObject, JsonNumber, type LosslessJson, type LosslessObject } from './lossless-json.js';
+
 import type { CatalogTable } from './catalog.js';
+import { GovernanceError, PolicyError } from './errors.js';
+import {
+  cloneLossless,
+  isJsonObject,
+  JsonNumber,
+  type LosslessJson,
+  type LosslessObject,
+} from './lossless-json.js';
 import type { Policy } from './policy.js';
 import type { DuckSqlParser } from './sql-parser.js';
 import {
   AUXILIARY_NODES,
   CURRENT_PRINCIPAL,
-  EXPRESSION_CLASSES, IS_MEMBER, isDeniedFunction, isQualifiedFunction } from './sql-rules.js';
+  EXPRESSION_CLASSES,
+  IS_MEMBER,
+  isDeniedFunction,
+  isQualifiedFunction,
+} from './sql-rules.js';
 
 const BARRIER_LIMIT = '9223372036854775807';
 
@@ -78,13 +89,20 @@ export function policyFunctionConstant(
   }
   const group = literalArgument(fn);
   if (group === null) {
-    throw new GovernanceError('not_allowed', "is_member() takes exactly one string literal, e.g. is_member('analysts')");
+    throw new GovernanceError(
+      'not_allowed',
+      "is_member() takes exactly one string literal, e.g. is_member('analysts')",
+    );
   }
   return constantNode(policy.isMember(principal, group), fn);
 }
 
 /** Replaces current_principal() / is_member('g') everywhere in an AST (in place). */
-export function substitutePolicyFunctions(value: LosslessJson, principal: string, policy: Policy): LosslessJson {
+export function substitutePolicyFunctions(
+  value: LosslessJson,
+  principal: string,
+  policy: Policy,
+): LosslessJson {
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) value[i] = substitutePolicyFunctions(value[i]!, principal, policy);
     return value;
@@ -94,7 +112,8 @@ export function substitutePolicyFunctions(value: LosslessJson, principal: string
     const constant = policyFunctionConstant(value, principal, policy);
     if (constant) return constant;
   }
-  for (const key of Object.keys(value)) value[key] = substitutePolicyFunctions(value[key]!, principal, policy);
+  for (const key of Object.keys(value))
+    value[key] = substitutePolicyFunctions(value[key]!, principal, policy);
   return value;
 }
 
@@ -117,7 +136,10 @@ async function parseExpression(parser: DuckSqlParser, text: string, what: string
     throw new PolicyError([`${what}: not a valid SQL expression (${String(parsed.error_message)})`]);
   }
   const statements = parsed.statements;
-  const node = Array.isArray(statements) && statements.length === 1 && isJsonObject(statements[0]) ? statements[0].node : null;
+  const node =
+    Array.isArray(statements) && statements.length === 1 && isJsonObject(statements[0])
+      ? statements[0].node
+      : null;
   const from = isJsonObject(node) ? node.from_table : null;
   if (
     !isJsonObject(node) ||
@@ -146,11 +168,19 @@ async function parseExpression(parser: DuckSqlParser, text: string, what: string
  * operators and non-denied functions; no subqueries, tables, parameters, stars or windows, and
  * is_member() only with a literal naming a known group.
  */
-function checkPolicyExpression(expression: LosslessObject, table: CatalogTable, policy: Policy, what: string): void {
+function checkPolicyExpression(
+  expression: LosslessObject,
+  table: CatalogTable,
+  policy: Policy,
+  what: string,
+): void {
   const columns = new Set(table.columns.map((c) => c.name.toLowerCase()));
   const issues: string[] = [];
   const visit = (value: LosslessJson): void => {
-    if (Array.isArray(value)) return value.forEach(visit);
+    if (Array.isArray(value)) {
+      value.forEach(visit);
+      return;
+    }
     if (!isJsonObject(value)) return;
     const cls = value.class;
     if (typeof cls === 'string') {
@@ -170,10 +200,12 @@ function checkPolicyExpression(expression: LosslessObject, table: CatalogTable, 
       if (cls === 'FUNCTION' || cls === 'WINDOW') {
         const name = String(value.function_name).toLowerCase();
         if (isDeniedFunction(name)) issues.push(`function ${name}() is not allowed`);
-        if (isQualifiedFunction(value.schema, value.catalog)) issues.push(`qualified function ${name}() is not allowed`);
+        if (isQualifiedFunction(value.schema, value.catalog))
+          issues.push(`qualified function ${name}() is not allowed`);
         if (name === IS_MEMBER) {
           const group = literalArgument(value);
-          if (group === null) issues.push("is_member() takes exactly one string literal, e.g. is_member('analysts')");
+          if (group === null)
+            issues.push("is_member() takes exactly one string literal, e.g. is_member('analysts')");
           else if (!policy.hasGroup(group)) issues.push(`is_member('${group}'): no such group`);
         }
         if (name === CURRENT_PRINCIPAL && Array.isArray(value.children) && value.children.length > 0) {
@@ -196,6 +228,8 @@ function checkPolicyExpression(expression: LosslessObject, table: CatalogTable, 
 interface CompiledExpressions {
   filter?: LosslessObject;
   masks: Map<string, LosslessObject>;
+  /** Problems found; the expressions above are the ones that passed. */
+  issues: string[];
 }
 
 async function compileExpressions(
@@ -204,8 +238,8 @@ async function compileExpressions(
   table: CatalogTable,
 ): Promise<CompiledExpressions> {
   const filterText = policy.rowFilter(table.pond, table.major, table.name);
-  const out: CompiledExpressions = { masks: new Map() };
-  const issues: string[] = [];
+  const out: CompiledExpressions = { masks: new Map(), issues: [] };
+  const issues = out.issues;
   const attempt = async (text: string, what: string): Promise<LosslessObject | undefined> => {
     try {
       const expression = await parseExpression(parser, text, what);
@@ -227,13 +261,17 @@ async function compileExpressions(
     const mask = await attempt(text, `mask of ${table.key}.${column}`);
     if (mask) out.masks.set(column, mask);
   }
-  if (issues.length > 0) throw new PolicyError(issues);
   return out;
 }
 
 /** The governed subquery of one table, before principal substitution. */
-async function compileTemplate(parser: DuckSqlParser, policy: Policy, table: CatalogTable): Promise<LosslessObject> {
+async function compileTemplate(
+  parser: DuckSqlParser,
+  policy: Policy,
+  table: CatalogTable,
+): Promise<LosslessObject> {
   const expressions = await compileExpressions(parser, policy, table);
+  if (expressions.issues.length > 0) throw new PolicyError(expressions.issues);
   const items = table.columns.map((c) =>
     expressions.masks.has(c.name.toLowerCase())
       ? `CAST(NULL AS ${c.type}) AS ${quoteIdentifier(c.name)}`
@@ -302,7 +340,12 @@ export class GovernedStatements {
     return entry;
   }
 
-  private async build(policy: Policy, table: CatalogTable, principal: string, signature: string): Promise<GovernedStatement> {
+  private async build(
+    policy: Policy,
+    table: CatalogTable,
+    principal: string,
+    signature: string,
+  ): Promise<GovernedStatement> {
     let templates = this.templates.get(policy);
     if (!templates) {
       templates = new Map();
@@ -315,7 +358,11 @@ export class GovernedStatements {
       const cache = templates;
       template.catch(() => cache.delete(signature));
     }
-    const statement = substitutePolicyFunctions(cloneLossless(await template), principal, policy) as LosslessObject;
+    const statement = substitutePolicyFunctions(
+      cloneLossless(await template),
+      principal,
+      policy,
+    ) as LosslessObject;
     const sql = await this.parser.deserialize({ error: false, statements: [statement] });
     const reparsed = await this.parser.serialize(sql);
     const again = Array.isArray(reparsed.statements) ? reparsed.statements[0] : undefined;
@@ -346,30 +393,38 @@ export async function validatePolicySql(
     const filter = policy.rowFilter(table.pond, table.major, table.name);
     const masks = policy.columnMasks(table.pond, table.major, table.name);
     if (filter === undefined && masks.size === 0) continue;
-    let expressions: CompiledExpressions;
-    try {
-      expressions = await compileExpressions(parser, policy, table);
-    } catch (error) {
-      if (error instanceof PolicyError) {
-        issues.push(...error.issues);
-        continue;
-      }
-      throw error;
-    }
+    const expressions = await compileExpressions(parser, policy, table);
+    issues.push(...expressions.issues);
     const source = `(SELECT ${table.columns
       .map((c) => `CAST(NULL AS ${c.type}) AS ${quoteIdentifier(c.name)}`)
       .join(', ')}) AS ${quoteIdentifier(table.name)}`;
     const probes: { what: string; expression: LosslessObject; expected: string }[] = [];
     if (expressions.filter) {
-      probes.push({ what: `row filter of ${table.key}`, expression: expressions.filter, expected: 'BOOLEAN' });
+      probes.push({
+        what: `row filter of ${table.key}`,
+        expression: expressions.filter,
+        expected: 'BOOLEAN',
+      });
     }
     for (const [column, mask] of expressions.masks) {
       const type = table.columns.find((c) => c.name.toLowerCase() === column)!.type;
       probes.push({ what: `mask of ${table.key}.${column}`, expression: mask, expected: type });
     }
     for (const probe of probes) {
+      // A bare NULL fits any column (it binds as INTEGER, and the CAST gives it the column's type).
+      if (
+        probe.expression.class === 'CONSTANT' &&
+        isJsonObject(probe.expression.value) &&
+        probe.expression.value.is_null === true
+      ) {
+        continue;
+      }
       // Bind with placeholder constants: the type does not depend on who asks.
-      const expression = substitutePolicyFunctions(cloneLossless(probe.expression), '', policy) as LosslessObject;
+      const expression = substitutePolicyFunctions(
+        cloneLossless(probe.expression),
+        '',
+        policy,
+      ) as LosslessObject;
       const parsed = await parser.serialize(`SELECT NULL AS v FROM ${source}`);
       const statement = (parsed.statements as LosslessJson[])[0] as LosslessObject;
       ((statement.node as LosslessObject).select_list as LosslessJson[])[0] = { ...expression, alias: 'v' };

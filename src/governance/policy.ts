@@ -98,7 +98,11 @@ export const policyDocumentSchema = z
       .default([]),
     rowFilters: z.array(z.object({ table: tableName, filter: expression }).strict()).default([]),
     columnMasks: z
-      .array(z.object({ table: tableName, column: z.string().regex(new RegExp(`^${TABLE}$`)), mask: expression }).strict())
+      .array(
+        z
+          .object({ table: tableName, column: z.string().regex(new RegExp(`^${TABLE}$`)), mask: expression })
+          .strict(),
+      )
       .default([]),
   })
   .strict();
@@ -152,7 +156,8 @@ export class Policy {
       const seen = new Set<string>();
       for (const member of g.members) {
         const key = member.toLowerCase();
-        if (!known(member)) issues.push(`group "${g.name}": member "${member}" is neither a principal nor a group`);
+        if (!known(member))
+          issues.push(`group "${g.name}": member "${member}" is neither a principal nor a group`);
         else if (seen.has(key)) issues.push(`group "${g.name}": member "${member}" is listed twice`);
         seen.add(key);
         const list = this.parents.get(key) ?? [];
@@ -191,7 +196,8 @@ export class Policy {
 
     document.rowFilters.forEach((f, i) => {
       const key = normalizeTableKey(f.table);
-      if (this.filters.has(key)) issues.push(`rowFilters[${i}]: ${f.table} already has a row filter (one per table)`);
+      if (this.filters.has(key))
+        issues.push(`rowFilters[${i}]: ${f.table} already has a row filter (one per table)`);
       this.filters.set(key, f.filter);
     });
     document.columnMasks.forEach((m, i) => {

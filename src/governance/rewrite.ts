@@ -18,7 +18,12 @@ import { Catalog as CatalogClass } from './catalog.js';
 import { GovernanceError, PolicyError } from './errors.js';
 import { cloneLossless, isJsonObject, type LosslessJson, type LosslessObject } from './lossless-json.js';
 import type { Policy } from './policy.js';
-import { canonicalForm, GovernedStatements, policyFunctionConstant, validatePolicySql } from './policy-sql.js';
+import {
+  canonicalForm,
+  GovernedStatements,
+  policyFunctionConstant,
+  validatePolicySql,
+} from './policy-sql.js';
 import { DuckSqlParser } from './sql-parser.js';
 import {
   ALLOWED_TABLE_FUNCTIONS,
@@ -146,8 +151,10 @@ class QueryWalker {
    */
   private rememberColumnNames(list: LosslessJson[]): void {
     list.forEach((item, index) => {
-      if (!isJsonObject(item) || item.alias !== '' || item.class === 'STAR' || item.class === 'COLUMN_REF') return;
-      if (containsRewrittenExpression(item)) this.columnNamesToKeep.push({ list, index, original: cloneLossless(item) });
+      if (!isJsonObject(item) || item.alias !== '' || item.class === 'STAR' || item.class === 'COLUMN_REF')
+        return;
+      if (containsRewrittenExpression(item))
+        this.columnNamesToKeep.push({ list, index, original: cloneLossless(item) });
     });
   }
 
@@ -159,7 +166,10 @@ class QueryWalker {
         const fn = ref.function;
         const name = isJsonObject(fn) ? String(fn.function_name).toLowerCase() : '?';
         if (!ALLOWED_TABLE_FUNCTIONS.has(name) || (isJsonObject(fn) && fn.schema !== '')) {
-          throw new GovernanceError('not_allowed', `table function ${name}() is not allowed; query tables as pond.table`);
+          throw new GovernanceError(
+            'not_allowed',
+            `table function ${name}() is not allowed; query tables as pond.table`,
+          );
         }
         return this.visitChildren(ref, scope);
       }
@@ -170,9 +180,12 @@ class QueryWalker {
         if (ref.ref_type === 'NATURAL') this.wholeRows = true;
         return this.visitChildren(ref, scope);
       case 'SHOW_REF':
-        throw new GovernanceError('not_allowed', 'DESCRIBE, SHOW and SUMMARIZE are not allowed; use the catalog listing');
+        throw new GovernanceError(
+          'not_allowed',
+          'DESCRIBE, SHOW and SUMMARIZE are not allowed; use the catalog listing',
+        );
       case 'SUBQUERY':
-        if (this.verifiedSubqueries && this.verifiedSubqueries.has(canonicalForm(ref.subquery!))) return ref;
+        if (this.verifiedSubqueries?.has(canonicalForm(ref.subquery!))) return ref;
         return this.visitChildren(ref, scope);
       default:
         return this.visitChildren(ref, scope);
@@ -190,13 +203,19 @@ class QueryWalker {
         throw new GovernanceError('not_allowed', 'reading files is not allowed; query tables as pond.table');
       }
       if (isSystemName(name)) throw new GovernanceError('not_allowed', `system table ${name} is not allowed`);
-      throw new GovernanceError('invalid_sql', `unknown table ${name}: name tables as pond.table or "pond@major".table`);
+      throw new GovernanceError(
+        'invalid_sql',
+        `unknown table ${name}: name tables as pond.table or "pond@major".table`,
+      );
     }
     if (this.verifiedSubqueries) {
       throw new GovernanceError('not_allowed', 'the query could not be governed safely');
     }
     if (catalogName !== '' || isSystemName(schema) || isSystemName(name)) {
-      throw new GovernanceError('not_allowed', `${written} is not allowed: only pond.table names can be queried`);
+      throw new GovernanceError(
+        'not_allowed',
+        `${written} is not allowed: only pond.table names can be queried`,
+      );
     }
     const qualifier = POND_QUALIFIER.exec(schema);
     const major = qualifier?.[2] === undefined ? undefined : Number(qualifier[2]);
@@ -216,7 +235,14 @@ class QueryWalker {
     if (ref.at_clause !== null) {
       throw new GovernanceError('not_allowed', `time travel (AT) is not allowed on ${written}`);
     }
-    if (!policy.can(principal, 'SELECT', { kind: 'table', pond: table.pond, major: table.major, table: table.name })) {
+    if (
+      !policy.can(principal, 'SELECT', {
+        kind: 'table',
+        pond: table.pond,
+        major: table.major,
+        table: table.name,
+      })
+    ) {
       throw new GovernanceError('permission_denied', `permission denied: SELECT on ${written}`);
     }
     this.tables.set(table.key, table);
@@ -236,7 +262,8 @@ class QueryWalker {
 
   private visitExpression(node: LosslessObject, scope: Scope): LosslessJson {
     const cls = String(node.class);
-    if (!EXPRESSION_CLASSES.has(cls)) throw new GovernanceError('not_allowed', `unsupported SQL expression (${cls})`);
+    if (!EXPRESSION_CLASSES.has(cls))
+      throw new GovernanceError('not_allowed', `unsupported SQL expression (${cls})`);
     switch (cls) {
       case 'PARAMETER':
         throw new GovernanceError('invalid_sql', 'query parameters ($1, ?) are not supported');
@@ -326,11 +353,15 @@ export class Governor {
   }
 
   async governQuery(sql: string, ctx: GovernContext): Promise<GovernedQuery> {
-    if (typeof sql !== 'string' || sql.trim() === '') throw new GovernanceError('invalid_sql', 'SQL is empty');
+    if (typeof sql !== 'string' || sql.trim() === '')
+      throw new GovernanceError('invalid_sql', 'SQL is empty');
     if (sql.includes('\0')) throw new GovernanceError('invalid_sql', 'SQL contains a NUL byte');
     const catalog = CatalogClass.parse(ctx.catalog);
-    const { policy, principal } = ctx;
-    if (!policy.principal(principal)) throw new GovernanceError('permission_denied', 'unknown principal');
+    const { policy } = ctx;
+    const known = typeof ctx.principal === 'string' ? policy.principal(ctx.principal) : undefined;
+    if (!known) throw new GovernanceError('permission_denied', 'unknown principal');
+    // The policy's spelling, so current_principal() does not depend on how the caller typed it.
+    const principal = known.name;
     const context = { principal, policy, catalog };
     const reserved = reservedNames(catalog);
 
@@ -353,7 +384,10 @@ export class Governor {
     } catch (error) {
       if (error instanceof PolicyError) {
         // The policy or the catalog is broken for this table: refuse rather than guess.
-        throw new GovernanceError('not_allowed', 'the policy of a table in this query is invalid; an administrator must fix it');
+        throw new GovernanceError(
+          'not_allowed',
+          'the policy of a table in this query is invalid; an administrator must fix it',
+        );
       }
       throw error;
     }
@@ -382,7 +416,9 @@ export class Governor {
 
   /** An expression's SQL text, which is also the name DuckDB gives an unaliased result column. */
   private async expressionText(expression: LosslessObject): Promise<string> {
-    this.selectTemplate ??= this.parser.serialize('SELECT 1').then((parsed) => (parsed.statements as LosslessJson[])[0] as LosslessObject);
+    this.selectTemplate ??= this.parser
+      .serialize('SELECT 1')
+      .then((parsed) => (parsed.statements as LosslessJson[])[0] as LosslessObject);
     const statement = cloneLossless(await this.selectTemplate);
     ((statement.node as LosslessObject).select_list as LosslessJson[])[0] = expression;
     const sql = await this.parser.deserialize({ error: false, statements: [statement] });
@@ -411,7 +447,8 @@ export class Governor {
       statement = singleSelect(reparsed);
       new QueryWalker(context, reserved, expected).visit(statement, EMPTY_SCOPE);
     } catch (error) {
-      if (error instanceof GovernanceError && error.message === 'the query could not be governed safely') throw error;
+      if (error instanceof GovernanceError && error.message === 'the query could not be governed safely')
+        throw error;
       throw new GovernanceError('not_allowed', 'the query could not be governed safely');
     }
   }

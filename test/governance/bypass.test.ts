@@ -66,7 +66,10 @@ function canonicalRows(result: QueryResult, ordered: boolean): string[] {
 
 function assertNothingForbidden(text: string, sql: string): void {
   for (const token of FORBIDDEN_FOR_BOB) {
-    expect(text.includes(token), `governed output of\n  ${sql}\ncontains "${token}":\n${text.slice(0, 400)}`).toBe(false);
+    expect(
+      text.includes(token),
+      `governed output of\n  ${sql}\ncontains "${token}":\n${text.slice(0, 400)}`,
+    ).toBe(false);
   }
 }
 
@@ -83,10 +86,16 @@ async function compare(entry: CorpusQuery, principal: string, sees = principal):
     if (!(got.ok && want.ok)) return;
   }
   if (!want.ok) {
-    expect(got.ok, `reference failed (${want.message.split('\n')[0]}) but governed succeeded for\n  ${entry.sql}`).toBe(false);
+    expect(
+      got.ok,
+      `reference failed (${want.message.split('\n')[0]}) but governed succeeded for\n  ${entry.sql}`,
+    ).toBe(false);
     return;
   }
-  expect(got.ok, `governed failed for\n  ${entry.sql}\n  ${got.ok ? '' : got.message}\n  rewritten: ${governed.sql}`).toBe(true);
+  expect(
+    got.ok,
+    `governed failed for\n  ${entry.sql}\n  ${got.ok ? '' : got.message}\n  rewritten: ${governed.sql}`,
+  ).toBe(true);
   if (!got.ok) return;
   expect(got.result.columns, entry.sql).toEqual(want.result.columns);
   expect(canonicalRows(got.result, entry.ordered === true), entry.sql).toEqual(
@@ -108,7 +117,9 @@ describe('bypass corpus: governed = physically filtered and masked', () => {
       await Promise.all(
         CORPUS.slice(i, i + 4).map((entry) =>
           compare(entry, 'bob').catch((error: unknown) => {
-            failures.push(`${entry.sql}\n    ${(error as Error).message.split('\n').slice(0, 6).join('\n    ')}`);
+            failures.push(
+              `${entry.sql}\n    ${(error as Error).message.split('\n').slice(0, 6).join('\n    ')}`,
+            );
           }),
         ),
       );
@@ -117,8 +128,12 @@ describe('bypass corpus: governed = physically filtered and masked', () => {
   });
 
   it('reference data really differs from raw data (the corpus can catch leaks)', async () => {
-    const raw = await references.get('root')!.run(`SELECT count(*), count(DISTINCT customer_email) FROM sales.daily`);
-    const ref = await references.get('bob')!.run(`SELECT count(*), count(DISTINCT customer_email) FROM sales.daily`);
+    const raw = await references
+      .get('root')!
+      .run(`SELECT count(*), count(DISTINCT customer_email) FROM sales.daily`);
+    const ref = await references
+      .get('bob')!
+      .run(`SELECT count(*), count(DISTINCT customer_email) FROM sales.daily`);
     expect(raw.ok && ref.ok).toBe(true);
     if (raw.ok && ref.ok) {
       expect(raw.result.rows).toEqual([[48, 14]]);
@@ -148,13 +163,19 @@ describe('bypass corpus: governed = physically filtered and masked', () => {
     ]) {
       await compare({ sql }, 'carol');
     }
-    const governed = await govern(`SELECT current_principal() AS me, is_member('analysts') AS a, is_member('admins') AS b`, 'carol');
+    const governed = await govern(
+      `SELECT current_principal() AS me, is_member('analysts') AS a, is_member('admins') AS b`,
+      'carol',
+    );
     const got = await run(governed.sql, new Map());
     expect(got.ok && got.result.rows).toEqual([['carol', true, false]]);
   });
 
   it('a Tap principal is governed like anyone (nested group grant, same filter and masks)', async () => {
-    for (const sql of [`SELECT * FROM sales.daily`, `SELECT lower(customer_email), amount FROM sales.daily`]) {
+    for (const sql of [
+      `SELECT * FROM sales.daily`,
+      `SELECT lower(customer_email), amount FROM sales.daily`,
+    ]) {
       await compare({ sql }, 'dashboard', 'bob');
     }
   });
@@ -181,7 +202,11 @@ describe('what the rewrite reports', () => {
       `SELECT d.id, (SELECT count(*) FROM "sales@2".daily) FROM sales.daily d JOIN sales.customers c USING (customer_email) WHERE d.id IN (SELECT id FROM sales.daily)`,
       'bob',
     );
-    expect(governed.tables.map((t) => t.key)).toEqual(['sales@1.customers', 'sales@1.daily', 'sales@2.daily']);
+    expect(governed.tables.map((t) => t.key)).toEqual([
+      'sales@1.customers',
+      'sales@1.daily',
+      'sales@2.daily',
+    ]);
     expect(governed.tables[1]).toEqual({ key: 'sales@1.daily', pond: 'sales', major: 1, table: 'daily' });
     expect(governed.columns).toContain('sales@1.daily.id');
     expect(governed.columns).toContain('sales@1.daily.customer_email');
@@ -200,7 +225,15 @@ describe('what the rewrite reports', () => {
   it('keeps a masked column’s name and position under SELECT *', async () => {
     const governed = await govern(`SELECT * FROM sales.daily`, 'bob');
     const result = await executor.execute(governed.sql, { tables: rawTables(governed) });
-    expect(result.columns.map((c) => c.name)).toEqual(['id', 'region', 'customer_email', 'amount', 'day', 'qty', 'memo']);
+    expect(result.columns.map((c) => c.name)).toEqual([
+      'id',
+      'region',
+      'customer_email',
+      'amount',
+      'day',
+      'qty',
+      'memo',
+    ]);
     expect(result.columns[3]).toEqual({ name: 'amount', type: 'DECIMAL(12,2)' });
     expect(new Set(result.rows.map((r) => r[2]))).toEqual(new Set(['***@corp.example', '***@mail.example']));
   });
@@ -261,7 +294,10 @@ const DENIED: Denied[] = [
   { sql: `SELECT * FROM 'sales.daily'`, code: 'not_allowed' },
   { sql: `SELECT * FROM "/tmp/x.parquet"`, code: 'not_allowed' },
   { sql: `SELECT (SELECT count(*) FROM read_parquet('__RAW__'))`, code: 'not_allowed' },
-  { sql: `SELECT * FROM sales.daily WHERE id IN (SELECT 1 FROM read_csv('/etc/passwd'))`, code: 'not_allowed' },
+  {
+    sql: `SELECT * FROM sales.daily WHERE id IN (SELECT 1 FROM read_csv('/etc/passwd'))`,
+    code: 'not_allowed',
+  },
   { sql: `WITH x AS (SELECT * FROM read_parquet('__RAW__')) SELECT 1`, code: 'not_allowed' },
   { sql: `SELECT * FROM sales.daily d, LATERAL (SELECT * FROM query('SELECT 1'))`, code: 'not_allowed' },
   // metadata, settings and system objects
@@ -292,13 +328,22 @@ const DENIED: Denied[] = [
   { sql: `WITH "sales@2" AS (SELECT 1) SELECT 1`, code: 'not_allowed' },
   { sql: `WITH duckdb_tables AS (SELECT 1) SELECT * FROM duckdb_tables`, code: 'not_allowed' },
   { sql: `SELECT * FROM (WITH DAILY AS (SELECT 1) SELECT * FROM daily)`, code: 'not_allowed' },
-  { sql: `WITH RECURSIVE salaries AS (SELECT 1 UNION ALL SELECT 1 FROM salaries) SELECT 1`, code: 'not_allowed' },
+  {
+    sql: `WITH RECURSIVE salaries AS (SELECT 1 UNION ALL SELECT 1 FROM salaries) SELECT 1`,
+    code: 'not_allowed',
+  },
   // privileges and unknown names
   { sql: `SELECT * FROM hr.salaries`, code: 'permission_denied', message: /SELECT on hr\.salaries/ },
   { sql: `SELECT (SELECT max(salary) FROM hr.salaries)`, code: 'permission_denied' },
-  { sql: `SELECT * FROM sales.daily WHERE id IN (SELECT salary FROM hr.salaries)`, code: 'permission_denied' },
+  {
+    sql: `SELECT * FROM sales.daily WHERE id IN (SELECT salary FROM hr.salaries)`,
+    code: 'permission_denied',
+  },
   { sql: `SELECT 1 ORDER BY (SELECT count(*) FROM hr.salaries)`, code: 'permission_denied' },
-  { sql: `SELECT * FROM sales.daily JOIN sales.customers ON (SELECT 1 FROM hr.salaries LIMIT 1) = 1`, code: 'permission_denied' },
+  {
+    sql: `SELECT * FROM sales.daily JOIN sales.customers ON (SELECT 1 FROM hr.salaries LIMIT 1) = 1`,
+    code: 'permission_denied',
+  },
   { sql: `WITH x AS (SELECT * FROM hr.salaries) SELECT 1`, code: 'permission_denied' },
   { sql: `SELECT * FROM "hr@1".salaries`, code: 'permission_denied' },
   { sql: `SELECT * FROM hr.nope`, code: 'permission_denied', message: /SELECT on hr\.nope/ },
@@ -334,14 +379,18 @@ describe('denied forms', () => {
         (e: unknown) => e,
       );
       if (!(error instanceof GovernanceError)) {
-        problems.push(`${sql}: not refused (${error instanceof Error ? error.message : JSON.stringify(error)})`);
+        problems.push(
+          `${sql}: not refused (${error instanceof Error ? error.message : JSON.stringify(error)})`,
+        );
         continue;
       }
-      if (error.code !== entry.code) problems.push(`${sql}: ${error.code} (${error.message}), expected ${entry.code}`);
-      if (entry.message && !entry.message.test(error.message)) problems.push(`${sql}: message "${error.message}"`);
+      if (error.code !== entry.code)
+        problems.push(`${sql}: ${error.code} (${error.message}), expected ${entry.code}`);
+      if (entry.message && !entry.message.test(error.message))
+        problems.push(`${sql}: message "${error.message}"`);
       expect(error.status).toBe(error.code === 'invalid_sql' ? 400 : 403);
       // Refusals name only what the caller wrote: never a snapshot path or a hidden value.
-      expect(error.message).not.toContain(tmp.dir.replace(/\/$/, '') + '/raw');
+      expect(error.message).not.toContain(`${tmp.dir.replace(/\/$/, '')}/raw`);
       assertNothingForbidden(error.message, sql);
     }
     expect(problems, problems.join('\n')).toEqual([]);
@@ -364,7 +413,11 @@ describe('denied forms', () => {
       rowFilters: [{ table: 'sales.daily', filter: "no_such_column = 'x'" }],
     });
     const error = await governor
-      .governQuery(`SELECT * FROM sales.daily`, { principal: 'bob', policy: broken, catalog: snapshots.catalog })
+      .governQuery(`SELECT * FROM sales.daily`, {
+        principal: 'bob',
+        policy: broken,
+        catalog: snapshots.catalog,
+      })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(GovernanceError);
     expect((error as GovernanceError).code).toBe('not_allowed');

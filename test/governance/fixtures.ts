@@ -39,7 +39,10 @@ export const POLICY_DOCUMENT = {
       table: 'sales.daily',
       filter: "is_member('admins') OR region = 'EU' OR (region = 'APAC' AND is_member('apac'))",
     },
-    { table: 'hr.salaries', filter: "employee = current_principal() OR is_member('hr_managers') OR is_member('admins')" },
+    {
+      table: 'hr.salaries',
+      filter: "employee = current_principal() OR is_member('hr_managers') OR is_member('admins')",
+    },
   ],
   columnMasks: [
     {
@@ -57,7 +60,11 @@ export const POLICY_DOCUMENT = {
       column: 'customer_email',
       mask: "CASE WHEN is_member('admins') THEN customer_email ELSE regexp_replace(customer_email, '^[^@]+', '***') END",
     },
-    { table: 'sales.customers', column: 'name', mask: "CASE WHEN is_member('admins') THEN name ELSE left(name, 1) || '.' END" },
+    {
+      table: 'sales.customers',
+      column: 'name',
+      mask: "CASE WHEN is_member('admins') THEN name ELSE left(name, 1) || '.' END",
+    },
   ],
 };
 
@@ -89,11 +96,17 @@ const RAW = {
 
 /** What bob must see: EU rows only, e-mails and customer names masked, amounts rounded. */
 const BOB = {
-  'sales@1.daily': (src: string) => `SELECT id, region, regexp_replace(customer_email, '^[^@]+', '***') AS customer_email,
+  'sales@1.daily': (
+    src: string,
+  ) => `SELECT id, region, regexp_replace(customer_email, '^[^@]+', '***') AS customer_email,
       CAST(round(amount, -1) AS DECIMAL(12,2)) AS amount, day, qty, memo FROM ${src} WHERE region = 'EU'`,
-  'sales@2.daily': (src: string) => `SELECT id, region, regexp_replace(customer_email, '^[^@]+', '***') AS customer_email,
+  'sales@2.daily': (
+    src: string,
+  ) => `SELECT id, region, regexp_replace(customer_email, '^[^@]+', '***') AS customer_email,
       CAST(round(amount, -1) AS DECIMAL(12,2)) AS amount, day, qty, memo FROM ${src} WHERE region = 'EU'`,
-  'sales@1.customers': (src: string) => `SELECT regexp_replace(customer_email, '^[^@]+', '***') AS customer_email,
+  'sales@1.customers': (
+    src: string,
+  ) => `SELECT regexp_replace(customer_email, '^[^@]+', '***') AS customer_email,
       left(name, 1) || '.' AS name, tier, region FROM ${src}`,
 };
 
@@ -130,7 +143,8 @@ export async function writeSnapshots(dir: string): Promise<Snapshots> {
   const duck = await openDuck();
   try {
     const raw = new Map<string, string>();
-    const tables: { pond: string; major: number; name: string; columns: { name: string; type: string }[] }[] = [];
+    const tables: { pond: string; major: number; name: string; columns: { name: string; type: string }[] }[] =
+      [];
     for (const [key, sql] of Object.entries(RAW)) {
       const [qualifier, name] = key.split('.') as [string, string];
       const [pond, major] = qualifier.split('@') as [string, string];
@@ -147,13 +161,18 @@ export async function writeSnapshots(dir: string): Promise<Snapshots> {
         columns: described.getRows().map((r) => ({ name: String(r[0]), type: String(r[1]) })),
       });
     }
-    const derive = async (who: string, views: Record<string, (src: string) => string>): Promise<Map<string, string>> => {
+    const derive = async (
+      who: string,
+      views: Record<string, (src: string) => string>,
+    ): Promise<Map<string, string>> => {
       const out = new Map(raw);
       for (const [key, select] of Object.entries(views)) {
         const folder = path.join(dir, who);
         mkdirSync(folder, { recursive: true });
         const file = path.join(folder, `${key}.parquet`);
-        await duck.connection.run(`COPY (${select(`read_parquet('${raw.get(key)}')`)}) TO '${file}' (FORMAT parquet)`);
+        await duck.connection.run(
+          `COPY (${select(`read_parquet('${raw.get(key)}')`)}) TO '${file}' (FORMAT parquet)`,
+        );
         out.set(key, file);
       }
       return out;

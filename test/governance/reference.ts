@@ -5,9 +5,9 @@
  * per-query sandbox; this keeps the corpus fast.
  */
 import { DuckDBInstance } from '@duckdb/node-api';
+import type { QueryResult } from '../../src/compute/query.js';
 import { readResult } from '../../src/compute/results.js';
 import { createViews } from '../../src/compute/sandbox.js';
-import type { QueryResult } from '../../src/compute/query.js';
 
 export type Outcome = { ok: true; result: QueryResult } | { ok: false; message: string };
 
