@@ -28,6 +28,8 @@ export interface DuckOptions {
   token: string;
   line: string;
   runnerFactory: RunnerFactory;
+  /** An idle Duck that cannot reach its Catchment for this long exits (default 10 min). */
+  orphanMs?: number;
   log?: (msg: string, data?: Record<string, unknown>) => void;
 }
 
@@ -47,6 +49,9 @@ export class Duck {
   private running = new Set<Promise<void>>();
   private stopped = false;
   private lastProgress = Date.now();
+  /** Last successful poll: an idle Duck whose Catchment stays away past `orphanMs` exits. */
+  private lastReached = Date.now();
+  private readonly orphanMs: number;
   private flushing: Promise<void> | null = null;
   private pollAbort = new AbortController();
   private readonly log: NonNullable<DuckOptions['log']>;
@@ -64,6 +69,7 @@ export class Duck {
       Number(opts.line.slice(at + 1)),
     );
     this.log = opts.log ?? (() => {});
+    this.orphanMs = opts.orphanMs ?? 10 * 60_000;
   }
 
   async start(): Promise<void> {
@@ -86,9 +92,18 @@ export class Duck {
         let jobs: DuckJobMessage[] = [];
         try {
           jobs = await this.client.jobs(this.config.pollWaitMs, this.pollAbort.signal);
+          this.lastReached = Date.now();
         } catch (err) {
           if (this.stopped) break;
-          if (!(err instanceof CatchmentUnreachable)) this.log('jobs poll refused', errorInfo(err));
+          const idle = this.running.size === 0 && !this.engine.hasWork();
+          if (!(err instanceof CatchmentUnreachable)) {
+            this.log('jobs poll refused', errorInfo(err));
+            // Refused (not unreachable): another Duck holds this line's token now. Leave once idle.
+            if (idle) break;
+          } else if (idle && Date.now() - this.lastReached > this.orphanMs) {
+            this.log('no Catchment for too long with nothing to do; exiting', { orphanMs: this.orphanMs });
+            break;
+          }
           await sleep(RETRY_MS);
           continue;
         }

@@ -38,7 +38,15 @@ export async function runDuckFromEnv(env: NodeJS.ProcessEnv = process.env): Prom
     process.stderr.write(
       `${JSON.stringify({ time: Date.now(), duck: line, pid: process.pid, msg, ...data })}\n`,
     );
-  const duck = new Duck({ catchmentUrl: url!, token: token!, line, runnerFactory: createRunner, log });
+  const orphanMs = env.DUCKSTRING_DUCK_ORPHAN_MS ? Number(env.DUCKSTRING_DUCK_ORPHAN_MS) : undefined;
+  const duck = new Duck({
+    catchmentUrl: url!,
+    token: token!,
+    line,
+    runnerFactory: createRunner,
+    log,
+    ...(orphanMs !== undefined && Number.isFinite(orphanMs) ? { orphanMs } : {}),
+  });
   const onSignal = () => {
     duck.stop();
     // In-flight Ripples are re-run from the ledger by the next Duck; do not hang on them.

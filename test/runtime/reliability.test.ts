@@ -14,6 +14,7 @@ import {
   removeDir,
   sleepyRipple,
   spawnCatchment,
+  stopCatchmentProcess,
   TestCatchment,
   tempDir,
   waitFor,
@@ -265,10 +266,7 @@ export const ${name} = ripple({
     const { work, root } = await setup('restart');
     let cp = await spawnCatchment(root, ['--port', '0', '--liveness', '30s']);
     const port = new URL(cp.url).port;
-    cleanups.push(async () => {
-      cp.child.kill('SIGKILL');
-      await cp.exited;
-    });
+    cleanups.push(() => stopCatchmentProcess(cp, root));
     const log = path.join(work, 'slow.log');
     const slow = await writePond(work, {
       name: 'slow',
@@ -321,10 +319,7 @@ export const ${name} = ripple({
   it('restores triggers and faults, re-dispatches the interrupted run, and the new Duck re-runs only incomplete Ripples', async () => {
     const { work, root } = await setup('redispatch');
     let cp = await spawnCatchment(root, ['--port', '0', '--liveness', '30s']);
-    cleanups.push(async () => {
-      cp.child.kill('SIGKILL');
-      await cp.exited;
-    });
+    cleanups.push(() => stopCatchmentProcess(cp, root));
     const logA = path.join(work, 'a.log');
     const logB = path.join(work, 'b.log');
     const two = await writePond(work, {

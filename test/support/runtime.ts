@@ -217,3 +217,21 @@ export async function deployTo(cp: { url: string; key: string }, dir: string): P
   await res.arrayBuffer();
   return res.status;
 }
+
+/**
+ * Stops a Catchment process the way an operator would (SIGTERM: it stops its Ducks), then makes sure
+ * no Duck recorded under `root` survives — tests must leave no process behind.
+ */
+export async function stopCatchmentProcess(cp: CatchmentProcess, root: string): Promise<void> {
+  if (cp.child.exitCode === null && cp.child.signalCode === null) {
+    cp.child.kill('SIGTERM');
+    const t = setTimeout(() => cp.child.kill('SIGKILL'), 10_000);
+    await cp.exited;
+    clearTimeout(t);
+  }
+  const { CatchmentStore } = await import('../../src/catchment/store/index.js');
+  const store = CatchmentStore.open(root);
+  const pids = store.listDucks().map((d) => d.pid);
+  store.close();
+  for (const pid of pids) if (pid !== null && isAlive(pid)) process.kill(pid, 'SIGKILL');
+}
