@@ -97,13 +97,20 @@ export async function createRunner(config: DuckConfig): Promise<RippleRunner> {
         await rm(staging, { recursive: true, force: true });
         return {};
       }
-      const manifest = await publish(config.dataDir, {
-        f,
-        tables: staged.map((n) => ({
-          name: n.slice(0, -'.parquet'.length),
-          stagedPath: path.join(staging, n),
-        })),
-      });
+      // Footers are read on the registry's own instance: no throwaway DuckDB per publish.
+      const manifest = await withConnection((connection) =>
+        publish(
+          config.dataDir,
+          {
+            f,
+            tables: staged.map((n) => ({
+              name: n.slice(0, -'.parquet'.length),
+              stagedPath: path.join(staging, n),
+            })),
+          },
+          { connection },
+        ),
+      );
       // This run's folder, and those of older runs that failed before publishing, are done with.
       const stagingRoot = path.join(config.dataDir, STAGING_DIR);
       for (const entry of await readdir(stagingRoot)) {
