@@ -9,6 +9,8 @@ import {
   queryTablesFromManifest,
   readManifest,
 } from '../compute/snapshots.js';
+import { Catalog, type CatalogInput } from '../governance/catalog.js';
+import type { QuerySource } from '../governance/service.js';
 import type { Catchment } from './catchment.js';
 import { linePaths } from './store/index.js';
 
@@ -70,4 +72,45 @@ export class DataService {
   async query(sql: string) {
     return this.executor.execute(sql, { tables: await this.tables() });
   }
+
+  /**
+   * The governed catalog (every published table of every line, with its columns; `pond.table` means
+   * the newest major) and the snapshot file behind each 'pond@N.table' key, read from one pass over
+   * the manifests so a query is governed against the same version it then reads.
+   */
+  async snapshot(): Promise<{ catalog: Catalog; files: Map<string, string> }> {
+    const store = this.catchment.store;
+    const tables: CatalogInput['tables'] = [];
+    const selected: Record<string, number> = {};
+    const files = new Map<string, string>();
+    for (const pond of store.listPonds()) {
+      const newest = store.highestMajor(pond);
+      for (const l of store.listLines(pond)) {
+        const dataDir = linePaths(this.catchment.options.root, l.pond, l.major).data;
+        const manifest = await readManifest(dataDir).catch(() => null);
+        if (!manifest) continue;
+        const qualifier = `${l.pond}@${l.major}`;
+        for (const [key, file] of queryTablesFromManifest(dataDir, manifest, [qualifier])) {
+          const name = key.slice(qualifier.length + 1);
+          const entry = { pond: l.pond, major: l.major, name, columns: manifest.tables[name]!.columns };
+          // A table the catalog cannot describe is left out (unreadable) rather than breaking every query.
+          try {
+            Catalog.parse({ tables: [entry], selected: {} });
+          } catch {
+            continue;
+          }
+          tables.push(entry);
+          files.set(key.toLowerCase(), file);
+          if (l.major === newest) selected[l.pond] = l.major;
+        }
+      }
+    }
+    return { catalog: Catalog.parse({ tables, selected }), files };
+  }
+
+  /** The query side the governance service runs governed SQL through. */
+  readonly source: QuerySource = {
+    snapshot: () => this.snapshot(),
+    execute: (sql, tables) => this.executor.execute(sql, { tables }),
+  };
 }

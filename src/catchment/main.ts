@@ -3,10 +3,13 @@
  * one address. `duckstring catchment start` and `npm start` both come through here.
  */
 import type { FastifyInstance } from 'fastify';
+import { GovernanceService } from '../governance/service.js';
+import { GovernanceStore } from '../governance/store.js';
 import { Catchment, type CatchmentOptions } from './catchment.js';
 import { DataService } from './data.js';
 import { buildServer } from './http/server.js';
 import { Metrics } from './metrics.js';
+import { lineId } from './orchestrator.js';
 import { ensureAdminKey } from './store/index.js';
 
 export interface StartOptions extends Omit<CatchmentOptions, 'root'> {
@@ -33,7 +36,19 @@ export async function startCatchment(opts: StartOptions): Promise<RunningCatchme
   const { key, created } = ensureAdminKey(opts.root);
   const data = new DataService(catchment, opts.snapshotGraceMs);
   const metrics = new Metrics(catchment);
-  const app = buildServer({ catchment, adminKey: key, data, metrics, logger: opts.httpLogger ?? false });
+  const governance = new GovernanceService(new GovernanceStore(catchment.store.db), {
+    adminKey: key,
+    catalog: async () => (await data.snapshot()).catalog,
+    onTapRead: (name, major) => tapDemand(catchment, name, major),
+  });
+  const app = buildServer({
+    catchment,
+    adminKey: key,
+    data,
+    metrics,
+    governance,
+    logger: opts.httpLogger ?? false,
+  });
   let address: string;
   try {
     address = await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 7474 });
@@ -58,7 +73,22 @@ export async function startCatchment(opts: StartOptions): Promise<RunningCatchme
       closed = true;
       await catchment.stopWork();
       await app.close();
+      await governance.close();
       catchment.store.close();
     },
   };
+}
+
+/**
+ * A tap principal's read is pull demand on the Pond line it read, as `trigger tap` — but at most one
+ * pending per line, so a dashboard polling every second does not queue a run per poll.
+ */
+function tapDemand(catchment: Catchment, name: string, major: number): void {
+  const line = lineId(name, major);
+  try {
+    if (!catchment.ready || catchment.orchestrator.state.pondState(line).hasPull) return;
+    catchment.control(line, 'tap');
+  } catch {
+    // The line went away between the read and now: nothing to demand.
+  }
 }

@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { DEMO_SCENARIO } from '../sim/demo.js';
+import { registerGovernanceCommands } from './governance.js';
 import { type CliIO, processIO, UsageError } from './io.js';
 import { registerPondCommands } from './pond.js';
 import { registerRuntimeCommands } from './runtime.js';
@@ -52,6 +53,7 @@ function buildProgram(io: CliIO): Command {
 
   registerPondCommands(program, io);
   registerRuntimeCommands(program, io);
+  registerGovernanceCommands(program, io);
   registerUpCommand(program, io);
 
   program

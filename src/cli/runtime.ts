@@ -11,7 +11,7 @@ import { parseManifest } from '../pond/manifest.js';
 import { CatchmentClient, type ConnectionOptions, DEFAULT_ROOT, formatCsv, formatTable } from './client.js';
 import { type CliIO, UsageError } from './io.js';
 
-function withConnection(cmd: Command): Command {
+export function withConnection(cmd: Command): Command {
   return cmd
     .addOption(new Option('-c, --catchment <url>', 'Catchment URL').env('DUCKSTRING_CATCHMENT_URL'))
     .addOption(

@@ -23,6 +23,13 @@ export {
   type Securable,
 } from './policy.js';
 export {
+  diffDocuments,
+  fileToDocument,
+  type PolicyFile,
+  parsePolicyFile,
+  policyFileSchema,
+} from './policy-file.js';
+export {
   closeSharedGovernor,
   type GovernContext,
   type GovernedQuery,
@@ -31,3 +38,22 @@ export {
   governQuery,
 } from './rewrite.js';
 export { type SanitizedError, sanitizeExecutionError } from './sanitize.js';
+export {
+  type ChangeOutcome,
+  EntityConflict,
+  GovernanceService,
+  type GovernanceServiceOptions,
+  type Identity,
+  QueryExecutionFailed,
+  type QuerySource,
+  Unauthenticated,
+  UnknownEntity,
+} from './service.js';
+export {
+  ADMINS_GROUP,
+  type ApiKeyInfo,
+  type AuditEntry,
+  BOOTSTRAP_ADMIN,
+  bootstrapDocument,
+  GovernanceStore,
+} from './store.js';

@@ -2,12 +2,28 @@
  * The Catchment's HTTP API (fastify). Every route is declared once in the route table with its auth
  * level and zod schemas; errors always come back as `{"error":{"code","message"}}` with a proper status.
  */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { z } from 'zod/v4';
 import { httpStatusForQueryError, QueryError } from '../../compute/query.js';
 import { duckEventSchema } from '../../duck/protocol.js';
 import { type DurationError, parseDuration, parseSingleUnit } from '../../engine/duration.js';
 import { EngineError } from '../../engine/engine.js';
+import { GovernanceError, PolicyError } from '../../governance/errors.js';
+import { registerGovernanceRoutes } from '../../governance/http.js';
+import { PRIVILEGES, type Privilege } from '../../governance/policy.js';
+import {
+  EntityConflict,
+  type GovernanceService,
+  type Identity,
+  QueryExecutionFailed,
+  Unauthenticated,
+  UnknownEntity,
+} from '../../governance/service.js';
+import { unpackPond } from '../../pond/archive.js';
+import { majorOf, parseManifest } from '../../pond/manifest.js';
 import type { Catchment } from '../catchment.js';
 import type { DataService } from '../data.js';
 import { deployArchive } from '../deploy.js';
@@ -23,6 +39,8 @@ export interface ServerDeps {
   catchment: Catchment;
   adminKey: string;
   data: DataService;
+  /** Authentication, authorization, policy management, governed queries and the audit log. */
+  governance: GovernanceService;
   metrics: Metrics;
   logger?: boolean | object;
 }
@@ -55,7 +73,7 @@ const durationField = z.string().refine(
 );
 
 export function buildServer(deps: ServerDeps): FastifyInstance {
-  const { catchment, data, metrics } = deps;
+  const { catchment, data, metrics, governance } = deps;
   const app = Fastify({ logger: deps.logger ?? false, bodyLimit: 512 * 1024 * 1024 });
   app.addContentTypeParser(
     ['application/octet-stream', 'application/gzip'],
@@ -64,6 +82,29 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   );
 
   app.setErrorHandler((err, _req, reply) => {
+    if (err instanceof GovernanceError) {
+      return reply.status(err.status).send({ error: { code: err.code, message: err.message } });
+    }
+    if (err instanceof PolicyError) {
+      return reply
+        .status(422)
+        .send({ error: { code: 'invalid_policy', message: err.message, details: err.issues } });
+    }
+    if (err instanceof Unauthenticated) {
+      return reply.status(401).send({ error: { code: 'unauthenticated', message: err.message } });
+    }
+    if (err instanceof UnknownEntity) {
+      return reply.status(404).send({ error: { code: 'not_found', message: err.message } });
+    }
+    if (err instanceof EntityConflict) {
+      return reply.status(409).send({ error: { code: 'conflict', message: err.message } });
+    }
+    if (err instanceof QueryExecutionFailed) {
+      const status = err.code === 'execution_failed' ? 400 : httpStatusForQueryError(err.code as never);
+      return reply
+        .status(status)
+        .send({ error: { code: err.code, message: err.message, error_id: err.errorId } });
+    }
     if (err instanceof HttpError) {
       return reply.status(err.status).send({
         error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) },
@@ -107,13 +148,21 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     reply.status(404).send({ error: { code: 'not_found', message: `no route ${req.method} ${req.url}` } }),
   );
 
+  // Route auth 'admin' means "an authenticated principal" (the root admin key or an API key); what
+  // that principal may do is checked in each handler against the policy.
+  const identities = new WeakMap<FastifyRequest, Identity>();
+  const who = (req: FastifyRequest): Identity => {
+    const id = identities.get(req);
+    if (!id) throw new HttpError(401, 'unauthenticated', 'not authenticated');
+    return id;
+  };
   const routes = new RouteTable(app, (req, auth, params) => {
     if (auth === 'none') return;
     const key = bearer(req);
     if (!key)
       throw new HttpError(401, 'unauthenticated', 'missing API key (send "Authorization: Bearer KEY")');
     if (auth === 'admin') {
-      if (!secretsEqual(key, deps.adminKey)) throw new HttpError(401, 'unauthenticated', 'invalid API key');
+      identities.set(req, governance.authenticate(key, secretsEqual));
       return;
     }
     const { name, major } = params as { name: string; major: number };
@@ -121,6 +170,30 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       throw new HttpError(401, 'unauthenticated', 'invalid Duck token');
     catchment.supervisor.contact(lineId(name, major));
   });
+
+  /** 403 unless the caller holds `privilege` on the line `name@major`. */
+  const gate = (req: FastifyRequest, privilege: Privilege, name: string, major: number): void =>
+    governance.require(who(req), privilege, { kind: 'pond', pond: name, major });
+  /** Seeing a line's status, windows and budgets takes any privilege on it. */
+  const mayView = (req: FastifyRequest, name: string, major: number): boolean =>
+    PRIVILEGES.some((p) => governance.can(who(req), p, { kind: 'pond', pond: name, major }));
+  const gateView = (req: FastifyRequest, name: string, major: number): void => {
+    if (!mayView(req, name, major))
+      throw new GovernanceError('permission_denied', `permission denied: no privilege on ${name}@${major}`);
+  };
+
+  /**
+   * A line's status; run errors (which may quote data) only for holders of OPERATE, who can read the
+   * full run history anyway.
+   */
+  const statusFor = (req: FastifyRequest, name: string, major: number) => {
+    const status = lineStatus(catchment, name, major);
+    if (governance.can(who(req), 'OPERATE', { kind: 'pond', pond: name, major })) return status;
+    return {
+      ...status,
+      last_runs: status.last_runs.map((r) => ({ ...r, error: r.error === null ? null : 'hidden' })),
+    };
+  };
 
   /** The major a request means: explicit, else the newest deployed line of that Pond. */
   const resolveMajor = (name: string, major: number | undefined): number => {
@@ -148,7 +221,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     url: '/metrics',
     summary: 'Prometheus metrics',
     auth: 'admin',
-    handler: async ({ reply }) => {
+    handler: async ({ raw, reply }) => {
+      governance.requireAdmin(who(raw), 'read metrics');
       reply.header('content-type', metrics.contentType);
       return metrics.render();
     },
@@ -168,13 +242,23 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     summary: 'Deploy a Pond archive (body: the archive made by `duckstring pond deploy`)',
     auth: 'admin',
     binaryBody: true,
-    handler: async ({ body, reply }) => {
+    handler: async ({ body, raw, reply }) => {
       if (!Buffer.isBuffer(body) || body.length === 0) {
         throw new HttpError(
           400,
           'invalid_archive',
           'send the Pond archive as the request body (Content-Type: application/octet-stream)',
         );
+      }
+      if (!governance.can(who(raw), 'DEPLOY', { kind: 'catalog' })) {
+        const line = await archiveLine(body);
+        if (!line) {
+          throw new GovernanceError(
+            'permission_denied',
+            'permission denied: DEPLOY (the archive could not be read to tell which Pond it deploys)',
+          );
+        }
+        gate(raw, 'DEPLOY', line.name, line.major);
       }
       const outcome = await deployArchive(catchment, body);
       reply.status(outcome.created ? 201 : 200);
@@ -186,8 +270,11 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     url: '/api/ponds',
     summary: 'Every deployed Pond line: freshness, demand, status, Duck, last runs',
     auth: 'admin',
-    handler: () => ({
-      ponds: catchment.store.listLines().map((l) => lineStatus(catchment, l.pond, l.major)),
+    handler: ({ raw }) => ({
+      ponds: catchment.store
+        .listLines()
+        .filter((l) => mayView(raw, l.pond, l.major))
+        .map((l) => statusFor(raw, l.pond, l.major)),
     }),
   });
   routes.add({
@@ -196,10 +283,12 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     summary: 'One Pond: every major line with its status',
     auth: 'admin',
     params: pondParams,
-    handler: ({ params }) => {
-      const lines = catchment.store.listLines(params.name);
-      if (lines.length === 0) throw new HttpError(404, 'not_found', `unknown pond "${params.name}"`);
-      return { pond: params.name, lines: lines.map((l) => lineStatus(catchment, l.pond, l.major)) };
+    handler: ({ params, raw }) => {
+      const all = catchment.store.listLines(params.name);
+      if (all.length === 0) throw new HttpError(404, 'not_found', `unknown pond "${params.name}"`);
+      const lines = all.filter((l) => mayView(raw, l.pond, l.major));
+      if (lines.length === 0) gateView(raw, params.name, all[0]!.major);
+      return { pond: params.name, lines: lines.map((l) => statusFor(raw, l.pond, l.major)) };
     },
   });
   routes.add({
@@ -212,8 +301,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       limit: z.coerce.number().int().min(1).max(1000).default(20),
       status: z.enum(['running', 'succeeded', 'failed', 'killed', 'passed']).optional(),
     }),
-    handler: ({ params, query }) => {
+    handler: ({ params, query, raw }) => {
       const major = resolveMajor(params.name, query.major);
+      gate(raw, 'OPERATE', params.name, major);
       const runs = catchment.store.listPondRuns({
         pond: params.name,
         major,
@@ -259,8 +349,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       auth: 'admin',
       params: pondParams,
       body: verbBody,
-      handler: ({ params, body }) => {
+      handler: ({ params, body, raw }) => {
         const major = resolveMajor(params.name, body?.major);
+        gate(raw, TRIGGER_VERBS.has(verb) ? 'TRIGGER' : 'OPERATE', params.name, major);
         const line = lineId(params.name, major);
         let boundMs = 0;
         if (verb === 'tide') {
@@ -275,7 +366,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
             body.bound !== undefined ? parseDuration(body.bound) : Math.round(body.bound_seconds! * 1000);
         }
         catchment.control(line, verb, { boundMs, upstream: body?.upstream ?? false });
-        return { ok: true, pond: params.name, major, status: lineStatus(catchment, params.name, major) };
+        return { ok: true, pond: params.name, major, status: statusFor(raw, params.name, major) };
       },
     });
   }
@@ -288,8 +379,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     auth: 'admin',
     params: pondParams,
     query: majorQuery,
-    handler: ({ params, query }) => {
+    handler: ({ params, query, raw }) => {
       const major = resolveMajor(params.name, query.major);
+      gateView(raw, params.name, major);
       return { windows: catchment.store.listWindows(params.name, major).map(windowOut) };
     },
   });
@@ -312,8 +404,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
         major: z.number().int().nonnegative().optional(),
       })
       .strict(),
-    handler: ({ params, body, reply }) => {
+    handler: ({ params, body, reply, raw }) => {
       const major = resolveMajor(params.name, body.major);
+      gate(raw, 'OPERATE', params.name, major);
       let every: number;
       try {
         every = parseSingleUnit(body.every).ms;
@@ -353,8 +446,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     auth: 'admin',
     params: pondParams.extend({ window: z.string().min(1) }),
     query: majorQuery,
-    handler: ({ params, query }) => {
+    handler: ({ params, query, raw }) => {
       const major = resolveMajor(params.name, query.major);
+      gate(raw, 'OPERATE', params.name, major);
       catchment.store.removeWindow(params.name, major, params.window);
       catchment.reloadTopology();
       return { ok: true };
@@ -367,8 +461,10 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     auth: 'admin',
     params: pondParams,
     query: majorQuery,
-    handler: ({ params, query }) => {
-      const b = catchment.store.getBudgets(params.name, resolveMajor(params.name, query.major));
+    handler: ({ params, query, raw }) => {
+      const major = resolveMajor(params.name, query.major);
+      gateView(raw, params.name, major);
+      const b = catchment.store.getBudgets(params.name, major);
       return { immediate_retries: b.immediateRetries, source_retries: b.sourceRetries };
     },
   });
@@ -385,8 +481,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
         major: z.number().int().nonnegative().optional(),
       })
       .strict(),
-    handler: ({ params, body }) => {
+    handler: ({ params, body, raw }) => {
       const major = resolveMajor(params.name, body.major);
+      gate(raw, 'OPERATE', params.name, major);
       const b = catchment.store.setBudgets(
         params.name,
         major,
@@ -406,16 +503,38 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     auth: 'admin',
     params: pondParams,
     query: majorQuery,
-    handler: async ({ params, query }) => data.describe(params.name, resolveMajor(params.name, query.major)),
+    handler: async ({ params, query, raw }) => {
+      const major = resolveMajor(params.name, query.major);
+      const id = who(raw);
+      const described = await data.describe(params.name, major);
+      const policy = governance.policy();
+      // Row and byte counts of a filtered table would tell how many rows the caller cannot see; only
+      // those who manage the filter get them.
+      const tables = described.tables
+        .filter((t) =>
+          governance.can(id, 'SELECT', { kind: 'table', pond: params.name, major, table: t.name }),
+        )
+        .map((t) =>
+          policy.rowFilter(params.name, major, t.name) === undefined ||
+          governance.can(id, 'MANAGE', { kind: 'table', pond: params.name, major, table: t.name })
+            ? t
+            : { ...t, rows: null, bytes: null },
+        );
+      if (tables.length === 0 && !mayView(raw, params.name, major)) gate(raw, 'SELECT', params.name, major);
+      return { ...described, tables };
+    },
   });
   routes.add({
     method: 'POST',
     url: '/api/query',
-    summary: 'Run one SELECT over published snapshots; tables are named pond.table or "pond@2".table',
+    summary:
+      'Run one governed SELECT over published snapshots (grants, row filters and masks applied); tables are pond.table or "pond@2".table',
     auth: 'admin',
     body: z.object({ sql: z.string().min(1, 'sql must not be empty').max(1_000_000) }).strict(),
-    handler: async ({ body }) => data.query(body.sql),
+    handler: async ({ body, raw }) => governance.query(who(raw), body.sql, data.source),
   });
+
+  registerGovernanceRoutes(routes, governance, who);
 
   // ───────────── Duck dial-back ─────────────
   routes.add({
@@ -471,6 +590,27 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   });
 
   return app;
+}
+
+/** Verbs that place demand (TRIGGER); the others operate the line (OPERATE). */
+const TRIGGER_VERBS: ReadonlySet<string> = new Set(['tap', 'pulse', 'wave', 'tide', 'untrigger']);
+
+/**
+ * The line an archive would deploy to, read before deploying so DEPLOY can be checked on it; null
+ * when the archive is unreadable (the deploy itself then answers with the precise error).
+ */
+async function archiveLine(archive: Buffer): Promise<{ name: string; major: number } | null> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'duckstring-peek-'));
+  try {
+    const target = path.join(dir, 'pond');
+    await unpackPond(archive, target);
+    const manifest = parseManifest(await readFile(path.join(target, 'pond.toml'), 'utf8'));
+    return { name: manifest.name, major: majorOf(manifest.version) };
+  } catch {
+    return null;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 const VERB_SUMMARY: Record<string, string> = {

@@ -169,4 +169,41 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    id: 6,
+    name: 'governance',
+    sql: `
+      -- The policy (principals, groups, admins, grants, row filters, masks) as one validated document:
+      -- every change is checked as a whole (cycles, unknown names, filter and mask SQL) before it lands.
+      CREATE TABLE gov_policy (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        document TEXT NOT NULL CHECK (json_valid(document)),
+        revision INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) STRICT;
+
+      -- API keys: only the SHA-256 of the secret is kept; the secret is shown once.
+      CREATE TABLE gov_api_keys (
+        id TEXT PRIMARY KEY,
+        principal TEXT NOT NULL,
+        key_hash TEXT NOT NULL UNIQUE CHECK (length(key_hash) = 64),
+        description TEXT,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER,
+        revoked_at INTEGER
+      ) STRICT;
+      CREATE INDEX gov_api_keys_by_principal ON gov_api_keys (principal);
+
+      CREATE TABLE gov_audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        principal TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('query', 'change')),
+        action TEXT NOT NULL,
+        decision TEXT NOT NULL CHECK (decision IN ('allowed', 'denied', 'failed')),
+        detail TEXT NOT NULL CHECK (json_valid(detail))
+      ) STRICT;
+      CREATE INDEX gov_audit_by_time ON gov_audit (at);
+    `,
+  },
 ];

@@ -1,0 +1,358 @@
+/**
+ * Identity and policy commands: principals, groups, grants, row filters, column masks, API keys,
+ * `policy apply FILE` and the audit log. Each talks to a Catchment over HTTP with `--catchment URL
+ * --key KEY` (or DUCKSTRING_CATCHMENT_URL / DUCKSTRING_KEY).
+ */
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { parseDuration } from '../engine/duration.js';
+import { CatchmentClient, type ConnectionOptions, formatTable } from './client.js';
+import { type CliIO, UsageError } from './io.js';
+import { withConnection } from './runtime.js';
+
+interface ChangeOutcome {
+  changed: boolean;
+  diff: string[];
+  revision: number;
+}
+
+const enc = encodeURIComponent;
+
+function printChange(io: CliIO, out: ChangeOutcome, what: string): void {
+  if (!out.changed) io.stdout(`${what}: no change\n`);
+  else io.stdout(`${what}\n${out.diff.map((d) => `  ${d}`).join('\n')}\n`);
+}
+
+function privilegeList(text: string): string[] {
+  const list = text
+    .split(',')
+    .map((p) => p.trim().toUpperCase())
+    .filter(Boolean);
+  if (list.length === 0)
+    throw new UsageError('name at least one privilege (SELECT, TRIGGER, OPERATE, DEPLOY, MANAGE)');
+  return list;
+}
+
+/** `--expires` takes a duration from now ("30d", "12h") or an ISO-8601 time. */
+function expiresAt(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  try {
+    return new Date(Date.now() + parseDuration(text)).toISOString();
+  } catch {
+    const t = Date.parse(text);
+    if (Number.isNaN(t))
+      throw new UsageError(`--expires: "${text}" is neither a duration (30d) nor an ISO-8601 time`);
+    return new Date(t).toISOString();
+  }
+}
+
+export function registerGovernanceCommands(program: Command, io: CliIO): void {
+  withConnection(
+    program.command('whoami').description('Show the principal your key authenticates as.'),
+  ).action(async (opts: ConnectionOptions) => {
+    const me = await new CatchmentClient(opts).request<{
+      principal: string;
+      kind: string;
+      admin: boolean;
+      groups: string[];
+    }>('GET', '/api/whoami');
+    io.stdout(
+      `${me.principal} (${me.kind}${me.admin ? ', administrator' : ''}); groups: ${me.groups.join(', ') || '—'}\n`,
+    );
+  });
+
+  // ───────────── principals & groups ─────────────
+  const principal = program.command('principal').description('Manage principals (users, services, taps).');
+  withConnection(
+    principal
+      .command('create')
+      .description('Create a principal.')
+      .argument('<name>')
+      .option('--kind <kind>', 'user, service or tap (an app whose reads are pull demand)', 'user'),
+  ).action(async (name: string, opts: ConnectionOptions & { kind: string }) => {
+    const out = await new CatchmentClient(opts).request<ChangeOutcome>('POST', '/api/principals', {
+      name,
+      kind: opts.kind,
+    });
+    printChange(io, out, `created principal ${name}`);
+  });
+  withConnection(
+    principal.command('delete').description('Delete a principal (and its keys).').argument('<name>'),
+  ).action(async (name: string, opts: ConnectionOptions) => {
+    const out = await new CatchmentClient(opts).request<ChangeOutcome>(
+      'DELETE',
+      `/api/principals/${enc(name)}`,
+    );
+    printChange(io, out, `deleted principal ${name}`);
+  });
+  withConnection(principal.command('list').description('List principals and groups.')).action(
+    async (opts: ConnectionOptions) => {
+      const res = await new CatchmentClient(opts).request<{
+        principals: { name: string; kind: string }[];
+        groups: { name: string; members: string[] }[];
+        admins: string[];
+      }>('GET', '/api/principals');
+      io.stdout(
+        `${formatTable(
+          ['name', 'kind'],
+          res.principals.map((p) => [p.name, p.kind]),
+        )}\n\n${formatTable(
+          ['group', 'members'],
+          res.groups.map((g) => [g.name, g.members.join(', ')]),
+        )}\n\nadministrators: ${res.admins.join(', ')}\n`,
+      );
+    },
+  );
+
+  const group = program.command('group').description('Manage groups (nested; cycles are refused).');
+  withConnection(
+    group
+      .command('create')
+      .description('Create a group.')
+      .argument('<name>')
+      .option('--members <list>', 'comma-separated principals or groups'),
+  ).action(async (name: string, opts: ConnectionOptions & { members?: string }) => {
+    const members = (opts.members ?? '')
+      .split(',')
+      .map((m) => m.trim())
+      .filter(Boolean);
+    const out = await new CatchmentClient(opts).request<ChangeOutcome>('POST', '/api/groups', {
+      name,
+      members,
+    });
+    printChange(io, out, `created group ${name}`);
+  });
+  withConnection(group.command('delete').description('Delete a group.').argument('<name>')).action(
+    async (name: string, opts: ConnectionOptions) => {
+      const out = await new CatchmentClient(opts).request<ChangeOutcome>(
+        'DELETE',
+        `/api/groups/${enc(name)}`,
+      );
+      printChange(io, out, `deleted group ${name}`);
+    },
+  );
+  for (const [verb, method] of [
+    ['add', 'PUT'],
+    ['remove', 'DELETE'],
+  ] as const) {
+    withConnection(
+      group
+        .command(verb)
+        .description(`${verb === 'add' ? 'Add a member to' : 'Remove a member from'} a group.`)
+        .argument('<group>')
+        .argument('<member>'),
+    ).action(async (g: string, member: string, opts: ConnectionOptions) => {
+      const out = await new CatchmentClient(opts).request<ChangeOutcome>(
+        method,
+        `/api/groups/${enc(g)}/members/${enc(member)}`,
+      );
+      printChange(
+        io,
+        out,
+        `${verb === 'add' ? 'added' : 'removed'} ${member} ${verb === 'add' ? 'to' : 'from'} ${g}`,
+      );
+    });
+  }
+
+  // ───────────── grants, filters, masks ─────────────
+  for (const verb of ['grant', 'revoke'] as const) {
+    withConnection(
+      program
+        .command(verb)
+        .description(
+          `${verb === 'grant' ? 'Grant' : 'Revoke'} privileges (SELECT, TRIGGER, OPERATE, DEPLOY, MANAGE) on *, pond, pond@N or pond.table.`,
+        )
+        .argument('<privileges>', 'comma-separated, e.g. SELECT,TRIGGER')
+        .requiredOption('--on <securable>', '*, pond, pond@N, pond.table or pond@N.table')
+        .requiredOption('--to <name>', 'principal or group'),
+    ).action(async (privileges: string, opts: ConnectionOptions & { on: string; to: string }) => {
+      const out = await new CatchmentClient(opts).request<ChangeOutcome>(
+        'POST',
+        verb === 'grant' ? '/api/grants' : '/api/revokes',
+        { to: opts.to, privileges: privilegeList(privileges), on: opts.on },
+      );
+      printChange(
+        io,
+        out,
+        `${verb === 'grant' ? 'granted' : 'revoked'} ${privileges} on ${opts.on} ${verb === 'grant' ? 'to' : 'from'} ${opts.to}`,
+      );
+    });
+  }
+
+  const filter = program.command('filter').description("Set or remove a table's row filter.");
+  withConnection(
+    filter
+      .command('set')
+      .description("Set a table's row filter (may call current_principal() and is_member('group')).")
+      .argument('<table>', 'pond.table or pond@N.table')
+      .argument('<where>', 'boolean SQL expression over the table columns'),
+  ).action(async (table: string, where: string, opts: ConnectionOptions) => {
+    const out = await new CatchmentClient(opts).request<ChangeOutcome>(
+      'PUT',
+      `/api/row-filters/${enc(table)}`,
+      {
+        where,
+      },
+    );
+    printChange(io, out, `row filter on ${table} set`);
+  });
+  withConnection(
+    filter.command('remove').description("Remove a table's row filter.").argument('<table>'),
+  ).action(async (table: string, opts: ConnectionOptions) => {
+    const out = await new CatchmentClient(opts).request<ChangeOutcome>(
+      'DELETE',
+      `/api/row-filters/${enc(table)}`,
+    );
+    printChange(io, out, `row filter on ${table} removed`);
+  });
+
+  const mask = program.command('mask').description("Set or remove a column's mask.");
+  withConnection(
+    mask
+      .command('set')
+      .description("Set a column's mask (an expression of the column's type).")
+      .argument('<table>', 'pond.table or pond@N.table')
+      .argument('<column>')
+      .argument('<expression>'),
+  ).action(async (table: string, column: string, expression: string, opts: ConnectionOptions) => {
+    const out = await new CatchmentClient(opts).request<ChangeOutcome>(
+      'PUT',
+      `/api/column-masks/${enc(table)}/${enc(column)}`,
+      { as: expression },
+    );
+    printChange(io, out, `mask on ${table}.${column} set`);
+  });
+  withConnection(
+    mask.command('remove').description("Remove a column's mask.").argument('<table>').argument('<column>'),
+  ).action(async (table: string, column: string, opts: ConnectionOptions) => {
+    const out = await new CatchmentClient(opts).request<ChangeOutcome>(
+      'DELETE',
+      `/api/column-masks/${enc(table)}/${enc(column)}`,
+    );
+    printChange(io, out, `mask on ${table}.${column} removed`);
+  });
+
+  // ───────────── keys ─────────────
+  const key = program.command('key').description('Manage API keys.');
+  withConnection(
+    key
+      .command('create')
+      .description('Create an API key for a principal and print it (alone, once) on stdout.')
+      .argument('<principal>')
+      .option('--expires <when>', 'a duration from now (30d) or an ISO-8601 time')
+      .option('--description <text>', 'what the key is for'),
+  ).action(async (p: string, opts: ConnectionOptions & { expires?: string; description?: string }) => {
+    const res = await new CatchmentClient(opts).request<{ key: string; id: string }>('POST', '/api/keys', {
+      principal: p,
+      ...(opts.expires !== undefined ? { expires_at: expiresAt(opts.expires) } : {}),
+      ...(opts.description !== undefined ? { description: opts.description } : {}),
+    });
+    io.stdout(`${res.key}\n`);
+  });
+  withConnection(
+    key.command('list').description('List API keys (never their secrets).').option('--principal <name>'),
+  ).action(async (opts: ConnectionOptions & { principal?: string }) => {
+    const q = opts.principal ? `?principal=${enc(opts.principal)}` : '';
+    const res = await new CatchmentClient(opts).request<{
+      keys: {
+        id: string;
+        principal: string;
+        created_at: string;
+        expires_at: string | null;
+        revoked_at: string | null;
+      }[];
+    }>('GET', `/api/keys${q}`);
+    io.stdout(
+      `${formatTable(
+        ['id', 'principal', 'created', 'expires', 'revoked'],
+        res.keys.map((k) => [k.id, k.principal, k.created_at, k.expires_at ?? '—', k.revoked_at ?? '—']),
+      )}\n`,
+    );
+  });
+  withConnection(key.command('revoke').description('Revoke an API key by id.').argument('<id>')).action(
+    async (id: string, opts: ConnectionOptions) => {
+      await new CatchmentClient(opts).request('DELETE', `/api/keys/${enc(id)}`);
+      io.stdout(`revoked key ${id}\n`);
+    },
+  );
+
+  // ───────────── policy file & audit ─────────────
+  const policy = program.command('policy').description('Declarative policy.');
+  withConnection(
+    policy
+      .command('apply')
+      .description('Make the policy what FILE (YAML) says; idempotent.')
+      .argument('<file>')
+      .option('--dry-run', 'print the changes without applying them'),
+  ).action(async (file: string, opts: ConnectionOptions & { dryRun?: boolean }) => {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (error) {
+      throw new UsageError(`cannot read ${file}: ${(error as Error).message}`);
+    }
+    const out = await new CatchmentClient(opts).request<ChangeOutcome>('POST', '/api/policy/apply', {
+      file: text,
+      dry_run: opts.dryRun ?? false,
+    });
+    if (out.diff.length === 0) io.stdout('policy is up to date: no changes\n');
+    else {
+      io.stdout(
+        `${opts.dryRun ? 'would change' : 'applied'} (${out.diff.length} change${out.diff.length === 1 ? '' : 's'}):\n`,
+      );
+      io.stdout(`${out.diff.map((d) => `  ${d}`).join('\n')}\n`);
+    }
+  });
+  withConnection(policy.command('show').description('Print the whole policy document (JSON).')).action(
+    async (opts: ConnectionOptions) => {
+      const res = await new CatchmentClient(opts).request<{ policy: unknown }>('GET', '/api/policy');
+      io.stdout(`${JSON.stringify(res.policy, null, 2)}\n`);
+    },
+  );
+
+  withConnection(
+    program
+      .command('audit')
+      .description('Show the audit log, newest first (administrators).')
+      .option('--limit <n>', 'entries', '50')
+      .option('--principal <name>')
+      .option('--kind <kind>', 'query or change')
+      .option('--json', 'print JSON Lines'),
+  ).action(
+    async (
+      opts: ConnectionOptions & { limit: string; principal?: string; kind?: string; json?: boolean },
+    ) => {
+      const params = new URLSearchParams({ limit: opts.limit });
+      if (opts.principal) params.set('principal', opts.principal);
+      if (opts.kind) params.set('kind', opts.kind);
+      const res = await new CatchmentClient(opts).request<{
+        entries: {
+          at: string;
+          principal: string;
+          kind: string;
+          action: string;
+          decision: string;
+          detail: Record<string, unknown>;
+        }[];
+      }>('GET', `/api/audit?${params}`);
+      if (opts.json) {
+        for (const e of res.entries) io.stdout(`${JSON.stringify(e)}\n`);
+        return;
+      }
+      io.stdout(
+        `${formatTable(
+          ['at', 'principal', 'action', 'decision', 'detail'],
+          res.entries.map((e) => [
+            e.at,
+            e.principal,
+            e.action,
+            e.decision,
+            String(
+              e.detail.sql ?? e.detail.reason ?? (e.detail.diff as string[] | undefined)?.join('; ') ?? '',
+            ),
+          ]),
+        )}\n`,
+      );
+    },
+  );
+}
