@@ -51,14 +51,14 @@ export function registerGovernanceRoutes(
     method: 'GET',
     url: '/api/whoami',
     summary: 'The authenticated principal, its groups and whether it is an administrator',
-    auth: 'admin',
+    auth: 'principal',
     handler: ({ raw }) => governance.whoami(who(raw)),
   });
   routes.add({
     method: 'GET',
     url: '/api/policy',
     summary: 'The whole policy document (administrators)',
-    auth: 'admin',
+    auth: 'principal',
     handler: ({ raw }) => {
       const current = governance.current();
       return { revision: current.revision, policy: governance.document(who(raw)) };
@@ -69,7 +69,7 @@ export function registerGovernanceRoutes(
     url: '/api/policy/apply',
     summary:
       'Make the policy what a policy file (YAML text) says; dry_run only returns the diff (administrators)',
-    auth: 'admin',
+    auth: 'principal',
     body: z.object({ file: z.string().max(5_000_000), dry_run: z.boolean().default(false) }).strict(),
     handler: ({ raw, body }) => governance.applyFile(who(raw), body.file, body.dry_run),
   });
@@ -79,7 +79,7 @@ export function registerGovernanceRoutes(
     method: 'GET',
     url: '/api/principals',
     summary: 'Principals and groups with their direct members (administrators)',
-    auth: 'admin',
+    auth: 'principal',
     handler: ({ raw }) => {
       const doc = governance.document(who(raw));
       return { principals: doc.principals, groups: doc.groups, admins: doc.admins };
@@ -89,7 +89,7 @@ export function registerGovernanceRoutes(
     method: 'POST',
     url: '/api/principals',
     summary: 'Create a principal: a user, a service principal or a tap (an app whose reads are pull demand)',
-    auth: 'admin',
+    auth: 'principal',
     body: z.object({ name, kind: z.enum(PRINCIPAL_KINDS).default('user') }).strict(),
     handler: async ({ raw, body, reply }) => {
       const out = await governance.createPrincipal(who(raw), body.name, body.kind);
@@ -101,7 +101,7 @@ export function registerGovernanceRoutes(
     method: 'DELETE',
     url: '/api/principals/:name',
     summary: 'Delete a principal (its memberships, grants and keys go with it)',
-    auth: 'admin',
+    auth: 'principal',
     params: z.object({ name }),
     handler: ({ raw, params }) => governance.deletePrincipal(who(raw), params.name),
   });
@@ -109,7 +109,7 @@ export function registerGovernanceRoutes(
     method: 'POST',
     url: '/api/groups',
     summary: 'Create a group (members: principals or groups; cycles are refused)',
-    auth: 'admin',
+    auth: 'principal',
     body: z.object({ name, members: z.array(name).default([]) }).strict(),
     handler: async ({ raw, body, reply }) => {
       const out = await governance.createGroup(who(raw), body.name, body.members);
@@ -121,7 +121,7 @@ export function registerGovernanceRoutes(
     method: 'DELETE',
     url: '/api/groups/:name',
     summary: 'Delete a group',
-    auth: 'admin',
+    auth: 'principal',
     params: z.object({ name }),
     handler: ({ raw, params }) => governance.deleteGroup(who(raw), params.name),
   });
@@ -129,7 +129,7 @@ export function registerGovernanceRoutes(
     method: 'PUT',
     url: '/api/groups/:name/members/:member',
     summary: 'Add a principal or group to a group',
-    auth: 'admin',
+    auth: 'principal',
     params: z.object({ name, member: name }),
     handler: ({ raw, params }) => governance.setMembership(who(raw), params.name, params.member, true),
   });
@@ -137,7 +137,7 @@ export function registerGovernanceRoutes(
     method: 'DELETE',
     url: '/api/groups/:name/members/:member',
     summary: 'Remove a member from a group',
-    auth: 'admin',
+    auth: 'principal',
     params: z.object({ name, member: name }),
     handler: ({ raw, params }) => governance.setMembership(who(raw), params.name, params.member, false),
   });
@@ -148,7 +148,7 @@ export function registerGovernanceRoutes(
     url: '/api/grants',
     summary:
       'Grant privileges on *, pond, pond@N, pond.table or pond@N.table (administrators or MANAGE holders)',
-    auth: 'admin',
+    auth: 'principal',
     body: grantBody,
     handler: ({ raw, body }) => governance.setGrant(who(raw), body.to, body.privileges, body.on, true),
   });
@@ -156,7 +156,7 @@ export function registerGovernanceRoutes(
     method: 'POST',
     url: '/api/revokes',
     summary: 'Revoke privileges (administrators or MANAGE holders)',
-    auth: 'admin',
+    auth: 'principal',
     body: grantBody,
     handler: ({ raw, body }) => governance.setGrant(who(raw), body.to, body.privileges, body.on, false),
   });
@@ -164,7 +164,7 @@ export function registerGovernanceRoutes(
     method: 'PUT',
     url: '/api/row-filters/:table',
     summary: "Set a table's row filter (a boolean SQL expression; MANAGE on the table)",
-    auth: 'admin',
+    auth: 'principal',
     params: tableParams,
     body: z.object({ where: z.string().min(1).max(10_000) }).strict(),
     handler: ({ raw, params, body }) => governance.setRowFilter(who(raw), params.table, body.where),
@@ -173,7 +173,7 @@ export function registerGovernanceRoutes(
     method: 'DELETE',
     url: '/api/row-filters/:table',
     summary: "Remove a table's row filter",
-    auth: 'admin',
+    auth: 'principal',
     params: tableParams,
     handler: ({ raw, params }) => governance.setRowFilter(who(raw), params.table, null),
   });
@@ -181,7 +181,7 @@ export function registerGovernanceRoutes(
     method: 'PUT',
     url: '/api/column-masks/:table/:column',
     summary: "Set a column's mask (an expression of the column's type; MANAGE on the table)",
-    auth: 'admin',
+    auth: 'principal',
     params: tableParams.extend({ column: z.string().min(1).max(255) }),
     body: z.object({ as: z.string().min(1).max(10_000) }).strict(),
     handler: ({ raw, params, body }) =>
@@ -191,7 +191,7 @@ export function registerGovernanceRoutes(
     method: 'DELETE',
     url: '/api/column-masks/:table/:column',
     summary: "Remove a column's mask",
-    auth: 'admin',
+    auth: 'principal',
     params: tableParams.extend({ column: z.string().min(1).max(255) }),
     handler: ({ raw, params }) => governance.setColumnMask(who(raw), params.table, params.column, null),
   });
@@ -202,7 +202,7 @@ export function registerGovernanceRoutes(
     url: '/api/keys',
     summary:
       'Create an API key for a principal; the key is in this response only (administrators, or yourself)',
-    auth: 'admin',
+    auth: 'principal',
     body: z
       .object({
         principal: name,
@@ -223,7 +223,7 @@ export function registerGovernanceRoutes(
     method: 'GET',
     url: '/api/keys',
     summary: 'API keys (never their secrets): all for administrators, else your own',
-    auth: 'admin',
+    auth: 'principal',
     query: z.object({ principal: name.optional() }),
     handler: ({ raw, query }) => ({ keys: governance.listKeys(who(raw), query.principal).map(keyOut) }),
   });
@@ -231,7 +231,7 @@ export function registerGovernanceRoutes(
     method: 'DELETE',
     url: '/api/keys/:id',
     summary: 'Revoke an API key (administrators, or its owner)',
-    auth: 'admin',
+    auth: 'principal',
     params: z.object({ id: z.string().regex(/^[0-9a-f]{16}$/, 'a key id is 16 hex characters') }),
     handler: ({ raw, params }) => ({ ok: true, key: keyOut(governance.revokeKey(who(raw), params.id)) }),
   });
@@ -241,7 +241,7 @@ export function registerGovernanceRoutes(
     method: 'GET',
     url: '/api/audit',
     summary: 'The audit log, newest first: queries and management changes (administrators)',
-    auth: 'admin',
+    auth: 'principal',
     query: z.object({
       limit: z.coerce.number().int().min(1).max(10_000).default(100),
       principal: name.optional(),

@@ -106,7 +106,8 @@ describe('deploy, trigger, query', () => {
     expect(text).toContain('duckstring_runs_completed_total{pond="stats@1"} 1');
     expect(text).toContain('duckstring_freshness_lag_seconds{pond="numbers@1"}');
     expect(text).toMatch(/duckstring_run_duration_seconds_count\{pond="stats@1"\} 1/);
-    const api = await c.api('GET', '/openapi.json', undefined, null);
+    expect((await c.api('GET', '/openapi.json', undefined, null)).status).toBe(401); // only /health is open
+    const api = await c.api('GET', '/openapi.json');
     expect(api.body.openapi).toBe('3.1.0');
     expect(Object.keys(api.body.paths)).toEqual(
       expect.arrayContaining([

@@ -5,7 +5,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod/v4';
 
-export type Auth = 'none' | 'admin' | 'duck';
+/** none: open; principal: any authenticated principal (privileges are checked per handler); duck: a Duck token. */
+export type Auth = 'none' | 'principal' | 'duck';
 
 export class HttpError extends Error {
   constructor(

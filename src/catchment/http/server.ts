@@ -148,7 +148,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     reply.status(404).send({ error: { code: 'not_found', message: `no route ${req.method} ${req.url}` } }),
   );
 
-  // Route auth 'admin' means "an authenticated principal" (the root admin key or an API key); what
+  // Route auth 'principal': an authenticated principal (the root admin key or an API key); what
   // that principal may do is checked in each handler against the policy.
   const identities = new WeakMap<FastifyRequest, Identity>();
   const who = (req: FastifyRequest): Identity => {
@@ -161,7 +161,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     const key = bearer(req);
     if (!key)
       throw new HttpError(401, 'unauthenticated', 'missing API key (send "Authorization: Bearer KEY")');
-    if (auth === 'admin') {
+    if (auth === 'principal') {
       identities.set(req, governance.authenticate(key, secretsEqual));
       return;
     }
@@ -220,7 +220,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     method: 'GET',
     url: '/metrics',
     summary: 'Prometheus metrics',
-    auth: 'admin',
+    auth: 'principal',
     handler: async ({ raw, reply }) => {
       governance.requireAdmin(who(raw), 'read metrics');
       reply.header('content-type', metrics.contentType);
@@ -230,8 +230,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   routes.add({
     method: 'GET',
     url: '/openapi.json',
-    summary: 'This API description',
-    auth: 'none',
+    summary: 'This API description (any authenticated principal)',
+    auth: 'principal',
     handler: () => routes.openapi({ title: 'duckstring Catchment API', version: VERSION }),
   });
 
@@ -240,7 +240,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     method: 'POST',
     url: '/api/deploy',
     summary: 'Deploy a Pond archive (body: the archive made by `duckstring pond deploy`)',
-    auth: 'admin',
+    auth: 'principal',
     binaryBody: true,
     handler: async ({ body, raw, reply }) => {
       if (!Buffer.isBuffer(body) || body.length === 0) {
@@ -269,7 +269,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     method: 'GET',
     url: '/api/ponds',
     summary: 'Every deployed Pond line: freshness, demand, status, Duck, last runs',
-    auth: 'admin',
+    auth: 'principal',
     handler: ({ raw }) => ({
       ponds: catchment.store
         .listLines()
@@ -281,7 +281,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     method: 'GET',
     url: '/api/ponds/:name',
     summary: 'One Pond: every major line with its status',
-    auth: 'admin',
+    auth: 'principal',
     params: pondParams,
     handler: ({ params, raw }) => {
       const all = catchment.store.listLines(params.name);
@@ -295,7 +295,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     method: 'GET',
     url: '/api/ponds/:name/runs',
     summary: 'Run history: Pond Runs with one row per Ripple attempt (errors and stack traces included)',
-    auth: 'admin',
+    auth: 'principal',
     params: pondParams,
     query: majorQuery.extend({
       limit: z.coerce.number().int().min(1).max(1000).default(20),
@@ -346,7 +346,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       method: 'POST',
       url: `/api/ponds/:name/${verb}`,
       summary: VERB_SUMMARY[verb]!,
-      auth: 'admin',
+      auth: 'principal',
       params: pondParams,
       body: verbBody,
       handler: ({ params, body, raw }) => {
@@ -376,7 +376,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     method: 'GET',
     url: '/api/ponds/:name/windows',
     summary: 'Availability windows of an Inlet line',
-    auth: 'admin',
+    auth: 'principal',
     params: pondParams,
     query: majorQuery,
     handler: ({ params, query, raw }) => {
@@ -389,7 +389,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     method: 'POST',
     url: '/api/ponds/:name/windows',
     summary: 'Add a window (anchor + fixed interval; overlapping windows and duplicate names are refused)',
-    auth: 'admin',
+    auth: 'principal',
     params: pondParams,
     body: z
       .object({
@@ -443,7 +443,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     method: 'DELETE',
     url: '/api/ponds/:name/windows/:window',
     summary: 'Remove a window',
-    auth: 'admin',
+    auth: 'principal',
     params: pondParams.extend({ window: z.string().min(1) }),
     query: majorQuery,
     handler: ({ params, query, raw }) => {
@@ -458,7 +458,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     method: 'GET',
     url: '/api/ponds/:name/budgets',
     summary: 'Retry budgets of a line',
-    auth: 'admin',
+    auth: 'principal',
     params: pondParams,
     query: majorQuery,
     handler: ({ params, query, raw }) => {
@@ -472,7 +472,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     method: 'PUT',
     url: '/api/ponds/:name/budgets',
     summary: 'Set retry budgets (operator-owned after the first deploy)',
-    auth: 'admin',
+    auth: 'principal',
     params: pondParams,
     body: z
       .object({
@@ -500,7 +500,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     method: 'GET',
     url: '/api/ponds/:name/tables',
     summary: 'Published tables of a line: schema, rows, freshness',
-    auth: 'admin',
+    auth: 'principal',
     params: pondParams,
     query: majorQuery,
     handler: async ({ params, query, raw }) => {
@@ -529,7 +529,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     url: '/api/query',
     summary:
       'Run one governed SELECT over published snapshots (grants, row filters and masks applied); tables are pond.table or "pond@2".table',
-    auth: 'admin',
+    auth: 'principal',
     body: z.object({ sql: z.string().min(1, 'sql must not be empty').max(1_000_000) }).strict(),
     handler: async ({ body, raw }) => governance.query(who(raw), body.sql, data.source),
   });
