@@ -382,7 +382,12 @@ describe('privileges on the existing endpoints', () => {
     expect((await as('bob', 'GET', '/api/ponds/sales/budgets')).status).toBe(200);
     const listed = await as('bob', 'GET', '/api/ponds');
     expect(listed.body.ponds.map((p: { pond: string }) => p.pond)).toEqual(['sales']);
-    expect((await as('bob', 'GET', '/api/ponds/hr')).status).toBe(403);
+    // a Pond bob may not see answers exactly like one that does not exist
+    const hidden = await as('bob', 'GET', '/api/ponds/hr');
+    const missing = await as('bob', 'GET', '/api/ponds/nope');
+    expect([hidden.status, missing.status]).toEqual([404, 404]);
+    expect(hidden.body.error).toEqual({ code: 'not_found', message: 'unknown pond "hr"' });
+    expect(missing.body.error).toEqual({ code: 'not_found', message: 'unknown pond "nope"' });
     const tables = await as('alice', 'GET', '/api/ponds/sales/tables');
     expect(tables.body.tables.map((t: { name: string }) => t.name)).toEqual(['daily']);
     // alice's rows are filtered: the snapshot's row count would tell how many she cannot see.

@@ -287,7 +287,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       const all = catchment.store.listLines(params.name);
       if (all.length === 0) throw new HttpError(404, 'not_found', `unknown pond "${params.name}"`);
       const lines = all.filter((l) => mayView(raw, l.pond, l.major));
-      if (lines.length === 0) gateView(raw, params.name, all[0]!.major);
+      // A Pond the caller may not see answers exactly like one that does not exist.
+      if (lines.length === 0) throw new HttpError(404, 'not_found', `unknown pond "${params.name}"`);
       return { pond: params.name, lines: lines.map((l) => statusFor(raw, l.pond, l.major)) };
     },
   });
