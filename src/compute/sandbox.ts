@@ -85,6 +85,9 @@ export async function lockDown(connection: DuckDBConnection, settings: SandboxSe
     `SET threads = ${Math.trunc(settings.threads)}`,
     `SET memory_limit = ${quoteString(settings.memoryLimit)}`,
     `SET temp_directory = ${quoteString(settings.tempDirectory)}`,
+    // A query without ORDER BY has no order to keep; keeping it would force the governed subquery's
+    // LIMIT barrier (see src/governance/rewrite.ts) onto one thread.
+    'SET preserve_insertion_order = false',
   ];
   if (settings.allowedPaths.length > 0) {
     statements.push(`SET allowed_paths = [${settings.allowedPaths.map(quoteString).join(', ')}]`);
