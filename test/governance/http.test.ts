@@ -367,7 +367,10 @@ describe('governed queries over published snapshots', () => {
 describe('privileges on the existing endpoints', () => {
   it('TRIGGER, OPERATE, DEPLOY and visibility are checked per line', async () => {
     expect((await as('bob', 'POST', '/api/ponds/sales/untrigger', {})).status).toBe(200);
-    expect((await as('bob', 'POST', '/api/ponds/hr/tap', {})).status).toBe(403);
+    // bob holds nothing on hr: it answers like a Pond that does not exist
+    const hrTap = await as('bob', 'POST', '/api/ponds/hr/tap', {});
+    expect(hrTap.status).toBe(404);
+    expect(hrTap.body.error).toEqual({ code: 'not_found', message: 'unknown pond "hr"' });
     const kill = await as('bob', 'POST', '/api/ponds/sales/kill', {});
     expect(kill.status).toBe(403);
     expect(kill.body.error).toEqual({
@@ -393,7 +396,7 @@ describe('privileges on the existing endpoints', () => {
     // alice's rows are filtered: the snapshot's row count would tell how many she cannot see.
     expect(tables.body.tables[0]).toMatchObject({ rows: null, bytes: null });
     expect((await as('admin', 'GET', '/api/ponds/sales/tables')).body.tables[0].rows).toBe(4);
-    expect((await as('alice', 'GET', '/api/ponds/hr/tables')).status).toBe(403);
+    expect((await as('alice', 'GET', '/api/ponds/hr/tables')).status).toBe(404); // invisible = unknown
 
     const pond = await writePond(work, {
       name: 'sales',

@@ -196,7 +196,11 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   };
 
   /** The major a request means: explicit, else the newest deployed line of that Pond. */
-  const resolveMajor = (name: string, major: number | undefined): number => {
+  const resolveMajor = (req: FastifyRequest, name: string, major: number | undefined): number => {
+    // A Pond the caller holds no privilege on answers exactly like one that does not exist.
+    if (!catchment.store.listLines(name).some((l) => mayView(req, l.pond, l.major))) {
+      throw new HttpError(404, 'not_found', `unknown pond "${name}"`);
+    }
     if (major !== undefined) {
       if (!catchment.store.getSelectedVersion(name, major)) {
         throw new HttpError(404, 'not_found', `pond "${name}" has no deployed major ${major}`);
@@ -303,7 +307,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       status: z.enum(['running', 'succeeded', 'failed', 'killed', 'passed']).optional(),
     }),
     handler: ({ params, query, raw }) => {
-      const major = resolveMajor(params.name, query.major);
+      const major = resolveMajor(raw, params.name, query.major);
       gate(raw, 'OPERATE', params.name, major);
       const runs = catchment.store.listPondRuns({
         pond: params.name,
@@ -351,7 +355,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       params: pondParams,
       body: verbBody,
       handler: ({ params, body, raw }) => {
-        const major = resolveMajor(params.name, body?.major);
+        const major = resolveMajor(raw, params.name, body?.major);
         gate(raw, TRIGGER_VERBS.has(verb) ? 'TRIGGER' : 'OPERATE', params.name, major);
         const line = lineId(params.name, major);
         let boundMs = 0;
@@ -381,7 +385,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     params: pondParams,
     query: majorQuery,
     handler: ({ params, query, raw }) => {
-      const major = resolveMajor(params.name, query.major);
+      const major = resolveMajor(raw, params.name, query.major);
       gateView(raw, params.name, major);
       return { windows: catchment.store.listWindows(params.name, major).map(windowOut) };
     },
@@ -406,7 +410,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       })
       .strict(),
     handler: ({ params, body, reply, raw }) => {
-      const major = resolveMajor(params.name, body.major);
+      const major = resolveMajor(raw, params.name, body.major);
       gate(raw, 'OPERATE', params.name, major);
       let every: number;
       try {
@@ -448,7 +452,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     params: pondParams.extend({ window: z.string().min(1) }),
     query: majorQuery,
     handler: ({ params, query, raw }) => {
-      const major = resolveMajor(params.name, query.major);
+      const major = resolveMajor(raw, params.name, query.major);
       gate(raw, 'OPERATE', params.name, major);
       catchment.store.removeWindow(params.name, major, params.window);
       catchment.reloadTopology();
@@ -463,7 +467,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     params: pondParams,
     query: majorQuery,
     handler: ({ params, query, raw }) => {
-      const major = resolveMajor(params.name, query.major);
+      const major = resolveMajor(raw, params.name, query.major);
       gateView(raw, params.name, major);
       const b = catchment.store.getBudgets(params.name, major);
       return { immediate_retries: b.immediateRetries, source_retries: b.sourceRetries };
@@ -483,7 +487,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       })
       .strict(),
     handler: ({ params, body, raw }) => {
-      const major = resolveMajor(params.name, body.major);
+      const major = resolveMajor(raw, params.name, body.major);
       gate(raw, 'OPERATE', params.name, major);
       const b = catchment.store.setBudgets(
         params.name,
@@ -505,7 +509,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     params: pondParams,
     query: majorQuery,
     handler: async ({ params, query, raw }) => {
-      const major = resolveMajor(params.name, query.major);
+      const major = resolveMajor(raw, params.name, query.major);
       const id = who(raw);
       const described = await data.describe(params.name, major);
       const policy = governance.policy();
