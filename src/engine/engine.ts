@@ -113,95 +113,63 @@ export type EngineEvent = PondStartEvent | PondEndEvent | RippleEvent;
  * not own properties: JSON, spread, structural equality and logging see exactly the plain event
  * shape they always saw (and indices, which change with the topology, never leak into stored data).
  */
-class PondStartRecord implements PondStartEvent {
-  t: number;
-  kind: 'pond-start';
-  pond: string;
-  f: number;
-  pull: boolean;
-  force: boolean;
-  refresh: boolean;
-  sourcesChanged: boolean;
-  pass: boolean;
+/** The Pond index every event carries, kept off the event's own properties. */
+class EventRecord {
   readonly #pondId: number;
+
+  constructor(pondId: number) {
+    this.#pondId = pondId;
+  }
+
+  get pondId(): number {
+    return this.#pondId;
+  }
+}
+
+class PondStartRecord extends EventRecord implements PondStartEvent {
+  readonly kind = 'pond-start';
 
   constructor(
-    t: number,
-    pond: string,
-    f: number,
-    pull: boolean,
-    force: boolean,
-    refresh: boolean,
-    sourcesChanged: boolean,
-    pass: boolean,
+    public t: number,
+    public pond: string,
+    public f: number,
+    public pull: boolean,
+    public force: boolean,
+    public refresh: boolean,
+    public sourcesChanged: boolean,
+    public pass: boolean,
     pondId: number,
   ) {
-    this.t = t;
-    this.kind = 'pond-start';
-    this.pond = pond;
-    this.f = f;
-    this.pull = pull;
-    this.force = force;
-    this.refresh = refresh;
-    this.sourcesChanged = sourcesChanged;
-    this.pass = pass;
-    this.#pondId = pondId;
-  }
-
-  get pondId(): number {
-    return this.#pondId;
+    super(pondId);
   }
 }
 
-class PondEndRecord implements PondEndEvent {
-  t: number;
-  kind: PondEndEvent['kind'];
-  pond: string;
-  f: number;
-  readonly #pondId: number;
-
-  constructor(t: number, kind: PondEndEvent['kind'], pond: string, f: number, pondId: number) {
-    this.t = t;
-    this.kind = kind;
-    this.pond = pond;
-    this.f = f;
-    this.#pondId = pondId;
-  }
-
-  get pondId(): number {
-    return this.#pondId;
+class PondEndRecord extends EventRecord implements PondEndEvent {
+  constructor(
+    public t: number,
+    public kind: PondEndEvent['kind'],
+    public pond: string,
+    public f: number,
+    pondId: number,
+  ) {
+    super(pondId);
   }
 }
 
-class RippleRecord implements RippleEvent {
-  t: number;
-  kind: RippleEvent['kind'];
-  pond: string;
-  ripple: string;
-  f: number;
-  readonly #pondId: number;
+class RippleRecord extends EventRecord implements RippleEvent {
   readonly #rippleId: number;
 
   constructor(
-    t: number,
-    kind: RippleEvent['kind'],
-    pond: string,
-    ripple: string,
-    f: number,
+    public t: number,
+    public kind: RippleEvent['kind'],
+    public pond: string,
+    public ripple: string,
+    public f: number,
     pondId: number,
     rippleId: number,
   ) {
-    this.t = t;
-    this.kind = kind;
-    this.pond = pond;
-    this.ripple = ripple;
-    this.f = f;
-    this.#pondId = pondId;
+    super(pondId);
     this.#rippleId = rippleId;
-  }
-
-  get pondId(): number {
-    return this.#pondId;
   }
 
   get rippleId(): number {
