@@ -255,8 +255,12 @@ export class Catchment {
   /** Applies a batch of Duck events in order; each is idempotent, so replays change nothing. */
   duckEvents(line: string, events: readonly DuckEvent[]): void {
     const { name, major } = parseLineId(line);
-    const version = this.store.getSelectedVersion(name, major)?.version ?? '0.0.0';
     this.supervisor.contact(line, true);
+    this.orchestrator.batch(() => this.applyDuckEvents(name, major, line, events));
+  }
+
+  private applyDuckEvents(name: string, major: number, line: string, events: readonly DuckEvent[]): void {
+    const version = this.store.getSelectedVersion(name, major)?.version ?? '0.0.0';
     for (const e of events) {
       const base = { pond: name, major, version, f: e.f };
       switch (e.kind) {

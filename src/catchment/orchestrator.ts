@@ -49,6 +49,8 @@ export class Orchestrator {
   private engine: Engine;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
+  /** Inside `batch`: dispatches waiting for the batch's save. */
+  private held: BeginRun[] | null = null;
 
   constructor(
     specs: readonly PondSpec[],
@@ -97,22 +99,42 @@ export class Orchestrator {
     this.afterChange(this.hooks.now());
   }
 
+  /**
+   * Applies several changes (a Duck's batch of events) with one save: each still advances the engine
+   * at once, but the dispatches they cause wait until the single save at the end.
+   */
+  batch(work: () => void): void {
+    if (this.held) return work();
+    this.held = [];
+    try {
+      work();
+    } finally {
+      const held = this.held;
+      this.held = null;
+      this.persist();
+      for (const run of held) this.hooks.dispatch(run);
+    }
+  }
+
   private afterChange(now: number): void {
     const events = this.engine.advance(now);
-    this.persist();
-    if (events.length > 0) {
-      this.hooks.observe?.(events);
-      for (const e of events) {
-        if (e.kind === 'pond-start' && !e.pass) {
-          this.hooks.dispatch({
-            line: e.pond,
-            f: e.f,
-            force: e.force,
-            refresh: e.refresh,
-            sourcesChanged: e.sourcesChanged,
-          });
-        }
+    if (events.length > 0) this.hooks.observe?.(events);
+    const runs: BeginRun[] = [];
+    for (const e of events) {
+      if (e.kind === 'pond-start' && !e.pass) {
+        runs.push({
+          line: e.pond,
+          f: e.f,
+          force: e.force,
+          refresh: e.refresh,
+          sourcesChanged: e.sourcesChanged,
+        });
       }
+    }
+    if (this.held) this.held.push(...runs);
+    else {
+      this.persist();
+      for (const run of runs) this.hooks.dispatch(run);
     }
     this.arm(now);
   }

@@ -83,7 +83,6 @@ export class DuckSupervisor {
         DUCKSTRING_DUCK_TOKEN: token,
       },
       stdio: ['ignore', log, log],
-      detached: false,
     });
     closeSync(log);
     const proc: DuckProcess = {

@@ -62,9 +62,13 @@ function buildProgram(io: CliIO): Command {
       'Run a Duck worker (started by the Catchment; reads DUCKSTRING_CATCHMENT_URL, DUCKSTRING_DUCK_TOKEN, DUCKSTRING_DUCK)',
     )
     .action(async () => {
-      const { runDuckFromEnv } = await import('../duck/main.js');
-      const code = await runDuckFromEnv();
-      if (code !== 0) throw new UsageError('duck: invalid environment', code);
+      const { DuckSetupError, runDuckFromEnv } = await import('../duck/main.js');
+      try {
+        await runDuckFromEnv();
+      } catch (err) {
+        if (err instanceof DuckSetupError) throw new UsageError(err.message);
+        throw err;
+      }
     });
 
   return program;

@@ -6,30 +6,25 @@
 import { Duck } from './duck.js';
 import { createRunner } from './runner.js';
 
-export async function runDuckFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<number> {
+/** The Duck cannot start: a missing or wrong setting, or a refused token. */
+export class DuckSetupError extends Error {}
+
+export async function runDuckFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const url = env.DUCKSTRING_CATCHMENT_URL;
   const token = env.DUCKSTRING_DUCK_TOKEN;
   const missing = [
     ['DUCKSTRING_CATCHMENT_URL', url],
     ['DUCKSTRING_DUCK_TOKEN', token],
   ].filter(([, v]) => !v);
-  if (missing.length > 0) {
-    process.stderr.write(`duck: missing environment ${missing.map(([k]) => k).join(', ')}\n`);
-    return 2;
-  }
+  if (missing.length > 0)
+    throw new DuckSetupError(`duck: missing environment ${missing.map(([k]) => k).join(', ')}`);
   // The line is optional: a Duck started by hand (e.g. on another machine) learns it from its token.
   let line = env.DUCKSTRING_DUCK;
   if (!line) {
-    try {
-      line = await whoami(url!, token!);
-    } catch (err) {
-      process.stderr.write(`duck: ${(err as Error).message}\n`);
-      return 2;
-    }
+    line = await whoami(url!, token!);
   }
   if (!/^[a-z][a-z0-9_]*@\d+$/.test(line)) {
-    process.stderr.write(`duck: DUCKSTRING_DUCK must be "name@major", got "${line}"\n`);
-    return 2;
+    throw new DuckSetupError(`duck: DUCKSTRING_DUCK must be "name@major", got "${line}"`);
   }
   // Output goes to a log file the Catchment opened; never let a broken stream take the Duck down.
   process.stdout.on('error', () => {});
@@ -56,7 +51,6 @@ export async function runDuckFromEnv(env: NodeJS.ProcessEnv = process.env): Prom
   process.once('SIGINT', onSignal);
   await duck.start();
   await duck.loop();
-  return 0;
 }
 
 async function whoami(url: string, token: string): Promise<string> {
@@ -64,8 +58,9 @@ async function whoami(url: string, token: string): Promise<string> {
   try {
     res = await fetch(new URL('/api/duck/whoami', url), { headers: { authorization: `Bearer ${token}` } });
   } catch (err) {
-    throw new Error(`cannot reach the Catchment at ${url}: ${(err as Error).message}`);
+    throw new DuckSetupError(`duck: cannot reach the Catchment at ${url}: ${(err as Error).message}`);
   }
-  if (!res.ok) throw new Error(`the Catchment at ${url} refused this Duck token (${res.status})`);
+  if (!res.ok)
+    throw new DuckSetupError(`duck: the Catchment at ${url} refused this Duck token (${res.status})`);
   return ((await res.json()) as { line: string }).line;
 }

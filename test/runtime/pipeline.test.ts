@@ -283,6 +283,8 @@ describe('CLI against a live Catchment', () => {
     expect(await runCli(['control', 'sleep', 'stats', '--upstream', ...conn], io)).toBe(0);
     expect(await runCli(['trigger', 'tap', 'ghost', ...conn], io)).toBe(2);
     expect(err.join('')).toMatch(/404 not_found: unknown pond "ghost"/);
+    expect(await runCli(['duck'], io)).toBe(2); // a Duck started without its settings says which
+    expect(err.join('')).toMatch(/duck: missing environment DUCKSTRING_CATCHMENT_URL, DUCKSTRING_DUCK_TOKEN/);
     expect(await runCli(['status', '--catchment', 'http://127.0.0.1:9', '--key', 'k'], io)).toBe(1);
     expect(err.join('')).toMatch(/cannot reach the Catchment at http:\/\/127\.0\.0\.1:9/);
   });
