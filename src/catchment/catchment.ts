@@ -142,11 +142,6 @@ export class Catchment {
     await this.supervisor.stopAll();
   }
 
-  async stop(): Promise<void> {
-    await this.stopWork();
-    this.store.close();
-  }
-
   /** Called when a line published a new snapshot (e.g. to collect superseded files). */
   onPublished(listener: (name: string, major: number) => void): () => void {
     this.publishedListeners.add(listener);
