@@ -1,9 +1,10 @@
 /**
- * Governance benchmark, two parts in one run:
+ * Governance benchmark, in one run:
  *
  * 1. Policy overhead: `Governor.governQuery` alone (parse + walk + rewrite + post-rewrite check) on
  *    50 representative analytic queries for a non-admin principal under a row filter and two masks;
- *    warm caches (the steady state of a running Catchment), 20 rounds; median / p90 / p99.
+ *    warm caches (the steady state of a running Catchment), 20 rounds; median / p90 / p99; then
+ *    the same through the governor worker pool, as the Catchment runs it.
  * 2. Governed vs raw on a 10 M-row Parquet snapshot (generated here, not timed), 10 analytic
  *    queries, every variant through the same QueryExecutor (same sandbox cost):
  *    - raw:        the user's text over the unfiltered snapshot (context only; it reads more rows);
@@ -13,24 +14,36 @@
  *    - no-barrier: the rewritten SQL without its `LIMIT 9223372036854775807` (diagnostic only: shows
  *                  how much of the overhead is the side-channel barrier; never safe to run for real).
  *    Variants alternate within each repetition; medians of 5. Targets: governed / equivalent ≤ 1.10×
- *    and < 3 ms added, at the median over the 10 queries.
+ *    and < 3 ms added, at the median over the 10 queries. (3. diagnoses the barrier's share.)
+ * 4. Load: through GovernanceService.query (limits, worker pool, fair slots, default executor), the
+ *    latency of a small query of one principal, unloaded and while another principal sends its
+ *    largest allowed queries (maxSqlBytes of SQL, a full scan) back to back from as many clients as
+ *    it may have queries in progress; the ratio of medians (target < 2×) and the event loop delay
+ *    meanwhile (what /health waits for).
  *
- * Run: npm run bench:governance
+ * Run: npm run bench:governance (add -- --only=load for the snapshot and part 4 alone)
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { CatchmentStore } from '../src/catchment/store/index.js';
 import { exportParquet } from '../src/compute/parquet.js';
 import { QueryExecutor, type QueryResult } from '../src/compute/query.js';
+import { GovernorPool } from '../src/governance/governor-pool.js';
 import {
   Catalog,
   type CatalogInput,
   Governor,
   Policy,
   type PolicyDocumentInput,
+  policyDocumentSchema,
 } from '../src/governance/index.js';
+import { GovernanceService, type Identity, type QuerySource } from '../src/governance/service.js';
 import { DuckSqlParser } from '../src/governance/sql-parser.js';
+import { GovernanceStore } from '../src/governance/store.js';
+import { resolveQueryLimits } from '../src/query/limits.js';
 
 const ROWS = 10_000_000;
 const OVERHEAD_ROUNDS = 20;
@@ -40,6 +53,8 @@ const TARGET_RATIO = 1.1;
 const TARGET_ADDED_MS = 3;
 const BARRIER = / LIMIT 9223372036854775807/g;
 const PRINCIPAL = 'analyst';
+/** `--only=load`: generate the snapshot and run part 4 alone. */
+const ONLY_LOAD = process.argv.includes('--only=load');
 
 const EMAIL_MASK = "regexp_replace(customer_email, '^[^@]+', '***')";
 const NAME_MASK = "left(name, 1) || '.'";
@@ -384,6 +399,28 @@ async function policyOverhead(governor: Governor, policy: Policy, catalog: Catal
     }
   }
   console.log(`same with a plain catalog object (validated per call): median ${ms(median(plain))} ms`);
+
+  // What a query pays in the Catchment: governing happens on the worker pool (a message round trip,
+  // the catalog rebuilt from its description in the worker).
+  const pool = new GovernorPool({ threads: 1 });
+  try {
+    const document = policyDocumentSchema.parse(POLICY);
+    const govern = (sql: string) =>
+      pool.govern({ sql, principal: PRINCIPAL, policy: { revision: 1, document }, catalog }, 30_000);
+    for (let round = 0; round < OVERHEAD_WARMUP_ROUNDS; round++) {
+      for (const sql of OVERHEAD_QUERIES) await govern(sql);
+    }
+    const pooled: number[] = [];
+    for (let round = 0; round < 5; round++) {
+      for (const sql of OVERHEAD_QUERIES) pooled.push((await time(() => govern(sql))).ms);
+    }
+    pooled.sort((a, b) => a - b);
+    console.log(
+      `on the governor worker pool (as the Catchment runs it), ${pooled.length} samples: median ${ms(median(pooled))} ms, p99 ${ms(quantile(pooled, 0.99))} ms`,
+    );
+  } finally {
+    await pool.close();
+  }
 }
 
 // ───────────── part 2: governed vs raw on 10 M rows ─────────────
@@ -480,13 +517,13 @@ async function governedVsRaw(governor: Governor, policy: Policy, catalog: Catalo
             const start = performance.now();
             const governed = await governor.governQuery(query.sql, ctx);
             measured.governOnly.push(performance.now() - start);
-            const tables = new Map(governed.tables.map((t) => [t.key, snapshot.byKey.get(t.key)!]));
+            const tables = new Map(governed.tables.map((t) => [t.relation, snapshot.byKey.get(t.key)!]));
             lastGoverned = await executor.execute(governed.sql, { tables });
             return performance.now() - start;
           }
           case 'noBarrier': {
             const governed = await governor.governQuery(query.sql, ctx);
-            const tables = new Map(governed.tables.map((t) => [t.key, snapshot.byKey.get(t.key)!]));
+            const tables = new Map(governed.tables.map((t) => [t.relation, snapshot.byKey.get(t.key)!]));
             return (await time(() => executor.execute(governed.sql.replace(BARRIER, ''), { tables }))).ms;
           }
         }
@@ -581,11 +618,8 @@ async function diagnoseBarrier(governor: Governor, policy: Policy, catalog: Cata
   const instance = await DuckDBInstance.create(':memory:', { threads: '2' });
   const connection = await instance.connect();
   try {
-    await connection.run('CREATE SCHEMA "sales@1"');
-    for (const [key, file] of snapshot.byKey) {
-      const name = key.split('.')[1]!;
-      await connection.run(`CREATE VIEW "sales@1".${name} AS SELECT * FROM read_parquet('${file}')`);
-    }
+    // The rewritten SQL reads each table as `raw.tN` (its raw relation, named per query).
+    await connection.run('CREATE SCHEMA raw');
     const picked = ANALYTIC_QUERIES.filter((q) => DIAGNOSED.has(q.name));
     console.log(
       `${pad('query', 24)} ${pad('barrier', 9)} ${pad('no-barr', 9)} ${pad('barrier', 9)} ${pad('no-barr', 9)}`,
@@ -594,7 +628,16 @@ async function diagnoseBarrier(governor: Governor, policy: Policy, catalog: Cata
       `${pad('preserve_insertion_order', 24)} ${pad('true', 9)} ${pad('true', 9)} ${pad('false', 9)} ${pad('false', 9)}`,
     );
     for (const query of picked) {
-      const governed = await governor.governQuery(query.sql, { principal: PRINCIPAL, policy, catalog });
+      const governed = await governor.governQuery(query.sql, {
+        principal: PRINCIPAL,
+        policy,
+        catalog,
+        rawSchema: 'raw',
+      });
+      for (const t of governed.tables) {
+        const file = snapshot.byKey.get(t.key)!;
+        await connection.run(`CREATE OR REPLACE VIEW ${t.relation} AS SELECT * FROM read_parquet('${file}')`);
+      }
       const cells: string[] = [];
       for (const preserve of [true, false]) {
         await connection.run(`SET preserve_insertion_order = ${preserve}`);
@@ -613,6 +656,147 @@ async function diagnoseBarrier(governor: Governor, policy: Policy, catalog: Cata
   }
 }
 
+// ───────────── part 4: one principal's load vs another's small query ─────────────
+
+const HEAVY = 'heavy';
+const SMALL_QUERY = `SELECT manager FROM ${R} WHERE region = 'EMEA'`;
+const LOAD_WARMUP = 3;
+const LOAD_SAMPLES = 15;
+const TARGET_LOAD_RATIO = 2;
+
+/**
+ * The heaviest query the limits let through in size: exactly up to maxSqlBytes of SQL, a full scan
+ * of the 10 M-row table with a long NOT IN list (costly to parse, rewrite and run).
+ */
+function largestAllowedQuery(maxBytes: number): string {
+  const head = `SELECT product, count(*) AS n, sum(amount) AS total FROM ${D} WHERE quantity NOT IN (`;
+  const tail = ') GROUP BY product ORDER BY product';
+  const items: string[] = [];
+  let size = head.length + tail.length;
+  for (let i = 100; ; i++) {
+    const next = (items.length > 0 ? 2 : 0) + String(i).length;
+    if (size + next > maxBytes) break;
+    items.push(String(i));
+    size += next;
+  }
+  return `${head}${items.join(', ')}${tail}`;
+}
+
+/** A GovernanceService over the bench snapshot, as a Catchment runs it (same executor defaults). */
+async function governedService(snapshot: Snapshot, catalog: Catalog) {
+  const store = CatchmentStore.open(path.join(snapshot.dir, 'catchment'));
+  const document = policyDocumentSchema.parse({
+    ...POLICY,
+    principals: [...POLICY.principals!, { name: 'admin', kind: 'user' }, { name: HEAVY, kind: 'user' }],
+    groups: POLICY.groups!.map((g) =>
+      g.name === 'admins'
+        ? { ...g, members: [...(g.members ?? []), 'admin'] }
+        : g.name === 'analysts'
+          ? { ...g, members: [...(g.members ?? []), HEAVY] }
+          : g,
+    ),
+  });
+  new GovernanceStore(store.db).saveDocument(document, 0, Date.now());
+  const service = new GovernanceService(new GovernanceStore(store.db), {
+    adminKey: 'bench-admin-key-0123456789',
+    catalog: async () => catalog,
+  });
+  const executor = new QueryExecutor();
+  const source: QuerySource = {
+    snapshot: async () => ({ catalog, files: snapshot.byKey }),
+    execute: (sql, tables, options) =>
+      executor.execute(sql, {
+        tables,
+        ...(options ? { principal: options.principal, limits: { timeoutMs: options.timeoutMs } } : {}),
+      }),
+  };
+  return {
+    service,
+    source,
+    async close() {
+      await service.close();
+      await executor.close();
+      store.close();
+    },
+  };
+}
+
+async function loadFairness(snapshot: Snapshot, catalog: Catalog): Promise<void> {
+  const limits = resolveQueryLimits();
+  const heavySql = largestAllowedQuery(limits.maxSqlBytes);
+  const clients = limits.maxQueriesPerPrincipal;
+  console.log(
+    `\n== 4. a small query of one principal while another sends its largest allowed queries back to back ==`,
+  );
+  console.log(
+    `heavy: ${clients} clients (its limit of queries in progress), each sending a ${heavySql.length.toLocaleString('en')}-byte query (limit ${limits.maxSqlBytes.toLocaleString('en')}) scanning ${ROWS.toLocaleString('en')} rows, back to back`,
+  );
+  console.log(`small: ${SMALL_QUERY}`);
+  const { service, source, close } = await governedService(snapshot, catalog);
+  const analyst: Identity = { principal: PRINCIPAL, keyId: null };
+  const heavy: Identity = { principal: HEAVY, keyId: null };
+  const small = async () => (await time(() => service.query(analyst, SMALL_QUERY, source))).ms;
+  try {
+    for (let i = 0; i < LOAD_WARMUP; i++) await small();
+    const unloaded: number[] = [];
+    for (let i = 0; i < LOAD_SAMPLES; i++) unloaded.push(await small());
+
+    let stop = false;
+    const heavyTimes: number[] = [];
+    const heavyErrors = new Map<string, number>();
+    let firstDone: () => void;
+    const warmedUp = new Promise<void>((resolve) => {
+      firstDone = resolve;
+    });
+    const loops = Array.from({ length: clients }, async () => {
+      while (!stop) {
+        const started = performance.now();
+        try {
+          await service.query(heavy, heavySql, source);
+          heavyTimes.push(performance.now() - started);
+        } catch (error) {
+          const code = (error as { code?: string }).code ?? (error as Error).message.slice(0, 60);
+          heavyErrors.set(code, (heavyErrors.get(code) ?? 0) + 1);
+        }
+        firstDone();
+      }
+    });
+    // Measure once the heavy pipeline is full: every stage holds heavy work from now on.
+    await warmedUp;
+    const delay = monitorEventLoopDelay({ resolution: 5 });
+    delay.enable();
+    const loaded: number[] = [];
+    for (let i = 0; i < LOAD_SAMPLES; i++) loaded.push(await small());
+    delay.disable();
+    stop = true;
+    await Promise.all(loops);
+
+    const sortedUnloaded = [...unloaded].sort((a, b) => a - b);
+    const sortedLoaded = [...loaded].sort((a, b) => a - b);
+    const ratio = median(loaded) / median(unloaded);
+    console.log(
+      `small, unloaded: median ${ms(median(unloaded), 1)} ms, p90 ${ms(quantile(sortedUnloaded, 0.9), 1)} ms`,
+    );
+    console.log(
+      `small, under load: median ${ms(median(loaded), 1)} ms, p90 ${ms(quantile(sortedLoaded, 0.9), 1)} ms, max ${ms(sortedLoaded[sortedLoaded.length - 1]!, 1)} ms`,
+    );
+    console.log(
+      `ratio (median under load / unloaded): ${ratio.toFixed(2)}× (target < ${TARGET_LOAD_RATIO}×) ${ratio < TARGET_LOAD_RATIO ? 'OK' : 'MISSED'}`,
+    );
+    console.log(
+      `heavy: ${heavyTimes.length} completed, median ${ms(median(heavyTimes), 0)} ms each` +
+        (heavyErrors.size > 0
+          ? `; refused or failed: ${[...heavyErrors].map(([c, n]) => `${c} ×${n}`).join(', ')}`
+          : ''),
+    );
+    console.log(
+      `event loop delay while loaded (what /health waits for): p99 ${ms(delay.percentile(99) / 1e6, 1)} ms, max ${ms(delay.max / 1e6, 1)} ms`,
+    );
+  } finally {
+    await close();
+  }
+}
+
 async function main(): Promise<void> {
   console.log(`governance bench: node ${process.version}, ${availableParallelism()} cores, load ${load()}`);
   const policy = Policy.parse(POLICY);
@@ -621,15 +805,19 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(tmpdir(), 'duckstring-governance-bench-'));
   try {
     await governor.validatePolicy(policy, catalog);
-    await policyOverhead(governor, policy, catalog);
+    if (!ONLY_LOAD) await policyOverhead(governor, policy, catalog);
 
     const generated = await time(() => writeSnapshot(dir));
     console.log(
       `\nsnapshot: ${ROWS.toLocaleString('en')} rows of sales.daily + 3 small tables → Parquet zstd in ${ms(generated.ms / 1000, 1)} s (not measured)`,
     );
     console.log(`load average: ${load()}`);
-    await governedVsRaw(governor, policy, catalog, generated.value);
-    await diagnoseBarrier(governor, policy, catalog, generated.value);
+    if (!ONLY_LOAD) {
+      await governedVsRaw(governor, policy, catalog, generated.value);
+      await diagnoseBarrier(governor, policy, catalog, generated.value);
+    }
+    console.log(`load average: ${load()}`);
+    await loadFairness(generated.value, catalog);
   } finally {
     governor.close();
     await rm(dir, { recursive: true, force: true });

@@ -7,9 +7,11 @@ import path from 'node:path';
 import type { DuckConfig, DuckEvent } from '../duck/protocol.js';
 import type { EngineEvent } from '../engine/engine.js';
 import type { PondSpec, RippleSpec } from '../engine/topology.js';
+import type { GovernanceService } from '../governance/service.js';
+import { type GovernedInputs, InputsError } from './governed-inputs.js';
 import { JobQueues } from './jobs.js';
-import { lineId, Orchestrator, parseLineId } from './orchestrator.js';
-import { CatchmentStore, ensureLineDirs, linePaths } from './store/index.js';
+import { lineId, Orchestrator, OrchestratorStopped, parseLineId } from './orchestrator.js';
+import { CatchmentStore, ensureLineDirs } from './store/index.js';
 import { DuckSupervisor } from './supervisor.js';
 
 export interface CatchmentOptions {
@@ -67,6 +69,15 @@ export class Catchment {
   private listeners = new Set<CatchmentEventListener>();
   private publishedListeners = new Set<(name: string, major: number) => void>();
   private readonly log: NonNullable<CatchmentOptions['log']>;
+  /** The policy deploys check; null until wired (then deploys create no principal). */
+  governance: GovernanceService | null = null;
+  /** Materialises runs' inputs; without it (no governance wired) runs get no Source inputs. */
+  private inputs: GovernedInputs | null = null;
+  /** Per line, the tail of its chain of asynchronous work (dispatches, input collection). */
+  private readonly lineWork = new Map<string, Promise<void>>();
+  /** Per line, the input files of each dispatched run not yet published (f → relative paths). */
+  private readonly runInputs = new Map<string, Map<number, string[]>>();
+  private stopping = false;
 
   constructor(readonly options: CatchmentOptions) {
     this.store = CatchmentStore.open(options.root);
@@ -137,9 +148,20 @@ export class Catchment {
   /** Stops deciding and stops every Duck; the store stays open for requests still in flight. */
   async stopWork(): Promise<void> {
     this.ready = false;
+    this.stopping = true;
     this.orchestrator?.stop();
+    await Promise.allSettled([...this.lineWork.values()]);
     this.jobs.close();
     await this.supervisor.stopAll();
+  }
+
+  /**
+   * Wires the policy in (set before `start`): deploys create and grant their line's principal, and
+   * runs read their Sources through the policy (governed-inputs.ts).
+   */
+  useGovernance(governance: GovernanceService, inputs: GovernedInputs): void {
+    this.governance = governance;
+    this.inputs = inputs;
   }
 
   /** Called when a line published a new snapshot (e.g. to collect superseded files). */
@@ -239,9 +261,9 @@ export class Catchment {
       ledgerPath: paths.ledger,
       ripples: m.ripples,
       immediateRetries: cfg.budgets.immediateRetries,
-      sources: Object.fromEntries(
-        m.sources.map((s) => [s.name, linePaths(this.options.root, s.name, s.major).data]),
-      ),
+      // Ripples read their Sources only through the governed inputs each begin-run job carries
+      // (governed-inputs.ts); a Duck is never told where a Source's raw snapshots are.
+      sources: {},
       pollWaitMs: Math.max(100, Math.min(25_000, Math.floor(this.livenessMs / 3))),
       watchdogMs: this.watchdogMs,
     };
@@ -306,6 +328,7 @@ export class Catchment {
           break;
         case 'run-published':
           for (const l of this.publishedListeners) l(name, major);
+          this.collectInputs(line, e.f);
           break;
       }
     }
@@ -328,12 +351,96 @@ export class Catchment {
 
   // ───────────────────────────── engine → world ─────────────────────────────
 
+  /**
+   * Carries out "begin a Pond Run at F": materialises the run's inputs (its Sources as the line's
+   * principal may read them), then queues the job. Materialising is asynchronous, so the engine loop
+   * never waits for it; one chain per line keeps each line's jobs in dispatch order.
+   */
   private dispatch(line: string, f: number, force: boolean, refresh: boolean, sourcesChanged: boolean): void {
     const { name, major } = parseLineId(line);
     const version = this.store.getSelectedVersion(name, major);
     if (!version) return;
-    this.jobs.push(line, { kind: 'begin-run', f, version: version.version, force, refresh, sourcesChanged });
-    this.supervisor.ensure(line);
+    const sources = (version.manifest as unknown as StoredManifest).sources.map((s) => ({
+      name: s.name,
+      major: s.major,
+    }));
+    this.onLine(line, async () => {
+      let inputs: Record<string, string> = {};
+      if (this.inputs) {
+        try {
+          inputs = await this.inputs.materialise({ name, major }, sources);
+        } catch (error) {
+          this.inputsFailed(line, f, error);
+          return;
+        }
+      }
+      // Killed, failed or shut down while the inputs were prepared: nobody wants this run any more.
+      if (this.stopping || !this.wantsRun(line, f)) return;
+      const runs = this.runInputs.get(line) ?? new Map<number, string[]>();
+      runs.set(f, Object.values(inputs));
+      this.runInputs.set(line, runs);
+      this.jobs.push(line, {
+        kind: 'begin-run',
+        f,
+        version: version.version,
+        force,
+        refresh,
+        sourcesChanged,
+        inputs,
+      });
+      this.supervisor.ensure(line);
+    });
+  }
+
+  /** Runs `work` after every earlier piece of work of the same line (dispatches, input collection). */
+  private onLine(line: string, work: () => Promise<void>): void {
+    const next = (this.lineWork.get(line) ?? Promise.resolve()).then(work).catch((error: unknown) => {
+      this.log('error', 'line work failed', { line, error: (error as Error).message });
+    });
+    this.lineWork.set(line, next);
+    void next.then(() => {
+      if (this.lineWork.get(line) === next) this.lineWork.delete(line);
+    });
+  }
+
+  /** Whether run f of a line is still in flight in the engine (not killed, failed or finished). */
+  private wantsRun(line: string, f: number): boolean {
+    try {
+      const s = this.orchestrator.state.pondState(line);
+      return !s.isKilled && !s.isFailed && f > s.endF && f <= s.startF;
+    } catch {
+      return false;
+    }
+  }
+
+  /** A run whose inputs could not be prepared fails through the ordinary fault path, error in history. */
+  private inputsFailed(line: string, f: number, error: unknown): void {
+    const message =
+      error instanceof InputsError ? error.message : 'could not prepare the Source inputs of this run';
+    this.log('warn', 'run inputs failed', { line, f, error: (error as Error).message });
+    if (this.stopping || !this.wantsRun(line, f)) return;
+    const { name, major } = parseLineId(line);
+    try {
+      this.orchestrator.batch(() =>
+        this.applyDuckEvents(name, major, line, [
+          { kind: 'run-failed', at: this.now(), f, error: { message } },
+        ]),
+      );
+    } catch (err) {
+      if (!(err instanceof OrchestratorStopped)) throw err;
+    }
+  }
+
+  /** After run f published, the inputs only runs up to f used are deleted. */
+  private collectInputs(line: string, f: number): void {
+    const inputs = this.inputs;
+    if (!inputs) return;
+    this.onLine(line, async () => {
+      const runs = this.runInputs.get(line) ?? new Map<number, string[]>();
+      for (const done of [...runs.keys()]) if (done <= f) runs.delete(done);
+      const keep = new Set([...runs.values()].flat());
+      await inputs.collect(parseLineId(line), keep);
+    });
   }
 
   private observe(events: readonly EngineEvent[]): void {

@@ -13,6 +13,7 @@ import { Catalog, type CatalogInput } from '../governance/catalog.js';
 import type { QuerySource } from '../governance/service.js';
 import type { Catchment } from './catchment.js';
 import { linePaths } from './store/index.js';
+import { queryLinksDir } from './store/layout.js';
 
 /**
  * Superseded snapshot files stay this long after they left the published set: longer than any query
@@ -21,13 +22,14 @@ import { linePaths } from './store/index.js';
 export const SNAPSHOT_GRACE_MS = 10 * 60_000;
 
 export class DataService {
-  readonly executor = new QueryExecutor();
+  readonly executor: QueryExecutor;
   private lastCollected = new Map<string, number>();
 
   constructor(
     private readonly catchment: Catchment,
     private readonly graceMs = SNAPSHOT_GRACE_MS,
   ) {
+    this.executor = new QueryExecutor({ linkDirectory: queryLinksDir(catchment.options.root) });
     catchment.onPublished((name, major) => void this.collect(name, major));
   }
 
@@ -53,32 +55,18 @@ export class DataService {
     }));
   }
 
-  /** `pond.table` names the newest major of a Pond; `"pond@N".table` a specific one. */
-  async tables(): Promise<Map<string, string>> {
-    const store = this.catchment.store;
-    const out = new Map<string, string>();
-    for (const pond of store.listPonds()) {
-      const newest = store.highestMajor(pond);
-      for (const l of store.listLines(pond)) {
-        const dataDir = linePaths(this.catchment.options.root, l.pond, l.major).data;
-        const qualifiers = [`${l.pond}@${l.major}`, ...(l.major === newest ? [l.pond] : [])];
-        for (const [k, v] of queryTablesFromManifest(dataDir, await readManifest(dataDir), qualifiers))
-          out.set(k, v);
-      }
-    }
-    return out;
-  }
-
-  async query(sql: string) {
-    return this.executor.execute(sql, { tables: await this.tables() });
-  }
-
   /**
    * The governed catalog (every published table of every line, with its columns; `pond.table` means
    * the newest major) and the snapshot file behind each 'pond@N.table' key, read from one pass over
    * the manifests so a query is governed against the same version it then reads.
+   *
+   * `leased`: each manifest's files are leased in the same turn as the manifest is read, so garbage
+   * collection (same process) cannot delete them before the query is done; call `release` then.
    */
-  async snapshot(): Promise<{ catalog: Catalog; files: Map<string, string> }> {
+  async snapshot(
+    leased = false,
+  ): Promise<{ catalog: Catalog; files: Map<string, string>; release: () => void }> {
+    const releases: (() => void)[] = [];
     const store = this.catchment.store;
     const tables: CatalogInput['tables'] = [];
     const selected: Record<string, number> = {};
@@ -90,6 +78,11 @@ export class DataService {
         const manifest = await readManifest(dataDir).catch(() => null);
         if (!manifest) continue;
         const qualifier = `${l.pond}@${l.major}`;
+        if (leased) {
+          releases.push(
+            this.executor.leases.acquire(queryTablesFromManifest(dataDir, manifest, [qualifier]).values()),
+          );
+        }
         for (const [key, file] of queryTablesFromManifest(dataDir, manifest, [qualifier])) {
           const name = key.slice(qualifier.length + 1);
           const entry = { pond: l.pond, major: l.major, name, columns: manifest.tables[name]!.columns };
@@ -105,12 +98,24 @@ export class DataService {
         }
       }
     }
-    return { catalog: Catalog.parse({ tables, selected }), files };
+    const release = () => {
+      for (const r of releases.splice(0)) r();
+    };
+    try {
+      return { catalog: Catalog.parse({ tables, selected }), files, release };
+    } catch (error) {
+      release();
+      throw error;
+    }
   }
 
   /** The query side the governance service runs governed SQL through. */
   readonly source: QuerySource = {
-    snapshot: () => this.snapshot(),
-    execute: (sql, tables) => this.executor.execute(sql, { tables }),
+    snapshot: () => this.snapshot(true),
+    execute: (sql, tables, options) =>
+      this.executor.execute(sql, {
+        tables,
+        ...(options ? { principal: options.principal, limits: { timeoutMs: options.timeoutMs } } : {}),
+      }),
   };
 }

@@ -8,12 +8,15 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { validateTopology } from '../engine/topology.js';
+import type { Identity } from '../governance/service.js';
+import { BOOTSTRAP_ADMIN } from '../governance/store.js';
 import { ArchiveError, unpackPond } from '../pond/archive.js';
 import { loadPond } from '../pond/loader.js';
 import { PondError } from '../pond/manifest.js';
 import type { Catchment, StoredManifest } from './catchment.js';
 import { HttpError } from './http/routes.js';
 import { lineId } from './orchestrator.js';
+import { checkLineAccess, type LineAccess, prepareLineAccess } from './pond-principals.js';
 import { placeVersionSource, resolveInRoot, versionSourceRel } from './store/index.js';
 
 export interface DeployOutcome {
@@ -26,6 +29,10 @@ export interface DeployOutcome {
   previousVersion: string | null;
   ripples: string[];
   tables: string[];
+  /** The principal the line runs as (null when the Catchment runs without governance). */
+  principal: string | null;
+  /** Source lines this deploy granted the principal SELECT on. */
+  granted: string[];
 }
 
 /** Catalog and schema names DuckDB itself uses: a Pond with one of them could never be queried. */
@@ -38,7 +45,15 @@ function compareSemver(a: string, b: string): number {
   return 0;
 }
 
-export async function deployArchive(catchment: Catchment, archive: Buffer): Promise<DeployOutcome> {
+/**
+ * Deploys as `deployer` (who the HTTP route already checked holds DEPLOY on the line); the line's
+ * principal may read every Source afterwards, or the deploy is refused (pond-principals.ts).
+ */
+export async function deployArchive(
+  catchment: Catchment,
+  archive: Buffer,
+  deployer: Identity = { principal: BOOTSTRAP_ADMIN, keyId: null },
+): Promise<DeployOutcome> {
   const root = catchment.options.root;
   const checksum = createHash('sha256').update(archive).digest('hex');
   const stagingRoot = path.join(root, 'ponds', '.staging');
@@ -62,6 +77,20 @@ export async function deployArchive(catchment: Catchment, archive: Buffer): Prom
     }
     const m = loaded.manifest;
     const store = catchment.store;
+    const governance = catchment.governance;
+    // Refused Sources answer 403 before any other check, so the answer does not tell whether they exist.
+    const access: LineAccess | null = governance
+      ? checkLineAccess(
+          governance,
+          deployer,
+          { name: m.name, major: m.major },
+          m.sources.map((s) => {
+            const selected = store.getSelectedVersion(s.name, s.major);
+            const tables = selected ? ((selected.manifest as unknown as StoredManifest).tables ?? []) : null;
+            return { name: s.name, major: s.major, tables };
+          }),
+        )
+      : null;
     const problems: string[] = [];
     if (RESERVED_POND_NAMES.has(m.name)) {
       problems.push(
@@ -111,6 +140,10 @@ export async function deployArchive(catchment: Catchment, archive: Buffer): Prom
         problems.push(`sources: deploying ${id} would create a ${issue.message}`);
     }
     if (problems.length > 0) throw new HttpError(422, 'invalid_pond', problems.join('\n'), problems);
+    const policyChange =
+      governance && access
+        ? await prepareLineAccess(governance, deployer, { name: m.name, major: m.major }, access)
+        : null;
 
     const result = store.deploy(
       {
@@ -123,6 +156,13 @@ export async function deployArchive(catchment: Catchment, archive: Buffer): Prom
       },
       {
         beforeCommit: (r) => {
+          if (policyChange) {
+            try {
+              policyChange.commit();
+            } catch {
+              throw new HttpError(409, 'conflict', 'the policy changed during this deploy; deploy again');
+            }
+          }
           if (r.created && placeVersionSource(root, m.name, m.version, staged)) {
             placedDir = resolveInRoot(root, versionSourceRel(m.name, m.version));
           }
@@ -139,8 +179,12 @@ export async function deployArchive(catchment: Catchment, archive: Buffer): Prom
       previousVersion: result.previousVersion,
       ripples: loaded.ripples.map((r) => r.name),
       tables: loaded.tables,
+      principal: access?.principal ?? null,
+      granted: access?.grants ?? [],
     };
   } catch (err) {
+    // A policy change stored inside a deploy transaction that rolled back must not stay cached.
+    catchment.governance?.reload();
     if (placedDir) await rm(placedDir, { recursive: true, force: true });
     throw err;
   } finally {

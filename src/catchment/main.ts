@@ -3,13 +3,17 @@
  * one address. `duckstring catchment start` and `npm start` both come through here.
  */
 import type { FastifyInstance } from 'fastify';
+import { constrainLinePrincipals, linePrincipal } from '../governance/line-principals.js';
 import { GovernanceService } from '../governance/service.js';
 import { GovernanceStore } from '../governance/store.js';
-import { Catchment, type CatchmentOptions } from './catchment.js';
+import type { QueryLimitsInput } from '../query/limits.js';
+import { Catchment, type CatchmentOptions, type StoredManifest } from './catchment.js';
 import { DataService } from './data.js';
+import { GovernedInputs } from './governed-inputs.js';
 import { buildServer } from './http/server.js';
 import { Metrics } from './metrics.js';
 import { lineId } from './orchestrator.js';
+import { ensureLinePrincipals } from './pond-principals.js';
 import { ensureAdminKey } from './store/index.js';
 
 export interface StartOptions extends Omit<CatchmentOptions, 'root'> {
@@ -19,6 +23,8 @@ export interface StartOptions extends Omit<CatchmentOptions, 'root'> {
   httpLogger?: boolean | object;
   /** How long superseded snapshot files are kept (default 10 min). */
   snapshotGraceMs?: number;
+  /** Query limits: SQL size and nesting, per-principal concurrency, time limit, governor threads. */
+  queries?: QueryLimitsInput;
 }
 
 export interface RunningCatchment {
@@ -27,6 +33,8 @@ export interface RunningCatchment {
   /** True when this start created the admin key (print it once). */
   keyCreated: boolean;
   catchment: Catchment;
+  /** Published data and the query executor (its slots' load is observable). */
+  data: DataService;
   app: FastifyInstance;
   close(): Promise<void>;
 }
@@ -40,7 +48,26 @@ export async function startCatchment(opts: StartOptions): Promise<RunningCatchme
     adminKey: key,
     catalog: async () => (await data.snapshot()).catalog,
     onTapRead: (name, major) => tapDemand(catchment, name, major),
+    ...(opts.queries ? { queries: opts.queries } : {}),
+    constrain: (before, next, action) =>
+      constrainLinePrincipals(before, next, action, livePrincipals(catchment)),
   });
+  catchment.useGovernance(governance, new GovernedInputs(opts.root, data, governance));
+  try {
+    await ensureLinePrincipals(
+      governance,
+      catchment.store.listLineConfigs().map((cfg) => ({
+        pond: cfg.pond,
+        major: cfg.major,
+        sources: (cfg.selected.manifest as unknown as StoredManifest).sources,
+      })),
+    );
+  } catch (error) {
+    // Their runs then fail with a clear error until an administrator fixes the policy.
+    opts.log?.('error', 'could not create the principals of lines deployed before Ponds were principals', {
+      error: (error as Error).message,
+    });
+  }
   const app = buildServer({
     catchment,
     adminKey: key,
@@ -67,6 +94,7 @@ export async function startCatchment(opts: StartOptions): Promise<RunningCatchme
     adminKey: key,
     keyCreated: created,
     catchment,
+    data,
     app,
     async close() {
       if (closed) return;
@@ -91,4 +119,9 @@ function tapDemand(catchment: Catchment, name: string, major: number): void {
   } catch {
     // The line went away between the read and now: nothing to demand.
   }
+}
+
+/** The principals deployed lines run as (lower-cased): they cannot be deleted. */
+function livePrincipals(catchment: Catchment): Set<string> {
+  return new Set(catchment.store.listLines().map((l) => linePrincipal(l.pond, l.major).toLowerCase()));
 }

@@ -104,7 +104,10 @@ export class Orchestrator {
    * at once, but the dispatches they cause wait until the single save at the end.
    */
   batch(work: () => void): void {
-    if (this.held) return work();
+    if (this.held) {
+      work();
+      return;
+    }
     this.held = [];
     try {
       work();

@@ -8,13 +8,15 @@
  * DuckDB instance that can read exactly those files (sandbox.ts), and converts the result with
  * full type fidelity (results.ts).
  */
-import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { type DuckDBConnection, type DuckDBPreparedStatement, StatementType } from '@duckdb/node-api';
 import { z } from 'zod';
+import { FairScheduler } from '../query/fair-scheduler.js';
 import { SnapshotLeases } from './leases.js';
 import { type ConvertedResult, readResult } from './results.js';
 import { createViews, lockDown, SandboxPool, type SandboxView } from './sandbox.js';
+import { linkSnapshots } from './snapshot-links.js';
+import { quoteString } from './sql-text.js';
 
 export type QueryErrorCode =
   | 'invalid_request'
@@ -43,9 +45,11 @@ export function httpStatusForQueryError(code: QueryErrorCode): number {
   switch (code) {
     case 'invalid_request':
     case 'invalid_sql':
-    case 'unknown_table':
     case 'execution_failed':
       return 400;
+    case 'unknown_table':
+      // Like the governance refusal: one answer for "does not exist" and "may not see".
+      return 404;
     case 'not_allowed':
       return 403;
     case 'timeout':
@@ -78,6 +82,8 @@ export interface QueryRequest {
   /** 'pond.table' or 'pond@2.table' → absolute path of the published Parquet file to read. */
   tables: ReadonlyMap<string, string>;
   limits?: QueryLimits;
+  /** Who runs it: query slots are shared round-robin between principals (fair-scheduler.ts). */
+  principal?: string;
 }
 
 export type QueryResult = ConvertedResult;
@@ -87,12 +93,19 @@ export interface QueryExecutorOptions {
   leases?: SnapshotLeases;
   /** Queries running at once; more wait their turn. Default 2 (one per core on our machines). */
   maxConcurrent?: number;
+  /** Queries one principal may run at once; default maxConcurrent − 1 (at least 1). */
+  maxRunningPerPrincipal?: number;
   /** Instances created ahead of time; default maxConcurrent. */
   warmInstances?: number;
   /** Limits for requests that do not set their own. */
   defaults?: QueryLimits;
   /** Directory DuckDB may spill to; unset means no spilling (memory_limit is a hard cap). */
   tempDirectory?: string;
+  /**
+   * Where each query's private links to its snapshot files live (snapshot-links.ts); on the
+   * snapshots' filesystem so they are hard links. Default: the OS temp directory.
+   */
+  linkDirectory?: string;
 }
 
 const DEFAULT_LIMITS: Required<QueryLimits> = {
@@ -114,31 +127,14 @@ interface ResolvedTable extends SandboxView {
   key: string;
 }
 
-class Slots {
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
-
-  constructor(private readonly size: number) {}
-
-  async run<T>(work: () => Promise<T>): Promise<T> {
-    if (this.active >= this.size) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    else this.active++;
-    try {
-      return await work();
-    } finally {
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.active--;
-    }
-  }
-}
-
 export class QueryExecutor {
   readonly leases: SnapshotLeases;
-  private readonly slots: Slots;
+  /** Query slots, shared round-robin between principals; one principal never holds them all. */
+  readonly slots: FairScheduler;
   private readonly pool: SandboxPool;
   private readonly defaults: Required<QueryLimits>;
   private readonly tempDirectory: string;
+  private readonly linkDirectory: string | undefined;
 
   constructor(options: QueryExecutorOptions = {}) {
     const maxConcurrent = options.maxConcurrent ?? 2;
@@ -146,10 +142,14 @@ export class QueryExecutor {
       throw new QueryError('invalid_request', 'maxConcurrent must be a positive integer');
     }
     this.leases = options.leases ?? new SnapshotLeases();
-    this.slots = new Slots(maxConcurrent);
+    this.slots = new FairScheduler({
+      slots: maxConcurrent,
+      ...(options.maxRunningPerPrincipal ? { maxRunningPerPrincipal: options.maxRunningPerPrincipal } : {}),
+    });
     this.pool = new SandboxPool(options.warmInstances ?? maxConcurrent);
     this.defaults = { ...DEFAULT_LIMITS, ...parseLimits(options.defaults) };
     this.tempDirectory = options.tempDirectory ?? '';
+    this.linkDirectory = options.linkDirectory;
   }
 
   async execute(sql: string, request: QueryRequest): Promise<QueryResult> {
@@ -161,21 +161,81 @@ export class QueryExecutor {
     // Lease before anything async so a concurrent garbage collection cannot take the files away.
     const release = this.leases.acquire(tables.map((t) => t.file));
     try {
-      await assertFilesPresent(tables);
-      return await this.slots.run(() => this.runSandboxed(sql, tables, limits));
+      return await this.inSlot(request.principal, limits, (remaining) =>
+        this.sandboxed(tables, remaining, [], async (connection, progress) => {
+          const statement = await prepareSingleSelect(connection, sql).catch((error: unknown) => {
+            throw qualifyUnknownTable(toQueryError(error, null, 'bind'), connection, sql);
+          });
+          progress.executing();
+          const result = await statement.stream();
+          return readResult(result, { rowCountLimit: limits.maxRows, onChunk: progress.assertInTime });
+        }),
+      );
     } finally {
       release();
     }
   }
 
-  private async runSandboxed(
-    sql: string,
+  /**
+   * Runs `work` in a query slot of `principal`'s turn. The time limit counts from the request: a
+   * query still waiting for its slot when it runs out is dropped, and `work` gets what is left.
+   */
+  private async inSlot<T>(
+    principal: string | undefined,
+    limits: Required<QueryLimits>,
+    work: (remaining: Required<QueryLimits>) => Promise<T>,
+  ): Promise<T> {
+    const exceeded = (detail?: string) =>
+      new QueryError('timeout', `query exceeded its time limit of ${limits.timeoutMs} ms`, detail);
+    const waiting = new AbortController();
+    const timer = setTimeout(
+      () => waiting.abort(exceeded('while waiting for a query slot')),
+      limits.timeoutMs,
+    );
+    try {
+      return await this.slots.run(
+        (waitedMs) => {
+          clearTimeout(timer);
+          const timeoutMs = Math.max(1, Math.floor(limits.timeoutMs - waitedMs));
+          if (timeoutMs === limits.timeoutMs) return work(limits);
+          // The message names the whole limit, not what was left of it after waiting.
+          return work({ ...limits, timeoutMs }).catch((error: unknown) => {
+            throw error instanceof QueryError && error.code === 'timeout' ? exceeded(error.detail) : error;
+          });
+        },
+        { ...(principal !== undefined ? { principal } : {}), signal: waiting.signal },
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Runs `work` on a fresh locked-down instance that can read exactly `tables` (through per-query
+   * links, under the views the SQL names) and write only `writable`. Errors come out as QueryErrors
+   * with no snapshot path in them.
+   */
+  private async sandboxed<T>(
     tables: ResolvedTable[],
     limits: Required<QueryLimits>,
-  ): Promise<QueryResult> {
+    writable: readonly string[],
+    work: (connection: DuckDBConnection, progress: SandboxProgress) => Promise<T>,
+  ): Promise<T> {
+    const links = await linkSnapshots(
+      tables.map((t) => t.file),
+      this.linkDirectory,
+    ).catch((error: NodeJS.ErrnoException) => {
+      const missing = tables.find((t) => error.path === t.file) ?? tables[0];
+      throw new QueryError(
+        'snapshot_unavailable',
+        `the published snapshot of "${missing?.key ?? '?'}" is no longer available`,
+      );
+    });
+    const views = tables.map((t, i) => ({ ...t, file: links.paths[i]! }));
     const instance = await this.pool.take();
     let connection: DuckDBConnection | undefined;
     let timedOut = false;
+    let phase: QueryPhase = 'bind';
     const timer = setTimeout(() => {
       timedOut = true;
       connection?.interrupt();
@@ -183,13 +243,13 @@ export class QueryExecutor {
     try {
       connection = await instance.connect();
       await lockDown(connection, {
-        allowedPaths: tables.map((t) => t.file),
+        allowedPaths: [...views.map((v) => v.file), ...writable],
         threads: limits.threads,
         memoryLimit: limits.memoryLimit,
         tempDirectory: this.tempDirectory,
       });
       try {
-        await createViews(connection, tables);
+        await createViews(connection, views);
       } catch (error) {
         throw new QueryError(
           'snapshot_unavailable',
@@ -197,29 +257,67 @@ export class QueryExecutor {
           (error as Error).message,
         );
       }
-      const statement = await prepareSingleSelect(connection, sql).catch((error: unknown) => {
-        throw qualifyUnknownTable(toQueryError(error, null), connection!, sql);
-      });
-      const result = await statement.stream();
-      return await readResult(result, {
-        rowCountLimit: limits.maxRows,
-        onChunk: () => {
-          if (timedOut)
-            throw new QueryError('timeout', `query exceeded its time limit of ${limits.timeoutMs} ms`);
+      const assertInTime = () => {
+        if (timedOut)
+          throw new QueryError('timeout', `query exceeded its time limit of ${limits.timeoutMs} ms`);
+      };
+      const result = await work(connection, {
+        executing: () => {
+          phase = 'execute';
         },
+        assertInTime,
       });
+      assertInTime();
+      return result;
     } catch (error) {
-      throw toQueryError(error, timedOut ? limits.timeoutMs : null);
+      throw scrubbed(toQueryError(error, timedOut ? limits.timeoutMs : null, phase), links.scrub);
     } finally {
       clearTimeout(timer);
       connection?.closeSync();
       instance.closeSync();
+      await links.release();
     }
   }
 
   /** Disposes the warm instances. Queries already running finish normally. */
   async close(): Promise<void> {
     await this.pool.close();
+  }
+
+  /**
+   * Writes the result of one (governed) SELECT to a Parquet file: a Pond's input, materialised for
+   * its line's principal (src/catchment/governed-inputs.ts). Same sandbox as `execute`: the query
+   * may read only `request.tables` and the only file it may write is `destination`.
+   */
+  async exportParquet(sql: string, request: QueryRequest, destination: string): Promise<{ rows: number }> {
+    if (typeof sql !== 'string' || sql.trim() === '') throw new QueryError('invalid_sql', 'SQL is empty');
+    if (!path.isAbsolute(destination) || !destination.endsWith('.parquet') || destination.includes('\0')) {
+      throw new QueryError('invalid_request', 'the destination must be an absolute path to a .parquet file');
+    }
+    const limits = { ...this.defaults, ...parseLimits(request.limits) };
+    const tables = resolveTables(request.tables);
+    const release = this.leases.acquire(tables.map((t) => t.file));
+    try {
+      const target = path.resolve(destination);
+      return await this.slots.run(() =>
+        this.sandboxed(tables, limits, [target], async (connection, progress) => {
+          // Checked as a query first (exactly one SELECT), so the COPY wraps nothing else.
+          (
+            await prepareSingleSelect(connection, sql).catch((error: unknown) => {
+              throw toQueryError(error, null, 'bind');
+            })
+          ).destroySync();
+          progress.executing();
+          const reader = await connection.runAndReadAll(
+            `COPY (\n${sql}\n) TO ${quoteString(target)} (FORMAT parquet)`,
+          );
+          const count = reader.getRows()[0]?.[0];
+          return { rows: count === undefined || count === null ? 0 : Number(count) };
+        }),
+      );
+    } finally {
+      release();
+    }
   }
 }
 
@@ -275,16 +373,17 @@ function resolveTables(tables: ReadonlyMap<string, string>): ResolvedTable[] {
   return out;
 }
 
-async function assertFilesPresent(tables: ResolvedTable[]): Promise<void> {
-  for (const table of tables) {
-    const stat = await fsp.stat(table.file).catch(() => null);
-    if (!stat?.isFile()) {
-      throw new QueryError(
-        'snapshot_unavailable',
-        `the published snapshot of "${table.key}" is no longer available`,
-      );
-    }
-  }
+interface SandboxProgress {
+  /** Binding is over: errors from here on may depend on data. */
+  executing(): void;
+  /** Throws the timeout error once the query's time is up. */
+  assertInTime(): void;
+}
+
+/** The same error with every snapshot path replaced: no answer names a file under the root. */
+function scrubbed(error: QueryError, scrub: (text: string) => string): QueryError {
+  const detail = error.detail === undefined ? undefined : scrub(error.detail);
+  return new QueryError(error.code, scrub(error.message), detail);
 }
 
 async function prepareSingleSelect(
@@ -334,7 +433,13 @@ function qualifyUnknownTable(error: QueryError, connection: DuckDBConnection, sq
     : error;
 }
 
-function toQueryError(error: unknown, timedOutAfterMs: number | null): QueryError {
+/**
+ * Binding (parse, bind, plan) reads no row, so its errors depend only on the SQL text and the
+ * tables' shapes; executing reads rows, so its errors may quote values a row filter hides.
+ */
+type QueryPhase = 'bind' | 'execute';
+
+function toQueryError(error: unknown, timedOutAfterMs: number | null, phase: QueryPhase): QueryError {
   if (error instanceof QueryError) return error;
   const message = error instanceof Error ? error.message : String(error);
   if (timedOutAfterMs !== null || message.startsWith('INTERRUPT Error')) {
@@ -355,6 +460,6 @@ function toQueryError(error: unknown, timedOutAfterMs: number | null): QueryErro
   }
   if (message.startsWith('Permission Error')) return new QueryError('not_allowed', message);
   if (message.startsWith('Out of Memory Error')) return new QueryError('resource_limit', message);
-  if (USER_ERROR.test(message)) return new QueryError('invalid_sql', message);
+  if (USER_ERROR.test(message) && phase === 'bind') return new QueryError('invalid_sql', message);
   return new QueryError('execution_failed', message);
 }

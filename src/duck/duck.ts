@@ -12,8 +12,15 @@ import type { DuckConfig, DuckEvent, DuckJobMessage } from './protocol.js';
 
 /** Executes one Pond version's Ripples; built per version so a redeploy swaps code between runs. */
 export interface RippleRunner {
-  /** Runs one Ripple to freshness f (its table is staged for run f's snapshot). */
-  run(ripple: string, f: number): Promise<{ rows: number | null; changed: boolean }>;
+  /**
+   * Runs one Ripple to freshness f (its table is staged for run f's snapshot), reading its Sources
+   * from `inputs` ('source.table' → file relative to the line's folder) and nothing else.
+   */
+  run(
+    ripple: string,
+    f: number,
+    inputs: Readonly<Record<string, string>>,
+  ): Promise<{ rows: number | null; changed: boolean }>;
   /** Publishes the tables staged for run f as the Pond's snapshot at freshness f. */
   publish(f: number): Promise<Record<string, { rows: number }>>;
   /** Drops every table (refresh: the next run rebuilds from scratch). */
@@ -150,7 +157,7 @@ export class Duck {
       const { engine } = DuckEngine.fromLedger(this.specs(), { endF: {}, runs: [] }, this.config.line);
       this.engine = engine;
     }
-    this.ledger.beginRun(job.f, this.config.immediateRetries, job.version);
+    this.ledger.beginRun(job.f, this.config.immediateRetries, job.version, job.inputs);
     const { runCompleted } = this.engine.beginRun(job.f, this.config.immediateRetries, { force: job.force });
     for (const f of runCompleted) await this.finishRun(f);
     this.lastProgress = Date.now();
@@ -185,7 +192,7 @@ export class Duck {
     this.emit({ kind: 'ripple-start', at: Date.now(), f, ripple, attempt });
     let result: { rows: number | null; changed: boolean };
     try {
-      result = await this.runner.run(ripple, f);
+      result = await this.runner.run(ripple, f, this.ledger.inputs(f));
     } catch (err) {
       const outcome = this.engine.failed(ripple, f);
       this.emit({

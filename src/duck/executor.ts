@@ -3,7 +3,8 @@
  *
  * - A `.sql` Ripple becomes `CREATE OR REPLACE TABLE <name> AS <select>`: one statement, so the
  *   table is replaced atomically and a failing query leaves the old one.
- * - A TS Ripple's `run(ctx)` is called with a `RippleContext`.
+ * - A TS Ripple's `run(ctx)` runs in the Pond's Ripple host, a sandboxed child process (see
+ *   ripple-host.ts); its `ctx.sql`, `ctx.writeTable` and `ctx.log` come back here and run on `conn`.
  *
  * Sources: each execution ATTACHes a private in-memory catalog holding one schema per Source and
  * one view per published table (over the snapshot's Parquet file), and puts those schemas on this
@@ -12,15 +13,17 @@
  * snapshot. The catalog is detached and the connection's settings reset afterwards.
  *
  * Also per connection: `file_search_path` is the Pond's directory (so `read_csv('data/x.csv')`
- * reads a file shipped in the Pond) and the variables `duckstring_f` / `duckstring_previous_f`
- * (TIMESTAMPTZ, for `getvariable(...)` in SQL Ripples).
+ * reads a file shipped in the Pond; a sandboxed registry has it set once, globally, see sandbox.ts)
+ * and the variables `duckstring_f` / `duckstring_previous_f` (TIMESTAMPTZ, for `getvariable(...)`
+ * in SQL Ripples).
  */
-import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { type DuckDBConnection, type DuckDBValue, timestampTZValueFromDate } from '@duckdb/node-api';
 import type { LoadedPond, LoadedRipple } from '../pond/loader.js';
-import { quoteIdent, quoteLiteral, tableNameProblem } from '../pond/names.js';
-import type { RippleContext, RippleLogger, Row, SqlParams, SqlValue } from '../pond/sdk.js';
+import { quoteIdent, quoteLiteral } from '../pond/names.js';
+import type { RippleLogger, SqlParams, SqlValue } from '../pond/sdk.js';
+import { missingSnapshot, type PublishedTables } from './published.js';
+import { HostRunFailure, RippleHost } from './ripple-host-client.js';
 import { DEFAULT_WRITE_RETRY, type RetryPolicy, retryOnConflict, withKeyLock } from './write-queue.js';
 
 export interface ExecuteRippleInput {
@@ -161,17 +164,25 @@ async function prepareConnection(
     searchPath.push(`${quoteIdent(catalog)}.${quoteIdent(source)}`);
   }
   await conn.run(`SET search_path = ${quoteLiteral(searchPath.join(','))}`);
-  await conn.run(`SET file_search_path = ${quoteLiteral(pondDir)}`);
+  // A sandboxed registry has it already, and locked; only an open one needs it per connection.
+  const current = await conn.runAndReadAll("SELECT current_setting('file_search_path') AS p");
+  if (current.getRowObjectsJS()[0]?.p !== pondDir) {
+    await conn.run(`SET file_search_path = ${quoteLiteral(pondDir)}`);
+    setsFileSearchPath.add(conn);
+  }
   await conn.run(`SET VARIABLE duckstring_f = ${timestampLiteral(f)}`);
   await conn.run(
     `SET VARIABLE duckstring_previous_f = ${previousF ? timestampLiteral(previousF) : 'NULL::TIMESTAMPTZ'}`,
   );
 }
 
+/** Connections whose `file_search_path` this execution set (and must reset). */
+const setsFileSearchPath = new WeakSet<DuckDBConnection>();
+
 async function restoreConnection(conn: DuckDBConnection, catalog: string): Promise<void> {
   await conn.run(`DETACH DATABASE IF EXISTS ${quoteIdent(catalog)}`);
   await conn.run('RESET search_path');
-  await conn.run('RESET file_search_path');
+  if (setsFileSearchPath.delete(conn)) await conn.run('RESET file_search_path');
   await conn.run('RESET VARIABLE duckstring_f');
   await conn.run('RESET VARIABLE duckstring_previous_f');
 }
@@ -215,21 +226,14 @@ async function replaceTable(
 
 type Write = (table: string, selectSql: string, params?: SqlParams) => Promise<number>;
 
-function missingSnapshot(ref: string, published: Map<string, Map<string, string>>): string | null {
-  const [source = '', table = ''] = ref.split('.');
-  const tables = published.get(source);
-  if (!tables) {
-    const declared = [...published.keys()];
-    return `"${source}" is not a Source of this Pond (${declared.length > 0 ? `declared: ${declared.join(', ')}` : 'pond.toml declares no Sources'})`;
-  }
-  if (tables.has(table)) return null;
-  if (tables.size === 0) return `Source "${source}" has no published snapshot`;
-  return `Source "${source}" has no published table "${table}" (published: ${[...tables.keys()].sort().join(', ')})`;
+/** Source → table names (the view of `published` the Ripple host gets: no paths). */
+function tableNames(published: Map<string, Map<string, string>>): PublishedTables {
+  return new Map([...published].map(([source, tables]) => [source, [...tables.keys()]]));
 }
 
 async function runSqlRipple(ripple: LoadedRipple, published: Map<string, Map<string, string>>, write: Write) {
   for (const ref of ripple.sourceReads) {
-    const problem = missingSnapshot(ref, published);
+    const problem = missingSnapshot(ref, tableNames(published));
     if (problem) throw new RippleError(ripple.name, ripple.file, `reads ${ref}, but ${problem}`, undefined);
   }
   try {
@@ -239,6 +243,31 @@ async function runSqlRipple(ripple: LoadedRipple, published: Map<string, Map<str
   }
 }
 
+/** One Ripple host per loaded Pond, started on its first TS Ripple and kept for the next ones. */
+const hosts = new WeakMap<LoadedPond, Promise<RippleHost>>();
+
+async function hostFor(pond: LoadedPond): Promise<RippleHost> {
+  const existing = hosts.get(pond);
+  if (existing) {
+    const host = await existing.catch(() => null);
+    if (host?.alive) return host;
+  }
+  if (!pond.bundleFile) throw new Error(`Pond "${pond.manifest.name}" has no TypeScript Ripples`);
+  const bundleFile = pond.bundleFile;
+  const started = RippleHost.start(pond.dir, bundleFile, (message) =>
+    process.stderr.write(`${JSON.stringify({ time: Date.now(), pond: pond.manifest.name, msg: message })}\n`),
+  ).then(({ host }) => host);
+  hosts.set(pond, started);
+  return started;
+}
+
+/** Stops the Pond's Ripple host, if one runs (a runner closing, a local run ending). */
+export async function closeRippleHost(pond: LoadedPond): Promise<void> {
+  const host = await hosts.get(pond)?.catch(() => null);
+  hosts.delete(pond);
+  host?.close();
+}
+
 async function runTsRipple(
   ripple: LoadedRipple,
   input: ExecuteRippleInput,
@@ -246,80 +275,42 @@ async function runTsRipple(
   write: Write,
 ): Promise<void> {
   const { conn, pond } = input;
-  let finished = false;
-  const pending: Array<Promise<unknown>> = [];
-  const live = (what: string) => {
-    if (finished) throw new Error(`${what} called after the Ripple returned (missing await?)`);
-  };
-  // A promise the author forgot to await must neither crash the process nor be lost: it is
-  // marked handled here and awaited (and its failure reported) after run() returns.
-  const track = <T>(promise: Promise<T>): Promise<T> => {
-    pending.push(promise);
-    promise.catch(() => {});
-    return promise;
-  };
-  const ctx: RippleContext = {
-    pond: pond.manifest.name,
-    ripple: ripple.name,
-    f: new Date(input.f),
-    previousF: input.previousF ? new Date(input.previousF) : null,
-    log: input.log ?? silentLog,
-    sql<T extends Row = Row>(query: string, params?: SqlParams): Promise<T[]> {
-      live('ctx.sql');
-      return track(conn.runAndReadAll(query, toDuckParams(params)).then((r) => r.getRowObjectsJS() as T[]));
-    },
-    readTable(ref: string): string {
-      live('ctx.readTable');
-      if (!/^[^.]+\.[^.]+$/.test(ref)) throw new Error(`readTable("${ref}"): expected "source.table"`);
-      const problem = missingSnapshot(ref, published);
-      if (problem) throw new Error(`readTable("${ref}"): ${problem}`);
-      const [source = '', table = ''] = ref.split('.');
-      return `${quoteIdent(source)}.${quoteIdent(table)}`;
-    },
-    writeTable(name: string, selectSql: string, params?: SqlParams): Promise<{ rows: number }> {
-      live('ctx.writeTable');
-      if (!ripple.tables.includes(name)) {
-        const problem = tableNameProblem(name);
-        return track(
-          Promise.reject(
-            new Error(
-              problem
-                ? `writeTable("${name}"): ${problem}`
-                : `writeTable("${name}"): Ripple "${ripple.name}" does not declare table "${name}" (tables: ${ripple.tables.join(', ')}); add it to tables in ripple({...})`,
-            ),
-          ),
-        );
-      }
-      return track(write(name, selectSql, params).then((rows) => ({ rows })));
-    },
-    file(relPath: string): string {
-      const absolute = path.resolve(pond.dir, relPath);
-      if (path.isAbsolute(relPath) || !absolute.startsWith(pond.dir + path.sep)) {
-        throw new Error(`file("${relPath}"): expected a path relative to the Pond's root, inside it`);
-      }
-      if (!existsSync(absolute) || !statSync(absolute).isFile()) {
-        throw new Error(`file("${relPath}"): no such file in Pond "${pond.manifest.name}"`);
-      }
-      return absolute;
-    },
-  };
+  const log = input.log ?? silentLog;
+  let host: RippleHost;
   try {
-    if (!ripple.run) throw new Error('has no run function');
-    await ripple.run(ctx);
-    finished = true;
-    for (const outcome of await Promise.allSettled(pending)) {
-      if (outcome.status === 'rejected') throw outcome.reason;
-    }
+    host = await hostFor(pond);
   } catch (err) {
-    throw new RippleError(
-      ripple.name,
-      ripple.file,
-      errorMessage(err),
-      err instanceof Error ? err.stack : undefined,
+    // The modules loaded at deploy but not now (a throw at top level, a sandbox refusal): the Ripple's.
+    if (err instanceof HostRunFailure)
+      throw new RippleError(
+        ripple.name,
+        ripple.file,
+        `loading the Ripple modules failed: ${err.message}`,
+        undefined,
+      );
+    throw err;
+  }
+  try {
+    await host.run(
+      {
+        ripple: ripple.name,
+        tables: ripple.tables,
+        pond: pond.manifest.name,
+        f: input.f,
+        previousF: input.previousF,
+        published: [...tableNames(published)].map(([source, tables]) => [source, [...tables]]),
+      },
+      {
+        sql: async (query, params) =>
+          (await conn.runAndReadAll(query, toDuckParams(params))).getRowObjectsJS(),
+        write: (table, selectSql, params) => write(table, selectSql, params),
+        log: (level, message, fields) => log[level](message, fields),
+      },
     );
-  } finally {
-    finished = true;
-    await Promise.allSettled(pending);
+  } catch (err) {
+    if (err instanceof HostRunFailure)
+      throw new RippleError(ripple.name, ripple.file, err.message, err.rippleStack);
+    throw err;
   }
 }
 

@@ -19,12 +19,28 @@ export class RunLedger {
       CREATE TABLE IF NOT EXISTS runs (f REAL PRIMARY KEY, immediate_retries INTEGER NOT NULL, version TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, event TEXT NOT NULL);
     `);
+    // Ledgers written before runs carried their Source inputs.
+    const columns = this.db.prepare('PRAGMA table_info(runs)').all() as Array<{ name: string }>;
+    if (!columns.some((c) => c.name === 'inputs'))
+      this.db.exec("ALTER TABLE runs ADD COLUMN inputs TEXT NOT NULL DEFAULT '{}'");
   }
 
-  beginRun(f: number, immediateRetries: number, version: string): void {
+  /**
+   * Records run f with the Source inputs the Catchment gave it ('source.table' → path relative to the
+   * line's folder), so a restarted Duck re-runs incomplete Ripples on the very same inputs.
+   */
+  beginRun(f: number, immediateRetries: number, version: string, inputs: Record<string, string> = {}): void {
     this.db
-      .prepare('INSERT OR IGNORE INTO runs (f, immediate_retries, version) VALUES (?, ?, ?)')
-      .run(f, immediateRetries, version);
+      .prepare('INSERT OR IGNORE INTO runs (f, immediate_retries, version, inputs) VALUES (?, ?, ?, ?)')
+      .run(f, immediateRetries, version, JSON.stringify(inputs));
+  }
+
+  /** The Source inputs of run f; none when the run is unknown (it ended, or predates inputs). */
+  inputs(f: number): Record<string, string> {
+    const row = this.db.prepare('SELECT inputs FROM runs WHERE f = ?').get(f) as
+      | { inputs: string }
+      | undefined;
+    return row ? (JSON.parse(row.inputs) as Record<string, string>) : {};
   }
 
   endRun(f: number): void {

@@ -39,6 +39,12 @@ export const duckJobSchema = z.discriminatedUnion('kind', [
     force: z.boolean(),
     refresh: z.boolean(),
     sourcesChanged: z.boolean(),
+    /**
+     * The run's Source tables as the Pond's own principal may see them (row filters and masks
+     * applied by the Catchment): 'source.table' → Parquet file, relative to the line's folder
+     * (the folder holding registry.duckdb). Ripples read these and nothing else of their Sources.
+     */
+    inputs: z.record(z.string(), z.string()).default({}),
   }),
   z.object({ kind: z.literal('stop') }),
 ]);

@@ -2,16 +2,21 @@
  * Binds one deployed Pond version to its registry database: runs Ripples on their own connections
  * (DuckDB executes off the event loop, so Ripples of one Pond run concurrently), and publishes the
  * Pond's tables as an immutable Parquet snapshot when a run completes.
+ *
+ * The registry is sandboxed (sandbox.ts) and TS Ripples run in a sandboxed Ripple host; a Ripple's
+ * Sources are the run's `inputs`, files the Catchment wrote into the line's folder with the Pond's
+ * own policy applied. The Sources' data directories (`config.sources`) are never read.
  */
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
-import { publish, readManifest, STAGING_DIR, tableFilePath } from '../compute/snapshots.js';
+import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { publish, readManifest, STAGING_DIR } from '../compute/snapshots.js';
 import { loadPond } from '../pond/loader.js';
 import { quoteIdent } from '../pond/names.js';
 import type { RippleRunner } from './duck.js';
-import { executeRipple, exportTables } from './executor.js';
+import { closeRippleHost, executeRipple, exportTables } from './executor.js';
 import type { DuckConfig } from './protocol.js';
+import { enterPondDir, openSandboxedRegistry } from './sandbox.js';
 
 /** `ctx.log` of a Ripple: JSON lines in the Duck's log file. */
 function rippleLogger(line: string, ripple: string) {
@@ -22,26 +27,42 @@ function rippleLogger(line: string, ripple: string) {
   return { info: write('info'), warn: write('warn'), error: write('error') };
 }
 
-/** `'source.table'` → Parquet path of every table each Source currently publishes. */
-async function sourceSnapshots(config: DuckConfig): Promise<Record<string, string>> {
+/**
+ * `'source.table'` → absolute path of each input the Catchment gave the run. Inputs are relative to
+ * the line's folder and must stay inside it: the Duck reads nothing of a Source but what it was given.
+ */
+export function resolveInputs(
+  lineDir: string,
+  inputs: Readonly<Record<string, string>>,
+): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [source, dataDir] of Object.entries(config.sources)) {
-    const manifest = await readManifest(dataDir);
-    if (!manifest) continue;
-    for (const [table, entry] of Object.entries(manifest.tables))
-      out[`${source}.${table}`] = tableFilePath(dataDir, entry);
+  for (const [ref, rel] of Object.entries(inputs)) {
+    const absolute = path.resolve(lineDir, rel);
+    if (rel === '' || path.isAbsolute(rel) || !absolute.startsWith(lineDir + path.sep)) {
+      throw new Error(`input ${ref}: "${rel}" is not a path inside the line's folder`);
+    }
+    out[ref] = absolute;
   }
   return out;
 }
 
 export async function createRunner(config: DuckConfig): Promise<RippleRunner> {
   const pond = await loadPond(config.codeDir);
-  await mkdir(path.dirname(config.registryPath), { recursive: true });
-  // One instance per registry file in this process: two instances on one path would corrupt it.
-  const instance = await DuckDBInstance.fromCache(config.registryPath);
-  const withConnection = async <T>(
-    work: (conn: Awaited<ReturnType<DuckDBInstance['connect']>>) => Promise<T>,
-  ) => {
+  const lineDir = path.dirname(path.resolve(config.registryPath));
+  await mkdir(lineDir, { recursive: true });
+  // The registry reaches the version's files and the line's own folder, nothing else; see sandbox.ts.
+  const leaveDir = enterPondDir(pond.dir);
+  const dataDirs = [lineDir];
+  const dataDir = path.resolve(config.dataDir);
+  if (!dataDir.startsWith(lineDir + path.sep)) dataDirs.push(dataDir);
+  let instance: DuckDBInstance;
+  try {
+    instance = await openSandboxedRegistry(config.registryPath, { codeDir: pond.dir, dataDirs });
+  } catch (err) {
+    leaveDir();
+    throw err;
+  }
+  const withConnection = async <T>(work: (conn: DuckDBConnection) => Promise<T>) => {
     const conn = await instance.connect();
     try {
       return await work(conn);
@@ -58,8 +79,8 @@ export async function createRunner(config: DuckConfig): Promise<RippleRunner> {
   };
 
   return {
-    async run(ripple, f) {
-      const sources = await sourceSnapshots(config);
+    async run(ripple, f, inputs) {
+      const sources = resolveInputs(lineDir, inputs);
       // The previous successful run is the one last published (survives Duck restarts).
       const published = await readManifest(config.dataDir);
       const previousF = published && published.f < f ? published.f : null;
@@ -132,7 +153,10 @@ export async function createRunner(config: DuckConfig): Promise<RippleRunner> {
     },
 
     async close() {
-      // Instances from the cache are shared; connections are already closed per call.
+      // A new version gets a registry instance of its own: the sandbox names the version's directory.
+      await closeRippleHost(pond);
+      instance.closeSync();
+      leaveDir();
     },
   };
 }

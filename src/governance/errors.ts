@@ -1,11 +1,13 @@
 /** Errors of the governance layer, each with the HTTP status the API layer should answer with. */
 
-export type GovernanceErrorCode = 'invalid_sql' | 'permission_denied' | 'not_allowed';
+export type GovernanceErrorCode = 'invalid_sql' | 'permission_denied' | 'not_allowed' | 'unknown_table';
 
 const STATUS: Record<GovernanceErrorCode, number> = {
   invalid_sql: 400,
   permission_denied: 403,
   not_allowed: 403,
+  /** A table that does not exist and one the caller may not read get this same answer. */
+  unknown_table: 404,
 };
 
 /**

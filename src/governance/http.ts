@@ -155,7 +155,8 @@ export function registerGovernanceRoutes(
   routes.add({
     method: 'POST',
     url: '/api/revokes',
-    summary: 'Revoke privileges (administrators or MANAGE holders)',
+    summary:
+      'Revoke privileges granted on exactly `on` (administrators or MANAGE holders); refused when the grantee holds them through a broader grant',
     auth: 'principal',
     body: grantBody,
     handler: ({ raw, body }) => governance.setGrant(who(raw), body.to, body.privileges, body.on, false),
@@ -163,7 +164,8 @@ export function registerGovernanceRoutes(
   routes.add({
     method: 'PUT',
     url: '/api/row-filters/:table',
-    summary: "Set a table's row filter (a boolean SQL expression; MANAGE on the table)",
+    summary:
+      "Set a table's row filter (a boolean SQL expression; MANAGE on the table, and on pond.table to override its filter for one major)",
     auth: 'principal',
     params: tableParams,
     body: z.object({ where: z.string().min(1).max(10_000) }).strict(),
@@ -180,7 +182,8 @@ export function registerGovernanceRoutes(
   routes.add({
     method: 'PUT',
     url: '/api/column-masks/:table/:column',
-    summary: "Set a column's mask (an expression of the column's type; MANAGE on the table)",
+    summary:
+      "Set a column's mask (an expression of the column's type; MANAGE on the table, and on pond.table to override its mask for one major)",
     auth: 'principal',
     params: tableParams.extend({ column: z.string().min(1).max(255) }),
     body: z.object({ as: z.string().min(1).max(10_000) }).strict(),
@@ -201,7 +204,7 @@ export function registerGovernanceRoutes(
     method: 'POST',
     url: '/api/keys',
     summary:
-      'Create an API key for a principal; the key is in this response only (administrators, or yourself)',
+      'Create an API key for a principal; the key is in this response only (yourself; administrators; MANAGE on * for non-administrators). It expires no later than the key used to create it',
     auth: 'principal',
     body: z
       .object({
@@ -222,7 +225,8 @@ export function registerGovernanceRoutes(
   routes.add({
     method: 'GET',
     url: '/api/keys',
-    summary: 'API keys (never their secrets): all for administrators, else your own',
+    summary:
+      'API keys (never their secrets): all for administrators, else your own (MANAGE on *: ?principal= any non-administrator)',
     auth: 'principal',
     query: z.object({ principal: name.optional() }),
     handler: ({ raw, query }) => ({ keys: governance.listKeys(who(raw), query.principal).map(keyOut) }),
@@ -230,7 +234,7 @@ export function registerGovernanceRoutes(
   routes.add({
     method: 'DELETE',
     url: '/api/keys/:id',
-    summary: 'Revoke an API key (administrators, or its owner)',
+    summary: 'Revoke an API key (its owner; administrators; MANAGE on * for keys of non-administrators)',
     auth: 'principal',
     params: z.object({ id: z.string().regex(/^[0-9a-f]{16}$/, 'a key id is 16 hex characters') }),
     handler: ({ raw, params }) => ({ ok: true, key: keyOut(governance.revokeKey(who(raw), params.id)) }),

@@ -14,6 +14,7 @@
 
 import type { CatalogTable } from './catalog.js';
 import { GovernanceError, PolicyError } from './errors.js';
+import { functionCallProblem } from './function-allowlist.js';
 import {
   cloneLossless,
   isJsonObject,
@@ -24,11 +25,10 @@ import {
 import type { Policy } from './policy.js';
 import type { DuckSqlParser } from './sql-parser.js';
 import {
-  AUXILIARY_NODES,
   CURRENT_PRINCIPAL,
-  EXPRESSION_CLASSES,
+  expressionKindProblem,
   IS_MEMBER,
-  isDeniedFunction,
+  isAuxiliaryNode,
   isQualifiedFunction,
 } from './sql-rules.js';
 
@@ -165,8 +165,9 @@ async function parseExpression(parser: DuckSqlParser, text: string, what: string
 
 /**
  * What a policy expression may contain: column references to the table's own columns, constants,
- * operators and non-denied functions; no subqueries, tables, parameters, stars or windows, and
- * is_member() only with a literal naming a known group.
+ * operators and scalar functions of the allow-list (function-allowlist.ts); no subqueries, tables,
+ * parameters, stars, aggregates or windows, and is_member() only with a literal naming a known
+ * group.
  */
 function checkPolicyExpression(
   expression: LosslessObject,
@@ -184,7 +185,8 @@ function checkPolicyExpression(
     if (!isJsonObject(value)) return;
     const cls = value.class;
     if (typeof cls === 'string') {
-      if (!EXPRESSION_CLASSES.has(cls)) issues.push(`unsupported expression ${cls}`);
+      const unknownKind = expressionKindProblem(cls, value.type);
+      if (unknownKind) issues.push(unknownKind);
       if (cls === 'SUBQUERY') issues.push('subqueries are not allowed (a policy reads only its own table)');
       if (cls === 'PARAMETER') issues.push('parameters are not allowed');
       if (cls === 'STAR') issues.push('* is not allowed');
@@ -199,9 +201,9 @@ function checkPolicyExpression(
       }
       if (cls === 'FUNCTION' || cls === 'WINDOW') {
         const name = String(value.function_name).toLowerCase();
-        if (isDeniedFunction(name)) issues.push(`function ${name}() is not allowed`);
-        if (isQualifiedFunction(value.schema, value.catalog))
-          issues.push(`qualified function ${name}() is not allowed`);
+        // Scalar functions only: a filter or mask is evaluated row by row.
+        const problem = functionCallProblem(value, 'policy');
+        if (problem) issues.push(problem);
         if (name === IS_MEMBER) {
           const group = literalArgument(value);
           if (group === null)
@@ -212,11 +214,7 @@ function checkPolicyExpression(
           issues.push('current_principal() takes no arguments');
         }
       }
-    } else if (
-      typeof value.type === 'string' &&
-      !value.type.endsWith('_TYPE_INFO') &&
-      !AUXILIARY_NODES.has(value.type)
-    ) {
+    } else if (typeof value.type === 'string' && !isAuxiliaryNode(value.type)) {
       issues.push(`unsupported construct ${value.type}`);
     }
     Object.values(value).forEach(visit);
@@ -277,7 +275,8 @@ async function compileTemplate(
       ? `CAST(NULL AS ${c.type}) AS ${quoteIdentifier(c.name)}`
       : quoteIdentifier(c.name),
   );
-  const from = `${quoteIdentifier(`${table.pond}@${table.major}`)}.${quoteIdentifier(table.name)}`;
+  // The raw relation gets its per-query name later (withRawRelation): never a name a user can write.
+  const from = `${quoteIdentifier(RAW_PLACEHOLDER_SCHEMA)}.${quoteIdentifier(table.key)}`;
   const tail = expressions.filter ? ` WHERE TRUE LIMIT ${BARRIER_LIMIT}` : '';
   const parsed = await parser.serialize(`SELECT ${items.join(', ')} FROM ${from}${tail}`);
   const statement = Array.isArray(parsed.statements) ? parsed.statements[0] : undefined;
@@ -309,8 +308,29 @@ async function compileTemplate(
 export interface GovernedStatement {
   /** The statement to splice in as a SUBQUERY table reference (clone before mutating). */
   statement: LosslessObject;
-  /** Its canonical form after a round trip through SQL text, for the post-rewrite check. */
-  canonical: string;
+  /**
+   * The same statement after a round trip through SQL text: with its raw relation named
+   * (withRawRelation), its canonicalForm is what the post-rewrite check expects to find.
+   */
+  reparsed: LosslessObject;
+}
+
+/** Schema of the raw relation in a governed template, replaced per query. */
+const RAW_PLACEHOLDER_SCHEMA = '__governed_raw__';
+
+/**
+ * Names the raw relation a governed statement reads (in place): the per-query schema and view the
+ * executor creates over the snapshot. Fails closed if the statement is not of the template's shape.
+ */
+export function withRawRelation(statement: LosslessObject, schema: string, name: string): LosslessObject {
+  const node = statement.node;
+  const from = isJsonObject(node) ? node.from_table : undefined;
+  if (!isJsonObject(from) || from.type !== 'BASE_TABLE' || from.schema_name !== RAW_PLACEHOLDER_SCHEMA) {
+    throw new Error('a governed statement does not read its raw relation where expected');
+  }
+  from.schema_name = schema;
+  from.table_name = name;
+  return statement;
 }
 
 /**
@@ -369,7 +389,8 @@ export class GovernedStatements {
     if (reparsed.error !== false || again === undefined) {
       throw new Error(`the governed subquery of ${table.key} does not survive a round trip: ${sql}`);
     }
-    return { statement, canonical: canonicalForm(again) };
+    if (!isJsonObject(again)) throw new Error(`the governed subquery of ${table.key} did not parse back`);
+    return { statement, reparsed: again };
   }
 }
 

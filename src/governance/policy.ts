@@ -60,6 +60,21 @@ export function formatSecurable(securable: Securable): string {
   return securable.kind === 'table' ? `${pond}.${securable.table}` : pond;
 }
 
+/**
+ * The every-major table a one-major table's filters and masks override (`sales@2.daily` →
+ * `sales.daily`); undefined for anything else.
+ */
+export function everyMajorTable(securable: Securable): Securable | undefined {
+  if (securable.kind !== 'table' || securable.major === undefined) return undefined;
+  return { kind: 'table', pond: securable.pond, table: securable.table };
+}
+
+/** The securables strictly above `securable` whose grants also cover it (for revokes that cannot bite). */
+export function broaderSecurables(securable: Securable): string[] {
+  const self = formatSecurable(securable);
+  return coveringSecurables(securable).filter((s) => s !== self);
+}
+
 /** The securable itself and every ancestor whose grants cover it. */
 function coveringSecurables(securable: Securable): string[] {
   if (securable.kind === 'catalog') return ['*'];

@@ -6,31 +6,38 @@
  *    reference (FROM, JOIN, subqueries anywhere, CTE bodies, LATERAL, set operations, recursive
  *    CTEs, function arguments) is resolved against the catalog, checked for SELECT, and replaced
  *    by the table's governed subquery (row filter + masks, policy-sql.ts). current_principal()
- *    and is_member('g') become constants. Table functions other than pure generators, file paths,
- *    system schemas, duckdb_* objects and functions that read settings, files or metadata are
- *    refused; so are CTE names that shadow a catalog name.
- * 3. Turn the tree back into SQL (json_deserialize_sql), parse that SQL again and check that every
+ *    and is_member('g') become constants. Every function call must fit the allow-list of
+ *    function-allowlist.ts for where it stands (scalar/aggregate, window, table generator); file
+ *    paths, system schemas and duckdb_* objects are refused. A name that is not a table the caller
+ *    may read gets one answer (unknown_table), whether it exists or not.
+ * 3. Each governed subquery reads its raw relation as `"raw_<128 random bits>"."t<i>"`, a name
+ *    minted for this query that no user SQL can write: even a reference the walker missed cannot
+ *    reach a raw snapshot (the executor creates only those views, over per-query file links).
+ *    CTE names are therefore free: a CTE can neither shadow nor reach a governed table.
+ * 4. Turn the tree back into SQL (json_deserialize_sql), parse that SQL again and check that every
  *    table it reads sits inside an untouched governed subquery: the text that runs is verified,
  *    not just the tree we built.
  */
+import { randomBytes } from 'node:crypto';
 import type { Catalog, CatalogTable } from './catalog.js';
 import { Catalog as CatalogClass } from './catalog.js';
+import { ColumnNames } from './column-names.js';
 import { GovernanceError, PolicyError } from './errors.js';
+import { bareNameProblem, functionCallProblem } from './function-allowlist.js';
 import { cloneLossless, isJsonObject, type LosslessJson, type LosslessObject } from './lossless-json.js';
 import type { Policy } from './policy.js';
 import {
   canonicalForm,
+  type GovernedStatement,
   GovernedStatements,
   policyFunctionConstant,
   validatePolicySql,
+  withRawRelation,
 } from './policy-sql.js';
 import { DuckSqlParser } from './sql-parser.js';
 import {
-  ALLOWED_TABLE_FUNCTIONS,
-  AUXILIARY_NODES,
-  EXPRESSION_CLASSES,
-  isDeniedFunction,
-  isQualifiedFunction,
+  expressionKindProblem,
+  isAuxiliaryNode,
   isSystemName,
   looksLikeFilePath,
   POND_QUALIFIER,
@@ -44,11 +51,22 @@ export interface GovernContext {
   policy: Policy;
   /** A Catalog, or its plain description (validated). */
   catalog: Catalog | unknown;
+  /**
+   * Schema of the raw relations in the rewritten SQL. Default: a fresh random name per query, so
+   * user SQL can never name a raw snapshot even where the rewrite lets a name through. Tests that
+   * reuse one executor catalog across queries may fix it.
+   */
+  rawSchema?: string;
 }
 
 export interface GovernedTable {
-  /** 'pond@major.table': the name the rewritten SQL reads; give the executor this key. */
+  /** 'pond@major.table': the table's identity (audit, catalog, snapshot lookup). */
   key: string;
+  /**
+   * 'schema.view': the raw relation the rewritten SQL reads, only inside this table's governed
+   * subquery. Give the executor this name with the table's snapshot.
+   */
+  relation: string;
   pond: string;
   major: number;
   table: string;
@@ -86,9 +104,16 @@ class QueryWalker {
   readonly relationNames = new Set<string>();
   wholeRows = false;
 
+  /** COLUMN_REFs of three parts: `pond.table.column` once the tables of the query are known. */
+  readonly qualifiedColumns: LosslessObject[] = [];
+  /** Governed subqueries standing for base tables read without an alias, with where they stand. */
+  readonly unaliased: { replacement: LosslessObject; written: string; name: string; from: number }[] = [];
+  /** The FROM clause being walked (an id per SELECT), to tell tables side by side from nested ones. */
+  private from = 0;
+  private fromCount = 0;
+
   constructor(
     private readonly ctx: { principal: string; policy: Policy; catalog: Catalog },
-    private readonly reservedCteNames: ReadonlySet<string>,
     private readonly verifiedSubqueries: ReadonlySet<string> | null,
   ) {}
 
@@ -103,7 +128,7 @@ class QueryWalker {
     if (typeof type === 'string') {
       if (QUERY_NODES.has(type)) return this.visitQueryNode(value, scope);
       if (TABLE_REFS.has(type)) return this.visitTableRef(value, scope);
-      if (AUXILIARY_NODES.has(type) || type.endsWith('_TYPE_INFO')) return this.visitChildren(value, scope);
+      if (isAuxiliaryNode(type)) return this.visitChildren(value, scope);
       throw new GovernanceError('not_allowed', `unsupported SQL construct (${type})`);
     }
     return this.visitChildren(value, scope);
@@ -124,13 +149,9 @@ class QueryWalker {
       if (!isJsonObject(entry) || typeof entry.key !== 'string' || !isJsonObject(entry.value)) {
         throw new GovernanceError('not_allowed', 'unsupported SQL construct (CTE)');
       }
+      // Any name will do: a CTE cannot be schema-qualified, and raw relations live in a schema no
+      // query can name, so a CTE can neither shadow nor reach a governed table.
       const name = entry.key.toLowerCase();
-      if (this.reservedCteNames.has(name) || isSystemName(name)) {
-        throw new GovernanceError(
-          'not_allowed',
-          `the CTE name "${entry.key}" shadows a catalog name; choose another name`,
-        );
-      }
       // A CTE sees the CTEs before it (and itself only through a recursive node, below).
       entry.value.query = this.visit(entry.value.query!, inner);
       inner = new Set([...inner, name]);
@@ -139,7 +160,11 @@ class QueryWalker {
       inner = new Set([...inner, node.cte_name.toLowerCase()]);
     }
     for (const key of Object.keys(node)) {
-      if (key !== 'cte_map') node[key] = this.visit(node[key]!, inner);
+      if (key === 'cte_map') continue;
+      const outer = this.from;
+      if (key === 'from_table') this.from = ++this.fromCount;
+      node[key] = this.visit(node[key]!, inner);
+      this.from = outer;
     }
     return node;
   }
@@ -164,14 +189,16 @@ class QueryWalker {
         return this.visitBaseTable(ref, scope);
       case 'TABLE_FUNCTION': {
         const fn = ref.function;
-        const name = isJsonObject(fn) ? String(fn.function_name).toLowerCase() : '?';
-        if (!ALLOWED_TABLE_FUNCTIONS.has(name) || (isJsonObject(fn) && fn.schema !== '')) {
-          throw new GovernanceError(
-            'not_allowed',
-            `table function ${name}() is not allowed; query tables as pond.table`,
-          );
+        if (!isJsonObject(fn) || fn.class !== 'FUNCTION') {
+          throw new GovernanceError('not_allowed', 'unsupported SQL construct (TABLE_FUNCTION)');
         }
-        return this.visitChildren(ref, scope);
+        const problem = functionCallProblem(fn, 'table');
+        if (problem) throw new GovernanceError('not_allowed', problem);
+        // The call itself is a table function, not a scalar: walk only its arguments.
+        for (const key of Object.keys(ref)) {
+          ref[key] = key === 'function' ? this.visitChildren(fn, scope) : this.visit(ref[key]!, scope);
+        }
+        return ref;
       }
       case 'JOIN':
         if (Array.isArray(ref.using_columns)) {
@@ -204,7 +231,7 @@ class QueryWalker {
       }
       if (isSystemName(name)) throw new GovernanceError('not_allowed', `system table ${name} is not allowed`);
       throw new GovernanceError(
-        'invalid_sql',
+        'unknown_table',
         `unknown table ${name}: name tables as pond.table or "pond@major".table`,
       );
     }
@@ -222,20 +249,10 @@ class QueryWalker {
     const pond = qualifier?.[1];
     const table = pond === undefined ? undefined : this.ctx.catalog.find(pond, major, name);
     const { policy, principal } = this.ctx;
-    if (!table || pond === undefined) {
-      // Unknown and forbidden look alike unless the caller may see the whole pond (major).
-      const resolvedMajor = pond === undefined ? undefined : (major ?? this.ctx.catalog.selectedMajor(pond));
-      const seesPond =
-        pond !== undefined &&
-        this.ctx.catalog.hasPond(pond) &&
-        policy.can(principal, 'SELECT', { kind: 'pond', pond: pond.toLowerCase(), major: resolvedMajor });
-      if (seesPond) throw new GovernanceError('invalid_sql', `unknown table ${written}`);
-      throw new GovernanceError('permission_denied', `permission denied: SELECT on ${written}`);
-    }
-    if (ref.at_clause !== null) {
-      throw new GovernanceError('not_allowed', `time travel (AT) is not allowed on ${written}`);
-    }
+    // One answer for a table that does not exist and one the caller may not read, whatever part of
+    // the name is wrong (pond, major line, table), so no query can probe what exists.
     if (
+      !table ||
       !policy.can(principal, 'SELECT', {
         kind: 'table',
         pond: table.pond,
@@ -243,10 +260,14 @@ class QueryWalker {
         table: table.name,
       })
     ) {
-      throw new GovernanceError('permission_denied', `permission denied: SELECT on ${written}`);
+      throw new GovernanceError('unknown_table', unknownTableMessage(written));
+    }
+    if (ref.at_clause !== null) {
+      throw new GovernanceError('not_allowed', `time travel (AT) is not allowed on ${written}`);
     }
     this.tables.set(table.key, table);
-    const alias = typeof ref.alias === 'string' && ref.alias !== '' ? ref.alias : name;
+    const aliased = typeof ref.alias === 'string' && ref.alias !== '';
+    const alias = aliased ? (ref.alias as string) : name;
     this.relationNames.add(alias.toLowerCase());
     const replacement: LosslessObject = {
       type: 'SUBQUERY',
@@ -256,14 +277,15 @@ class QueryWalker {
       subquery: null,
       column_name_alias: ref.column_name_alias ?? [],
     };
+    if (!aliased) this.unaliased.push({ replacement, written: `${schema}.${name}`, name, from: this.from });
     this.pending.push({ ref: replacement, table });
     return replacement;
   }
 
   private visitExpression(node: LosslessObject, scope: Scope): LosslessJson {
     const cls = String(node.class);
-    if (!EXPRESSION_CLASSES.has(cls))
-      throw new GovernanceError('not_allowed', `unsupported SQL expression (${cls})`);
+    const unknownKind = expressionKindProblem(cls, node.type);
+    if (unknownKind) throw new GovernanceError('not_allowed', unknownKind);
     switch (cls) {
       case 'PARAMETER':
         throw new GovernanceError('invalid_sql', 'query parameters ($1, ?) are not supported');
@@ -271,6 +293,9 @@ class QueryWalker {
         const parts = (node.column_names as LosslessJson[]).map((p) => String(p).toLowerCase());
         // A single name may be a whole-row reference (`SELECT d FROM t d`); in a.b the a is a qualifier.
         if (parts.length === 1) this.singleNames.add(parts[0]!);
+        const bareFunction = parts.length === 1 ? bareNameProblem(parts[0]!) : undefined;
+        if (bareFunction) throw new GovernanceError('not_allowed', bareFunction);
+        if (parts.length === 3 && !this.verifiedSubqueries) this.qualifiedColumns.push(node);
         for (const part of parts.length === 1 ? parts : parts.slice(1)) this.columnNames.add(part);
         return node;
       }
@@ -279,20 +304,82 @@ class QueryWalker {
         return this.visitChildren(node, scope);
       case 'FUNCTION':
       case 'WINDOW': {
-        const name = String(node.function_name).toLowerCase();
         if (cls === 'FUNCTION') {
           const constant = policyFunctionConstant(node, this.ctx.principal, this.ctx.policy);
           if (constant) return constant;
         }
-        if (isDeniedFunction(name) || isQualifiedFunction(node.schema, node.catalog)) {
-          throw new GovernanceError('not_allowed', `function ${name}() is not allowed`);
-        }
+        const problem = functionCallProblem(node, cls === 'WINDOW' ? 'window' : 'query');
+        if (problem) throw new GovernanceError('not_allowed', problem);
         return this.visitChildren(node, scope);
       }
       default:
         return this.visitChildren(node, scope);
     }
   }
+}
+
+/** The answer for a table reference that does not resolve to a table the caller may read. */
+export function unknownTableMessage(written: string): string {
+  return `table ${written} does not exist or you may not read it`;
+}
+
+/**
+ * Aliases for the governed subqueries of unaliased tables, and the column references that name
+ * them. DuckDB tells `sales.daily` from `"sales@2".daily` in one FROM by their schemas; a subquery
+ * has only its alias, so tables of one name side by side are aliased `"sales.daily"` and
+ * `"sales@2.daily"` (as written) and the others by their name. `pond.table.column` then becomes
+ * `alias.column` — only where the query reads `pond.table` without an alias, as DuckDB requires.
+ */
+function aliasUnaliasedTables(walker: QueryWalker): void {
+  const byName = new Map<string, number>();
+  const key = (u: { from: number; name: string }) => `${u.from}\0${u.name.toLowerCase()}`;
+  for (const u of walker.unaliased) byName.set(key(u), (byName.get(key(u)) ?? 0) + 1);
+  const aliases = new Map<string, string>();
+  for (const u of walker.unaliased) {
+    const alias = (byName.get(key(u)) ?? 0) > 1 ? u.written : u.name;
+    u.replacement.alias = alias;
+    const written = u.written.toLowerCase();
+    if (aliases.get(written) !== u.written) aliases.set(written, aliases.has(written) ? u.written : alias);
+  }
+  for (const node of walker.qualifiedColumns) {
+    const parts = node.column_names as LosslessJson[];
+    const alias = aliases.get(`${String(parts[0])}.${String(parts[1])}`.toLowerCase());
+    if (alias !== undefined) node.column_names = [alias, ...parts.slice(2)];
+  }
+}
+
+/**
+ * json_deserialize_sql writes a CROSS join as a comma, which binds looser than JOIN: the tree
+ * `(a CROSS JOIN b) JOIN c` would come back as `a, (b JOIN c)`. An inner join on a condition that
+ * always holds is the same relation and keeps its place, whatever nests around it.
+ */
+function crossJoinsAsInner(value: LosslessJson, always: LosslessObject): void {
+  if (Array.isArray(value)) {
+    for (const item of value) crossJoinsAsInner(item, always);
+    return;
+  }
+  if (!isJsonObject(value)) return;
+  if (value.type === 'JOIN' && value.ref_type === 'CROSS' && value.condition === null) {
+    value.ref_type = 'REGULAR';
+    value.join_type = 'INNER';
+    value.condition = cloneLossless(always);
+  }
+  for (const child of Object.values(value)) crossJoinsAsInner(child, always);
+}
+
+/** The shape of every join in a tree, in walk order: what must survive the trip through SQL text. */
+function joinShapes(value: LosslessJson, out: string[] = []): string[] {
+  if (Array.isArray(value)) {
+    for (const item of value) joinShapes(item, out);
+    return out;
+  }
+  if (!isJsonObject(value)) return out;
+  if (value.type === 'JOIN') {
+    const kind = (side: LosslessJson | undefined) => (isJsonObject(side) ? String(side.type) : '?');
+    out.push(`${String(value.ref_type)} ${String(value.join_type)} ${kind(value.left)} ${kind(value.right)}`);
+  }
+  for (const child of Object.values(value)) joinShapes(child, out);
+  return out;
 }
 
 function containsRewrittenExpression(value: LosslessJson): boolean {
@@ -329,23 +416,22 @@ function singleSelect(parsed: LosslessObject): LosslessObject {
   return statement;
 }
 
-function reservedNames(catalog: Catalog): Set<string> {
-  const out = new Set<string>();
-  for (const t of catalog.all()) {
-    out.add(t.name);
-    out.add(t.pond);
-    out.add(`${t.pond}@${t.major}`);
-  }
-  return out;
+/** A schema name no query can guess: 128 random bits. */
+function freshRawSchema(): string {
+  return `raw_${randomBytes(16).toString('hex')}`;
 }
 
 /** Parses, checks and rewrites queries; owns a private DuckDB parser instance. */
 export class Governor {
   private readonly statements: GovernedStatements;
   private selectTemplate: Promise<LosslessObject> | undefined;
+  private alwaysTrueNode: Promise<LosslessObject> | undefined;
+
+  private readonly columnNames: ColumnNames;
 
   private constructor(private readonly parser: DuckSqlParser) {
     this.statements = new GovernedStatements(parser);
+    this.columnNames = new ColumnNames(parser);
   }
 
   static async create(): Promise<Governor> {
@@ -363,23 +449,30 @@ export class Governor {
     // The policy's spelling, so current_principal() does not depend on how the caller typed it.
     const principal = known.name;
     const context = { principal, policy, catalog };
-    const reserved = reservedNames(catalog);
+    const rawSchema = ctx.rawSchema ?? freshRawSchema();
 
     const parsed = await this.parser.serialize(sql);
     const statement = singleSelect(parsed);
-    const walker = new QueryWalker(context, reserved, null);
+    // The FROM as written, to name a result column DuckDB's way (below) after the rewrite changed it.
+    const originalFrom = cloneLossless((statement.node as LosslessObject).from_table ?? null);
+    const walker = new QueryWalker(context, null);
     walker.visit(statement, EMPTY_SCOPE);
+    aliasUnaliasedTables(walker);
+    crossJoinsAsInner(statement, await this.alwaysTrue());
 
-    const governed = new Map<string, Promise<{ statement: LosslessObject; canonical: string }>>();
+    const governed = new Map<string, Promise<GovernedStatement>>();
+    const relations = new Map<string, string>();
     for (const table of walker.tables.values()) {
       governed.set(table.key, this.statements.get(policy, table, principal));
+      relations.set(table.key, `t${relations.size}`);
     }
     const expected = new Set<string>();
     try {
       for (const { ref, table } of walker.pending) {
         const compiled = await governed.get(table.key)!;
-        ref.subquery = cloneLossless(compiled.statement);
-        expected.add(compiled.canonical);
+        const view = relations.get(table.key)!;
+        ref.subquery = withRawRelation(cloneLossless(compiled.statement), rawSchema, view);
+        expected.add(canonicalForm(withRawRelation(cloneLossless(compiled.reparsed), rawSchema, view)));
       }
     } catch (error) {
       if (error instanceof PolicyError) {
@@ -392,12 +485,25 @@ export class Governor {
       throw error;
     }
 
+    const topList = (statement.node as LosslessObject).select_list;
+    const needsTopNames = walker.columnNamesToKeep.some((k) => k.list === topList);
+    const topNames =
+      needsTopNames && Array.isArray(topList) && !topList.some((i) => isJsonObject(i) && i.class === 'STAR')
+        ? await this.columnNames.of(sql, catalog)
+        : null;
     for (const { list, index, original } of walker.columnNamesToKeep) {
       const item = list[index];
-      if (isJsonObject(item)) item.alias = await this.expressionText(original);
+      if (!isJsonObject(item)) continue;
+      let exact = list === topList && topNames?.length === list.length ? topNames[index] : undefined;
+      // Beside a *, positions do not match columns: name the item alone over the same FROM.
+      if (exact === undefined && list === topList) {
+        const alone = await this.itemQuery(original, originalFrom);
+        exact = (await this.columnNames.of(alone, catalog))?.[0];
+      }
+      item.alias = exact ?? (await this.expressionText(original));
     }
     const rewritten = await this.parser.deserialize({ error: false, statements: [statement] });
-    await this.verify(rewritten, context, reserved, expected);
+    await this.verify(rewritten, context, expected, joinShapes(statement));
 
     const tables = [...walker.tables.values()].sort((a, b) => a.key.localeCompare(b.key));
     const columns: string[] = [];
@@ -409,9 +515,27 @@ export class Governor {
     }
     return {
       sql: rewritten,
-      tables: tables.map((t) => ({ key: t.key, pond: t.pond, major: t.major, table: t.name })),
+      tables: tables.map((t) => ({
+        key: t.key,
+        relation: `${rawSchema}.${relations.get(t.key)!}`,
+        pond: t.pond,
+        major: t.major,
+        table: t.name,
+      })),
       columns,
     };
+  }
+
+  /** `SELECT <expression> FROM <from>` as SQL text (the FROM may be absent). */
+  private async itemQuery(expression: LosslessObject, from: LosslessJson): Promise<string> {
+    this.selectTemplate ??= this.parser
+      .serialize('SELECT 1')
+      .then((parsed) => (parsed.statements as LosslessJson[])[0] as LosslessObject);
+    const statement = cloneLossless(await this.selectTemplate);
+    const node = statement.node as LosslessObject;
+    node.select_list = [cloneLossless(expression)];
+    if (isJsonObject(from)) node.from_table = cloneLossless(from);
+    return this.parser.deserialize({ error: false, statements: [statement] });
   }
 
   /** An expression's SQL text, which is also the name DuckDB gives an unaliased result column. */
@@ -438,19 +562,35 @@ export class Governor {
   private async verify(
     sql: string,
     context: { principal: string; policy: Policy; catalog: Catalog },
-    reserved: ReadonlySet<string>,
     expected: ReadonlySet<string>,
+    joins: readonly string[],
   ): Promise<void> {
     const reparsed = await this.parser.serialize(sql);
     let statement: LosslessObject;
     try {
       statement = singleSelect(reparsed);
-      new QueryWalker(context, reserved, expected).visit(statement, EMPTY_SCOPE);
+      new QueryWalker(context, expected).visit(statement, EMPTY_SCOPE);
     } catch (error) {
       if (error instanceof GovernanceError && error.message === 'the query could not be governed safely')
         throw error;
       throw new GovernanceError('not_allowed', 'the query could not be governed safely');
     }
+    // The text must join what the tree joined: nesting lost in writing would change the answer.
+    if (JSON.stringify(joinShapes(statement)) !== JSON.stringify(joins)) {
+      throw new GovernanceError(
+        'not_allowed',
+        'the joins of this query cannot be kept as written; give nested joins an alias or rewrite them as subqueries',
+      );
+    }
+  }
+
+  /** `1 = 1` as an expression node: the condition of a CROSS join written as an inner join. */
+  private alwaysTrue(): Promise<LosslessObject> {
+    this.alwaysTrueNode ??= this.parser.serialize('SELECT 1 = 1').then((parsed) => {
+      const node = ((parsed.statements as LosslessJson[])[0] as LosslessObject).node as LosslessObject;
+      return (node.select_list as LosslessObject[])[0]!;
+    });
+    return this.alwaysTrueNode;
   }
 }
 

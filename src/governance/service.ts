@@ -6,18 +6,34 @@
  * - principals, groups, memberships, administrators, `policy apply`, the whole document and the
  *   audit log: administrators only;
  * - grants and revokes on a securable: administrators, or holders of MANAGE on it (or above it);
- * - a table's row filter and column masks: administrators, or holders of MANAGE on the table;
- * - API keys: administrators for anyone, every principal for itself.
+ * - a table's row filter and column masks: administrators, or holders of MANAGE on the table, and
+ *   on `pond.table` too when overriding a Pond-wide one for one major (authorizeTablePolicy);
+ * - API keys: every principal for itself, administrators for anyone, MANAGE on `*` for anyone but
+ *   administrators; a key never outlives the key that minted it.
+ * The rules are tabled in docs/governance.md ("Who may do what").
  * Every change is validated as a whole policy (Policy.parse, then Governor.validatePolicy against
  * the published catalog) before it is stored, so a bad filter or mask changes nothing.
  */
-import type { QueryResult } from '../compute/query.js';
+import { QueryError, type QueryResult } from '../compute/query.js';
+import { QueryAdmission } from '../query/admission.js';
+import { QueryDeadlineExceeded } from '../query/errors.js';
+import {
+  checkSqlText,
+  type QueryLimitsConfig,
+  type QueryLimitsInput,
+  resolveQueryLimits,
+} from '../query/limits.js';
 import type { Catalog } from './catalog.js';
 import { GovernanceError, PolicyError } from './errors.js';
+import { GovernorPool } from './governor-pool.js';
+import { parseLinePrincipal } from './line-principals.js';
 import {
+  broaderSecurables,
+  everyMajorTable,
   formatSecurable,
   Policy,
   type PolicyDocument,
+  PRIVILEGES,
   type PrincipalKind,
   type Privilege,
   parseSecurable,
@@ -59,9 +75,20 @@ export class QueryExecutionFailed extends Error {
 }
 
 export interface QuerySource {
-  /** The published catalog and, per 'pond@N.table' key, the snapshot file a query would read. */
-  snapshot(): Promise<{ catalog: Catalog; files: ReadonlyMap<string, string> }>;
-  execute(sql: string, tables: Map<string, string>): Promise<QueryResult>;
+  /**
+   * The published catalog and, per 'pond@N.table' key, the snapshot file a query would read. The
+   * files stay leased (garbage collection keeps them) until `release` is called.
+   */
+  snapshot(): Promise<{ catalog: Catalog; files: ReadonlyMap<string, string>; release?: () => void }>;
+  /**
+   * `principal` shares query slots fairly with other principals; `timeoutMs` is what is left of
+   * the query's time limit once it has been governed.
+   */
+  execute(
+    sql: string,
+    tables: Map<string, string>,
+    options?: { principal: string; timeoutMs: number },
+  ): Promise<QueryResult>;
 }
 
 export interface GovernanceServiceOptions {
@@ -70,6 +97,13 @@ export interface GovernanceServiceOptions {
   catalog: () => Promise<Catalog>;
   /** A read by a tap principal: pull demand on that Pond line. */
   onTapRead?: (pond: string, major: number) => void;
+  /**
+   * Checks (and may complete) every policy change before it is validated; throws to refuse it.
+   * The Catchment uses it to keep its Pond lines' principals (see line-principals.ts).
+   */
+  constrain?: (before: PolicyDocument, next: PolicyDocument, action: string) => PolicyDocument;
+  /** Limits on queries: SQL size and nesting, per-principal concurrency, time (src/query/limits.ts). */
+  queries?: QueryLimitsInput;
   now?: () => number;
 }
 
@@ -85,13 +119,19 @@ const same = (a: string, b: string) => lower(a) === lower(b);
 export class GovernanceService {
   private cached: { revision: number; policy: Policy; document: PolicyDocument } | undefined;
   private governor: Promise<Governor> | undefined;
+  /** Queries are governed off the event loop, on worker threads (created at the first query). */
+  private governorPool: GovernorPool | undefined;
   private readonly now: () => number;
+  readonly queryLimits: QueryLimitsConfig;
+  private readonly admission: QueryAdmission;
 
   constructor(
     readonly store: GovernanceStore,
     private readonly options: GovernanceServiceOptions,
   ) {
     this.now = options.now ?? Date.now;
+    this.queryLimits = resolveQueryLimits(options.queries);
+    this.admission = new QueryAdmission(this.queryLimits.maxQueriesPerPrincipal);
   }
 
   private getGovernor(): Promise<Governor> {
@@ -102,6 +142,9 @@ export class GovernanceService {
   async close(): Promise<void> {
     const g = this.governor;
     this.governor = undefined;
+    const pool = this.governorPool;
+    this.governorPool = undefined;
+    await pool?.close();
     if (g) (await g).close();
   }
 
@@ -205,7 +248,7 @@ export class GovernanceService {
           parsed.error.issues.map((i) => `${i.path.join('.') || 'policy'}: ${i.message}`),
         );
       }
-      next = parsed.data;
+      next = this.options.constrain?.(document, parsed.data, action) ?? parsed.data;
       const policy = Policy.parse(next);
       await (await this.getGovernor()).validatePolicy(policy, await this.options.catalog());
     } catch (error) {
@@ -218,6 +261,55 @@ export class GovernanceService {
     this.cached = undefined;
     audit('allowed', { diff, revision: saved });
     return { changed: true, diff, revision: saved };
+  }
+
+  /**
+   * A change the Catchment makes as part of something else (a deploy creating its line's principal
+   * and granting it what the deployer may grant): checked and validated now, stored and audited as
+   * `who` by `commit()`, which the caller runs inside its own transaction on the same database so
+   * both land or neither does. `commit` throws if the policy changed in between.
+   */
+  async prepareChange(
+    who: Identity,
+    action: string,
+    detail: Record<string, unknown>,
+    mutate: (doc: PolicyDocument) => PolicyDocument,
+  ): Promise<{ diff: string[]; commit: () => number }> {
+    const { document, revision } = this.current();
+    const parsed = policyDocumentSchema.safeParse(mutate(structuredClone(document)));
+    if (!parsed.success) {
+      throw new PolicyError(parsed.error.issues.map((i) => `${i.path.join('.') || 'policy'}: ${i.message}`));
+    }
+    const next = this.options.constrain?.(document, parsed.data, action) ?? parsed.data;
+    await (await this.getGovernor()).validatePolicy(Policy.parse(next), await this.options.catalog());
+    const diff = diffDocuments(document, next);
+    return {
+      diff,
+      commit: () => {
+        if (diff.length === 0) return revision;
+        const saved = this.store.saveDocument(next, revision, this.now());
+        this.cached = undefined;
+        this.store.audit({
+          at: this.now(),
+          principal: who.principal,
+          kind: 'change',
+          action,
+          decision: 'allowed',
+          detail: { ...detail, diff, revision: saved },
+        });
+        return saved;
+      },
+    };
+  }
+
+  /** Forgets the cached policy (after a transaction that stored a prepared change rolled back). */
+  reload(): void {
+    this.cached = undefined;
+  }
+
+  /** The governor queries are rewritten with; the Catchment governs Pond inputs with it too. */
+  queryGovernor(): Promise<Governor> {
+    return this.getGovernor();
   }
 
   createPrincipal(who: Identity, name: string, kind: PrincipalKind) {
@@ -305,8 +397,16 @@ export class GovernanceService {
     );
   }
 
-  /** Grants (present) or revokes privileges on a securable to a principal or group. */
-  setGrant(who: Identity, to: string, privileges: Privilege[], on: string, present: boolean) {
+  /**
+   * Grants (present) or revokes privileges on a securable to a principal or group. A grant lives at
+   * its securable: only MANAGE there (or above) changes it. A revoke that would remove nothing while
+   * the grantee holds the privilege through a grant on a broader securable is refused, naming that
+   * securable, instead of answering "done" and leaving the privilege in place.
+   */
+  async setGrant(who: Identity, to: string, privileges: Privilege[], on: string, present: boolean) {
+    // A Pond line's principal exists once the line is deployed: to who may not know of the line, it
+    // answers exactly like a name that does not exist.
+    const hidden = !(await this.knowsPrincipal(who, to));
     return this.change(
       who,
       present ? 'grant' : 'revoke',
@@ -316,12 +416,26 @@ export class GovernanceService {
         if (!this.isAdmin(who)) this.require(who, 'MANAGE', securable);
       },
       (doc) => {
-        const key = formatSecurable(parseSecurable(on));
+        if (hidden) return present ? refuseAsUnknown(doc, to, privileges, on) : doc;
+        const securable = parseSecurable(on);
+        const key = formatSecurable(securable);
+        const grantKey = (g: PolicyDocument['grants'][number]) => formatSecurable(parseSecurable(g.on));
         for (const privilege of privileges) {
           const match = (g: PolicyDocument['grants'][number]) =>
-            same(g.to, to) && g.privilege === privilege && formatSecurable(parseSecurable(g.on)) === key;
+            same(g.to, to) && g.privilege === privilege && grantKey(g) === key;
           const has = doc.grants.some(match);
           if (present && !has) doc.grants.push({ to, privilege, on: key });
+          if (!present && !has) {
+            const broader = new Set(broaderSecurables(securable));
+            const above = doc.grants.find(
+              (g) => same(g.to, to) && g.privilege === privilege && broader.has(grantKey(g)),
+            );
+            if (above) {
+              throw new EntityConflict(
+                `${to} holds ${privilege} on ${key} through the grant on ${grantKey(above)}, which a revoke on ${key} cannot remove: revoke it on ${grantKey(above)} (needs MANAGE there)`,
+              );
+            }
+          }
           if (!present) doc.grants = doc.grants.filter((g) => !match(g));
         }
         return doc;
@@ -329,13 +443,37 @@ export class GovernanceService {
     );
   }
 
-  /** Sets (filter given) or removes (null) a table's row filter. */
+  /**
+   * Whether `who` may know that the principal or group `name` exists: any name but a Pond line's
+   * principal, which only those who know the line (any privilege on it, or SELECT on one of its
+   * published tables) and administrators may.
+   */
+  private async knowsPrincipal(who: Identity, name: string): Promise<boolean> {
+    const line = parseLinePrincipal(name);
+    if (!line || this.isAdmin(who)) return true;
+    const securable = { kind: 'pond', pond: line.pond, major: line.major } as const;
+    if (PRIVILEGES.some((p) => this.can(who, p, securable))) return true;
+    const catalog = await this.options.catalog();
+    return catalog
+      .all()
+      .some(
+        (t) =>
+          t.pond === line.pond &&
+          t.major === line.major &&
+          this.can(who, 'SELECT', { kind: 'table', pond: t.pond, major: t.major, table: t.name }),
+      );
+  }
+
+  /** Sets (filter given) or removes (null) a table's row filter; see authorizeTablePolicy for who may. */
   setRowFilter(who: Identity, table: string, filter: string | null) {
     return this.change(
       who,
       filter === null ? 'row_filter.remove' : 'row_filter.set',
       { table, filter },
-      () => this.requireTableManage(who, table),
+      () =>
+        this.authorizeTablePolicy(who, table, filter !== null, 'a row filter', (doc, key) =>
+          doc.rowFilters.some((f) => tableKey(f.table) === key),
+        ),
       (doc) => {
         const key = tableKey(table);
         const before = doc.rowFilters.length;
@@ -348,13 +486,16 @@ export class GovernanceService {
     );
   }
 
-  /** Sets (mask given) or removes (null) one column's mask. */
+  /** Sets (mask given) or removes (null) one column's mask; see authorizeTablePolicy for who may. */
   setColumnMask(who: Identity, table: string, column: string, mask: string | null) {
     return this.change(
       who,
       mask === null ? 'column_mask.remove' : 'column_mask.set',
       { table, column, mask },
-      () => this.requireTableManage(who, table),
+      () =>
+        this.authorizeTablePolicy(who, table, mask !== null, `a mask on column ${column}`, (doc, key) =>
+          doc.columnMasks.some((m) => tableKey(m.table) === key && same(m.column, column)),
+        ),
       (doc) => {
         const key = tableKey(table);
         const before = doc.columnMasks.length;
@@ -381,46 +522,144 @@ export class GovernanceService {
     );
   }
 
-  private requireTableManage(who: Identity, table: string): void {
+  /**
+   * Who may set or remove a row filter or a column mask (`object`, present at a table key when
+   * `existsAt` says so) on `table`. Privileges nest: an object at `pond@N.table` overrides the one at
+   * `pond.table` for major N, so
+   * - MANAGE on the table itself (or above it) is needed, as for grants;
+   * - while `pond.table` has the object, setting, replacing or removing the `pond@N.table` override
+   *   also needs MANAGE on `pond.table`: who manages one major cannot undo a Pond-wide policy;
+   * - creating the object on `pond.table` while some `pond@N.table` already has its own is refused:
+   *   that override would silently win for major N (it could have been put there in advance by
+   *   someone managing only that major). Remove it first, or set both in one policy file.
+   * Administrators hold MANAGE everywhere, but the last rule applies to them too.
+   */
+  private authorizeTablePolicy(
+    who: Identity,
+    table: string,
+    setting: boolean,
+    object: string,
+    existsAt: (doc: PolicyDocument, key: string) => boolean,
+  ): void {
     const securable = parseSecurable(table);
     if (securable.kind !== 'table') throw new PolicyError([`"${table}" is not a table (pond.table)`]);
     if (!this.isAdmin(who)) this.require(who, 'MANAGE', securable);
+    const doc = this.current().document;
+    const key = formatSecurable(securable);
+    const everyMajor = everyMajorTable(securable);
+    if (everyMajor) {
+      const broad = formatSecurable(everyMajor);
+      if (existsAt(doc, broad) && !this.can(who, 'MANAGE', everyMajor)) {
+        throw new GovernanceError(
+          'permission_denied',
+          `permission denied: ${broad} has ${object} for every major, which ${key} would override for major ${securable.major}; that needs MANAGE on ${broad}`,
+        );
+      }
+      return;
+    }
+    if (!setting || existsAt(doc, key)) return;
+    const overrides = [
+      ...new Set(
+        [...doc.rowFilters.map((f) => f.table), ...doc.columnMasks.map((m) => m.table)]
+          .map(tableKey)
+          .filter((k) => {
+            const t = parseSecurable(k);
+            return (
+              t.kind === 'table' &&
+              t.major !== undefined &&
+              t.pond === securable.pond &&
+              t.table === securable.table &&
+              existsAt(doc, k)
+            );
+          }),
+      ),
+    ].sort();
+    if (overrides.length > 0) {
+      throw new EntityConflict(
+        `${overrides.join(', ')} already ${overrides.length === 1 ? 'has' : 'have'} ${object} of ${overrides.length === 1 ? 'its' : 'their'} own, which would override this one on ${key} for ${overrides.length === 1 ? 'that major' : 'those majors'}: remove ${overrides.length === 1 ? 'it' : 'them'} first, or set both in one policy file`,
+      );
+    }
   }
 
   // ───────────── keys ─────────────
 
+  /**
+   * Whose keys `who` may create, list and revoke: its own; anyone's for administrators; for holders
+   * of MANAGE on the catalog (`*`), those of every principal that is not an administrator (a key of
+   * an administrator would make them one).
+   */
+  private mayManageKeysOf(who: Identity, principal: string): boolean {
+    if (same(who.principal, principal) || this.isAdmin(who)) return true;
+    return this.can(who, 'MANAGE', { kind: 'catalog' }) && !this.policy().isAdmin(principal);
+  }
+
+  /**
+   * Mints a key. A key never outlives the key that minted it: when `who` authenticated with an
+   * expiring API key, the new key expires no later than that one (no `expiresAt` given: it gets that
+   * expiry; a later one is refused). The root admin key does not expire.
+   */
   createKey(
     who: Identity,
     principal: string,
     opts: { expiresAt?: number | null; description?: string | null },
   ) {
     const known = this.policy().principal(principal);
-    const allowed = this.isAdmin(who) || same(who.principal, principal);
-    this.store.audit({
-      at: this.now(),
-      principal: who.principal,
-      kind: 'change',
-      action: 'key.create',
-      decision: allowed && known ? 'allowed' : allowed ? 'failed' : 'denied',
-      detail: { for: principal },
-    });
-    if (!allowed) this.requireAdmin(who, 'create keys for other principals');
-    if (!known) throw new UnknownEntity(`no principal "${principal}"`);
-    if (opts.expiresAt != null && opts.expiresAt <= this.now())
-      throw new PolicyError(['expires_at: must be in the future']);
-    return this.store.createKey(known.name, opts, this.now());
+    const allowed = this.mayManageKeysOf(who, principal);
+    const audit = (decision: AuditEntry['decision'], reason?: string) =>
+      this.store.audit({
+        at: this.now(),
+        principal: who.principal,
+        kind: 'change',
+        action: 'key.create',
+        decision,
+        detail: { for: principal, ...(reason ? { reason } : {}) },
+      });
+    if (!allowed) {
+      audit('denied');
+      if (this.can(who, 'MANAGE', { kind: 'catalog' }))
+        this.requireAdmin(who, 'create keys for administrators');
+      this.requireAdmin(who, 'create keys for other principals (or hold MANAGE on *)');
+    }
+    let expiresAt = opts.expiresAt ?? null;
+    try {
+      if (!known) throw new UnknownEntity(`no principal "${principal}"`);
+      if (expiresAt !== null && expiresAt <= this.now())
+        throw new PolicyError(['expires_at: must be in the future']);
+      const limit = this.mintingKeyExpiry(who);
+      if (limit !== null) {
+        if (expiresAt === null) expiresAt = limit;
+        else if (expiresAt > limit) {
+          throw new PolicyError([
+            `expires_at: must not be later than ${new Date(limit).toISOString()}, when the key you are using expires (a key never outlives the key that minted it)`,
+          ]);
+        }
+      }
+    } catch (error) {
+      audit('failed', (error as Error).message);
+      throw error;
+    }
+    audit('allowed');
+    return this.store.createKey(known.name, { ...opts, expiresAt }, this.now());
+  }
+
+  /** When the key `who` authenticated with expires; null for the root admin key and non-expiring keys. */
+  private mintingKeyExpiry(who: Identity): number | null {
+    if (who.keyId === null) return null;
+    const key = this.store.getKey(who.keyId);
+    if (!key) throw new Unauthenticated('invalid API key');
+    return key.expiresAt;
   }
 
   listKeys(who: Identity, principal?: string): ApiKeyInfo[] {
     if (this.isAdmin(who)) return this.store.listKeys(principal);
-    if (principal !== undefined && !same(principal, who.principal))
+    if (principal !== undefined && !this.mayManageKeysOf(who, principal))
       this.requireAdmin(who, "list other principals' keys");
-    return this.store.listKeys(who.principal);
+    return this.store.listKeys(principal ?? who.principal);
   }
 
   revokeKey(who: Identity, id: string): ApiKeyInfo {
     const key = this.store.getKey(id);
-    const allowed = key !== undefined && (this.isAdmin(who) || same(key.principal, who.principal));
+    const allowed = key !== undefined && this.mayManageKeysOf(who, key.principal);
     this.store.audit({
       at: this.now(),
       principal: who.principal,
@@ -429,7 +668,7 @@ export class GovernanceService {
       decision: allowed ? 'allowed' : key ? 'denied' : 'failed',
       detail: { key_id: id },
     });
-    // Someone else's key id answers like an unknown one, so ids cannot be probed.
+    // A key id `who` may not manage answers like an unknown one, so ids cannot be probed.
     if (!allowed) throw new UnknownEntity(`no key "${id}"`);
     return this.store.revokeKey(id, this.now())!;
   }
@@ -446,11 +685,15 @@ export class GovernanceService {
   /**
    * Governs and runs one query for `who`. Refusals keep their precise (safe) message; any error while
    * executing becomes a generic message with an error id, the full text going to the audit log.
+   * Load limits (docs/governance.md, "Limits"): the SQL's size and nesting are checked before
+   * anything else (QueryLimitError), then the principal's queries in progress (429 past
+   * maxQueriesPerPrincipal); governing runs on the worker pool, and one time limit counts from here
+   * to the last row.
    */
   async query(who: Identity, sql: string, source: QuerySource): Promise<QueryResult> {
     const started = performance.now();
-    const policy = this.policy();
-    const detail: Record<string, unknown> = { sql };
+    const limits = this.queryLimits;
+    const detail: Record<string, unknown> = {};
     const audit = (decision: AuditEntry['decision']) =>
       this.store.audit({
         at: this.now(),
@@ -460,45 +703,110 @@ export class GovernanceService {
         decision,
         detail: { ...detail, duration_ms: Math.round((performance.now() - started) * 1000) / 1000 },
       });
-    const { catalog, files } = await source.snapshot();
-    let governed: Awaited<ReturnType<Governor['governQuery']>>;
+    // The cheap refusals come first: a text past the limits, or a principal with as many queries in
+    // progress as it may have, costs no parsing, no snapshot and no slot.
+    let release: () => void;
     try {
-      governed = await (await this.getGovernor()).governQuery(sql, {
-        principal: who.principal,
-        policy,
-        catalog,
-      });
+      checkSqlText(sql, limits);
+      detail.sql = sql;
+      release = this.admission.admit(who.principal);
     } catch (error) {
+      if (detail.sql === undefined) detail.sql_bytes = Buffer.byteLength(sql, 'utf8');
       detail.reason = (error as Error).message;
       audit('denied');
       throw error;
     }
-    detail.rewritten_sql = governed.sql;
-    detail.tables = governed.tables.map((t) => t.key);
-    detail.columns = governed.columns;
-    const tables = new Map<string, string>();
-    for (const t of governed.tables) {
-      const file = files.get(t.key);
-      if (file) tables.set(t.key, file);
-    }
-    let result: QueryResult;
-    try {
-      result = await source.execute(governed.sql, tables);
-    } catch (error) {
+    // One deadline from acceptance covers governing, waiting for a slot and executing.
+    const remainingMs = () => Math.floor(limits.timeoutMs - (performance.now() - started));
+    const timedOut = (stage: string, cause?: unknown) => {
+      const error = new QueryError(
+        'timeout',
+        `query exceeded its time limit of ${limits.timeoutMs} ms (while ${stage})`,
+        cause instanceof Error ? cause.message : undefined,
+      );
       const safe = sanitizeExecutionError(error);
       detail.error_id = safe.errorId;
       detail.error = safe.detail;
       audit('failed');
-      throw new QueryExecutionFailed(safe.code, safe.publicMessage, safe.errorId);
+      return new QueryExecutionFailed(safe.code, safe.publicMessage, safe.errorId);
+    };
+    let releaseSnapshot: (() => void) | undefined;
+    try {
+      const { policy, revision, document } = this.current();
+      const { catalog, files, release: releaseFiles } = await source.snapshot();
+      releaseSnapshot = releaseFiles;
+      this.governorPool ??= new GovernorPool({ threads: limits.governorThreads });
+      let governed: Awaited<ReturnType<Governor['governQuery']>>;
+      try {
+        governed = await this.governorPool.govern(
+          { sql, principal: who.principal, policy: { revision, document }, catalog },
+          remainingMs(),
+        );
+      } catch (error) {
+        if (error instanceof QueryDeadlineExceeded) throw timedOut(error.stage);
+        detail.reason = (error as Error).message;
+        audit('denied');
+        throw error;
+      }
+      detail.rewritten_sql = governed.sql;
+      detail.tables = governed.tables.map((t) => t.key);
+      detail.columns = governed.columns;
+      const tables = new Map<string, string>();
+      for (const t of governed.tables) {
+        const file = files.get(t.key);
+        if (file) tables.set(t.relation, file);
+      }
+      const timeoutMs = remainingMs();
+      if (timeoutMs <= 0) throw timedOut('governing');
+      let result: QueryResult;
+      try {
+        result = await source.execute(governed.sql, tables, { principal: who.principal, timeoutMs });
+      } catch (error) {
+        if ((error as { code?: unknown }).code === 'timeout') {
+          const waited = String((error as { detail?: unknown }).detail).startsWith('while waiting');
+          throw timedOut(waited ? 'waiting for a query slot' : 'executing', error);
+        }
+        const safe = sanitizeExecutionError(error, new Map(governed.tables.map((t) => [t.relation, t.key])));
+        detail.error_id = safe.errorId;
+        detail.error = safe.detail;
+        audit('failed');
+        throw new QueryExecutionFailed(safe.code, safe.publicMessage, safe.errorId);
+      }
+      detail.rows = result.row_count;
+      audit('allowed');
+      if (policy.principal(who.principal)?.kind === 'tap' && this.options.onTapRead) {
+        const lines = new Map(governed.tables.map((t) => [`${t.pond}@${t.major}`, t]));
+        for (const t of lines.values()) this.options.onTapRead(t.pond, t.major);
+      }
+      return result;
+    } finally {
+      releaseSnapshot?.();
+      release();
     }
-    detail.rows = result.row_count;
-    audit('allowed');
-    if (policy.principal(who.principal)?.kind === 'tap' && this.options.onTapRead) {
-      const lines = new Map(governed.tables.map((t) => [`${t.pond}@${t.major}`, t]));
-      for (const t of lines.values()) this.options.onTapRead(t.pond, t.major);
-    }
-    return result;
   }
+}
+
+/**
+ * Throws exactly what granting `privileges` on `on` to a name that does not exist throws (the
+ * validation of the whole policy), with `to` in place of that name.
+ */
+function refuseAsUnknown(doc: PolicyDocument, to: string, privileges: Privilege[], on: string): never {
+  // A name no entry uses (and as valid as any), so only "does not exist" can be said of it.
+  const used = new Set(
+    [...doc.principals.map((p) => p.name), ...doc.groups.map((g) => g.name)].map((n) => n.toLowerCase()),
+  );
+  let absent = '_absent';
+  while (used.has(absent)) absent += '_';
+  const key = formatSecurable(parseSecurable(on));
+  for (const privilege of new Set(privileges)) doc.grants.push({ to: absent, privilege, on: key });
+  try {
+    Policy.parse(doc);
+  } catch (error) {
+    if (error instanceof PolicyError)
+      throw new PolicyError(error.issues.map((i) => i.split(absent).join(to)));
+    throw error;
+  }
+  throw new PolicyError([`"${to}" is neither a principal nor a group`]);
 }
 
 function tableKey(text: string): string {

@@ -66,6 +66,16 @@ export class DuckSqlParser {
     });
   }
 
+  /**
+   * Runs trusted statements (no result) on the parser's own instance: the empty stand-in tables
+   * of column-names.ts. Never give it user SQL.
+   */
+  runTrusted(sql: string): Promise<void> {
+    return this.exclusive(async () => {
+      await this.connection.run(sql);
+    });
+  }
+
   close(): void {
     this.serializeStatement.destroySync();
     this.deserializeStatement.destroySync();

@@ -1,14 +1,18 @@
 /**
- * What a governed query may contain, by name: the node kinds the walker understands (anything
- * else fails closed), the table functions allowed (pure generators only), the scalar functions
- * denied (those that read files, settings, variables or catalog metadata), and the schema and
- * object names that belong to DuckDB itself.
+ * What a governed query may contain, by kind: the AST node kinds the walker understands, the
+ * expression classes and their types, and the type descriptions of casts. Each list is an
+ * allow-list: any kind not on it fails closed with a message naming it, so a DuckDB upgrade that
+ * adds a construct cannot slip one past the walker. Functions have their own allow-list
+ * (function-allowlist.ts). Also here: the schema and object names that belong to DuckDB itself.
  */
 
 /** Query nodes: they carry a cte_map and a body. */
 export const QUERY_NODES = new Set(['SELECT_NODE', 'SET_OPERATION_NODE', 'RECURSIVE_CTE_NODE']);
 
-/** Table references understood by the walker (SHOW_REF is denied explicitly). */
+/**
+ * Table references understood by the walker. SHOW_REF (DESCRIBE, SHOW, SUMMARIZE) is listed so
+ * that the walker can refuse it with its own message; TABLE_FUNCTION passes only for generators.
+ */
 export const TABLE_REFS = new Set([
   'BASE_TABLE',
   'TABLE_FUNCTION',
@@ -20,7 +24,7 @@ export const TABLE_REFS = new Set([
   'SHOW_REF',
 ]);
 
-/** Other typed objects that hold only expressions or plain values. */
+/** Other typed objects that hold only expressions or plain values (result modifiers, orders). */
 export const AUXILIARY_NODES = new Set([
   'ORDER_MODIFIER',
   'LIMIT_MODIFIER',
@@ -31,73 +35,100 @@ export const AUXILIARY_NODES = new Set([
   'DESCENDING',
 ]);
 
-/** Expression classes understood by the walker. */
-export const EXPRESSION_CLASSES = new Set([
-  'BETWEEN',
-  'CASE',
-  'CAST',
-  'COLLATE',
-  'COLUMN_REF',
-  'COMPARISON',
-  'CONJUNCTION',
-  'CONSTANT',
-  'FUNCTION',
-  'LAMBDA',
-  'LAMBDA_REF',
-  'OPERATOR',
-  'PARAMETER',
-  'POSITIONAL_REFERENCE',
-  'STAR',
-  'SUBQUERY',
-  'WINDOW',
-]);
-
-/** Table functions that generate values and read nothing. */
-export const ALLOWED_TABLE_FUNCTIONS = new Set(['range', 'generate_series', 'unnest']);
-
 /**
- * Scalar, aggregate and window functions that read outside the governed tables: files, settings
- * (allowed_paths would name snapshot files), variables, secrets, catalog metadata, or that run
- * SQL given as text.
+ * Descriptions of a type in a cast or constant (`DECIMAL(12,2)`, `INT[]`, `STRUCT(...)`, a named
+ * type): plain values, no expressions.
  */
-const DENIED_FUNCTION_NAMES = new Set([
-  'query',
-  'query_table',
-  'glob',
-  'getenv',
-  'getvariable',
-  'current_setting',
-  'which_secret',
-  'sniff_csv',
-  'col_description',
-  'obj_description',
-  'shobj_description',
-  'format_pg_type',
-  'format_type',
-  'checkpoint',
-  'force_checkpoint',
-  'json_execute_serialized_sql',
-  'nextval',
-  'currval',
+export const TYPE_INFOS = new Set([
+  'GENERIC_TYPE_INFO',
+  'DECIMAL_TYPE_INFO',
+  'STRING_TYPE_INFO',
+  'LIST_TYPE_INFO',
+  'STRUCT_TYPE_INFO',
+  'ENUM_TYPE_INFO',
+  'USER_TYPE_INFO',
+  'ARRAY_TYPE_INFO',
+  'ANY_TYPE_INFO',
+  'INTEGER_LITERAL_TYPE_INFO',
+  'UNBOUND_TYPE_INFO',
 ]);
-const DENIED_FUNCTION_PREFIXES = [
-  'read_',
-  'duckdb_',
-  'pragma_',
-  'parquet_',
-  'sqlite_',
-  'pg_',
-  'has_',
-  'iceberg_',
-  'delta_',
-  'postgres_',
-  'mysql_',
-  'ducklake_',
-];
 
-export function isDeniedFunction(name: string): boolean {
-  const n = name.toLowerCase();
-  return DENIED_FUNCTION_NAMES.has(n) || DENIED_FUNCTION_PREFIXES.some((p) => n.startsWith(p));
+/** Expression classes understood by the walker, each with the expression types it may carry. */
+export const EXPRESSION_KINDS: ReadonlyMap<string, ReadonlySet<string>> = new Map(
+  Object.entries({
+    BETWEEN: ['COMPARE_BETWEEN', 'COMPARE_NOT_BETWEEN'],
+    CASE: ['CASE_EXPR'],
+    CAST: ['OPERATOR_CAST'],
+    COLLATE: ['COLLATE'],
+    COLUMN_REF: ['COLUMN_REF'],
+    COMPARISON: [
+      'COMPARE_EQUAL',
+      'COMPARE_NOTEQUAL',
+      'COMPARE_LESSTHAN',
+      'COMPARE_GREATERTHAN',
+      'COMPARE_LESSTHANOREQUALTO',
+      'COMPARE_GREATERTHANOREQUALTO',
+      'COMPARE_DISTINCT_FROM',
+      'COMPARE_NOT_DISTINCT_FROM',
+    ],
+    CONJUNCTION: ['CONJUNCTION_AND', 'CONJUNCTION_OR'],
+    CONSTANT: ['VALUE_CONSTANT'],
+    FUNCTION: ['FUNCTION'],
+    LAMBDA: ['LAMBDA'],
+    LAMBDA_REF: ['LAMBDA_REF'],
+    OPERATOR: [
+      'OPERATOR_NOT',
+      'OPERATOR_IS_NULL',
+      'OPERATOR_IS_NOT_NULL',
+      'OPERATOR_COALESCE',
+      'OPERATOR_TRY',
+      'OPERATOR_UNPACK',
+      'COMPARE_IN',
+      'COMPARE_NOT_IN',
+      'ARRAY_EXTRACT',
+      'ARRAY_SLICE',
+      'ARRAY_CONSTRUCTOR',
+      'STRUCT_EXTRACT',
+      'GROUPING_FUNCTION',
+    ],
+    // Refused by the walker with its own message (parameters are not supported).
+    PARAMETER: ['VALUE_PARAMETER'],
+    POSITIONAL_REFERENCE: ['POSITIONAL_REFERENCE'],
+    STAR: ['STAR'],
+    SUBQUERY: ['SUBQUERY'],
+    WINDOW: [
+      'WINDOW_AGGREGATE',
+      'WINDOW_ROW_NUMBER',
+      'WINDOW_RANK',
+      'WINDOW_RANK_DENSE',
+      'WINDOW_PERCENT_RANK',
+      'WINDOW_CUME_DIST',
+      'WINDOW_NTILE',
+      'WINDOW_LAG',
+      'WINDOW_LEAD',
+      'WINDOW_FIRST_VALUE',
+      'WINDOW_LAST_VALUE',
+      'WINDOW_NTH_VALUE',
+      'WINDOW_FILL',
+    ],
+  }).map(([cls, types]) => [cls, new Set(types)]),
+);
+
+/** The expression classes of EXPRESSION_KINDS. */
+export const EXPRESSION_CLASSES: ReadonlySet<string> = new Set(EXPRESSION_KINDS.keys());
+
+/** Why an expression node (`class`, `type`) is not a known shape; undefined when it is. */
+export function expressionKindProblem(cls: string, type: unknown): string | undefined {
+  const types = EXPRESSION_KINDS.get(cls);
+  if (!types) return `unsupported SQL expression (${cls})`;
+  if (typeof type !== 'string' || !types.has(type))
+    return `unsupported SQL expression (${cls} ${String(type)})`;
+  return undefined;
+}
+
+/** Whether a typed object that is not a query node, table reference or expression is known. */
+export function isAuxiliaryNode(type: string): boolean {
+  return AUXILIARY_NODES.has(type) || TYPE_INFOS.has(type);
 }
 
 /**

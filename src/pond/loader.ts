@@ -1,8 +1,9 @@
 /**
  * Loads a Pond directory: pond.toml, then every Ripple under `ripples/`.
  *
- * - `ripples/*.ts` are compiled with esbuild into one ESM bundle and imported; every exported
- *   `ripple(...)` is a Ripple. Compile errors surface here, as `file:line:column: message`.
+ * - `ripples/*.ts` are compiled with esbuild into one ESM bundle, which a sandboxed Ripple host
+ *   (src/duck/ripple-host.ts) imports; every exported `ripple(...)` is a Ripple. Compile errors
+ *   surface here, as `file:line:column: message`.
  *   A Ripple may import only `duckstring/pond`, Node built-ins and files inside the Pond, so what
  *   `pond check` accepts is exactly what a deployed copy can run.
  * - `ripples/NAME.sql` is one SELECT whose result becomes table NAME; its parents are the Ripples
@@ -11,20 +12,18 @@
  *
  * Every problem found is reported at once in a `PondError`.
  */
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { DuckDBInstance } from '@duckdb/node-api';
 import * as esbuild from 'esbuild';
+import { BUNDLE_DIR, RippleHost, writeBundle } from '../duck/ripple-host-client.js';
 import type { RippleSpec } from '../engine/topology.js';
 import { validateTopology } from '../engine/topology.js';
 import { PondError, type PondManifest, parseManifest } from './manifest.js';
 import { nameProblem, tableNameProblem } from './names.js';
-import { isRipple, type RippleContext } from './sdk.js';
 import { analyzeSelect } from './sql-refs.js';
 
 export interface LoadedRipple {
@@ -40,7 +39,6 @@ export interface LoadedRipple {
   sourceReads: string[];
   /** The SELECT of a `.sql` Ripple. */
   sql?: string;
-  run?: (ctx: RippleContext) => Promise<void> | void;
 }
 
 export interface LoadedPond {
@@ -53,12 +51,11 @@ export interface LoadedPond {
   tables: string[];
   /** The Ripple graph as the engine takes it. */
   rippleSpecs: RippleSpec[];
+  /** The compiled TS Ripples (one ESM file), run only inside a Ripple host; null without TS Ripples. */
+  bundleFile: string | null;
 }
 
 const RIPPLES_DIR = 'ripples';
-
-/** Where compiled bundles go; named by content hash, so reloading unchanged code reuses the file. */
-const BUNDLE_DIR = path.join(tmpdir(), 'duckstring-ripple-bundles');
 
 export async function loadPond(dir: string): Promise<LoadedPond> {
   const root = path.resolve(dir);
@@ -71,7 +68,7 @@ export async function loadPond(dir: string): Promise<LoadedPond> {
   const files = await listRippleFiles(root);
   const issues: string[] = [];
 
-  const tsRipples = await loadTsRipples(
+  const { ripples: tsRipples, bundleFile } = await loadTsRipples(
     root,
     files.filter((f) => f.endsWith('.ts')),
     issues,
@@ -131,6 +128,7 @@ export async function loadPond(dir: string): Promise<LoadedPond> {
   return {
     dir: root,
     manifest,
+    bundleFile,
     ripples: topologicalOrder(ripples),
     tables: [...writers.keys()].sort(),
     rippleSpecs,
@@ -192,9 +190,13 @@ function formatEsbuildMessage(m: esbuild.Message): string {
   return loc ? `${loc.file}:${loc.line}:${loc.column + 1}: ${m.text}` : m.text;
 }
 
-/** Compiles and imports the TS Ripple modules; returns their Ripples (problems go to `issues`). */
-async function loadTsRipples(root: string, files: string[], issues: string[]): Promise<LoadedRipple[]> {
-  if (files.length === 0) return [];
+/** Compiles the TS Ripple modules and has a Ripple host describe them (problems go to `issues`). */
+async function loadTsRipples(
+  root: string,
+  files: string[],
+  issues: string[],
+): Promise<{ ripples: LoadedRipple[]; bundleFile: string | null }> {
+  if (files.length === 0) return { ripples: [], bundleFile: null };
   const entry = [
     ...files.map((f, i) => `import * as m${i} from ${JSON.stringify(`./${f}`)};`),
     `export default [${files.map((f, i) => `[${JSON.stringify(f)}, m${i}]`).join(', ')}];`,
@@ -219,67 +221,31 @@ async function loadTsRipples(root: string, files: string[], issues: string[]): P
     const failure = err as esbuild.BuildFailure;
     if (!Array.isArray(failure.errors)) throw err;
     issues.push(...failure.errors.map(formatEsbuildMessage));
-    return [];
+    return { ripples: [], bundleFile: null };
   }
-  await mkdir(BUNDLE_DIR, { recursive: true });
-  const bundleFile = path.join(
-    BUNDLE_DIR,
-    `${createHash('sha256').update(code).digest('hex').slice(0, 24)}.mjs`,
-  );
-  if (!existsSync(bundleFile)) await writeFile(bundleFile, code);
-  // Stack traces of a failing Ripple then point at its .ts source, not the bundle.
-  process.setSourceMapsEnabled(true);
-
-  let modules: Array<[string, Record<string, unknown>]>;
+  const bundleFile = await writeBundle('', code);
+  // The modules run (top-level code included) only inside a sandboxed Ripple host, never in this
+  // process: loading a Pond must not hand its code the loader's files (a Catchment loads uploads).
+  let described: Awaited<ReturnType<typeof RippleHost.start>>;
   try {
-    modules = (await import(pathToFileURL(bundleFile).href)).default;
+    described = await RippleHost.start(root, bundleFile);
   } catch (err) {
     issues.push(`${RIPPLES_DIR}: loading the Ripple modules failed: ${(err as Error).message}`);
-    return [];
+    return { ripples: [], bundleFile };
   }
-  const ripples: LoadedRipple[] = [];
-  const seen = new Set<unknown>();
-  for (const [file, exports] of modules) {
-    for (const [exportName, value] of Object.entries(exports)) {
-      if (!isRipple(value) || seen.has(value)) continue;
-      seen.add(value);
-      const where = `${file}: export "${exportName}"`;
-      const problems = rippleShapeProblems(value);
-      if (problems.length > 0) {
-        issues.push(...problems.map((p) => `${where}: ${p}`));
-        continue;
-      }
-      ripples.push({
-        name: value.name,
-        kind: 'ts',
-        file,
-        parents: [...new Set(value.parents)].sort(),
-        tables: [...new Set(value.tables)],
-        sourceReads: [],
-        run: value.run,
-      });
-    }
-  }
-  return ripples;
-}
-
-/** Type checks for what `ripple()` received: TS types are not enforced at run time. */
-function rippleShapeProblems(value: {
-  name: unknown;
-  parents: unknown;
-  tables: unknown;
-  run: unknown;
-}): string[] {
-  const problems: string[] = [];
-  if (typeof value.name !== 'string') problems.push('ripple name must be a string');
-  if (!Array.isArray(value.parents) || value.parents.some((p) => typeof p !== 'string')) {
-    problems.push('parents must be Ripple names or ripple(...) objects');
-  }
-  if (!Array.isArray(value.tables) || value.tables.some((t) => typeof t !== 'string')) {
-    problems.push('tables must be an array of table names');
-  } else if (value.tables.length === 0) problems.push('tables must name at least one table');
-  if (typeof value.run !== 'function') problems.push('run must be a function');
-  return problems;
+  described.host.close();
+  issues.push(...described.issues);
+  const ripples = described.ripples.map(
+    (shape): LoadedRipple => ({
+      name: shape.name,
+      kind: 'ts',
+      file: shape.file,
+      parents: [...new Set(shape.parents)].sort(),
+      tables: [...new Set(shape.tables)],
+      sourceReads: [],
+    }),
+  );
+  return { ripples, bundleFile };
 }
 
 /** Parses each .sql Ripple and derives its parents from the tables it reads. */
@@ -294,7 +260,12 @@ async function inferSqlParents(
   const sources = new Set(manifest.sources.map((s) => s.name));
   const declared =
     sources.size > 0 ? `declared: ${[...sources].join(', ')}` : 'pond.toml declares no Sources';
-  const instance = await DuckDBInstance.create(':memory:');
+  // Only parses the Ripples' SQL; locked down all the same, since that SQL is someone else's code.
+  const instance = await DuckDBInstance.create(':memory:', {
+    enable_external_access: 'false',
+    autoinstall_known_extensions: 'false',
+    autoload_known_extensions: 'false',
+  });
   const conn = await instance.connect();
   try {
     for (const r of sqlRipples) {

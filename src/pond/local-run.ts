@@ -2,13 +2,21 @@
  * One local Pond Run without a Catchment (`duckstring pond run`): every Ripple once, sequentially
  * in topological order, on a registry of its own, against sample Source data laid out as
  * `<sample>/<source>/<table>.parquet|.csv|.json`. CSV and JSON samples are converted to Parquet
- * first, so Ripples read Sources exactly as they do on a Catchment: from a Parquet snapshot.
+ * first, so Ripples read Sources exactly as they do on a Catchment: from a Parquet snapshot. Ripples
+ * run in the same sandbox as on a Duck (sandbox.ts, ripple-host.ts): what works here works deployed.
  */
-import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import { type ExportedTable, executeRipple, exportTables, type RippleRunResult } from '../duck/executor.js';
+import {
+  closeRippleHost,
+  type ExportedTable,
+  executeRipple,
+  exportTables,
+  type RippleRunResult,
+} from '../duck/executor.js';
+import { enterPondDir, openSandboxedRegistry } from '../duck/sandbox.js';
 import { type LoadedPond, loadPond } from './loader.js';
 import { PondError } from './manifest.js';
 import { nameProblem, quoteLiteral } from './names.js';
@@ -46,40 +54,72 @@ export async function runPondLocally(options: LocalRunOptions): Promise<LocalRun
   const pond = await loadPond(options.dir);
   const log = options.onLog ?? (() => {});
   const scratch = await mkdtemp(path.join(tmpdir(), 'duckstring-pond-run-'));
+  // Resolved now: the run itself works in the Pond's directory.
+  const outDir = options.outDir ? path.resolve(options.outDir) : null;
   const registryPath = options.registryPath
     ? path.resolve(options.registryPath)
     : path.join(scratch, 'registry.duckdb');
-  const instance = await DuckDBInstance.create(registryPath);
-  const conn = await instance.connect();
+  let instance: DuckDBInstance | null = null;
+  let leaveDir: (() => void) | null = null;
   try {
     const sampleDir = path.resolve(options.sampleDir ?? path.join(pond.dir, 'sample'));
-    const sources = await prepareSamples(conn, pond, sampleDir, path.join(scratch, 'sources'), log);
-    const f = options.f ?? new Date();
-    const steps: RippleRunResult[] = [];
-    for (const ripple of pond.ripples) {
-      const result = await executeRipple({
-        conn,
-        pond,
-        ripple,
-        f,
-        previousF: null,
-        sources,
-        log: rippleLogger(ripple.name, log),
-      });
-      steps.push(result);
-      options.onRipple?.(result);
+    const sources = await prepareSamples(pond, sampleDir, path.join(scratch, 'sources'), log);
+    // The same sandbox as on a Duck, so a Ripple that runs here runs deployed: the registry reaches
+    // the Pond's files, its own folder and the prepared samples; TS Ripples run in a Ripple host.
+    leaveDir = enterPondDir(pond.dir);
+    instance = await openSandboxedRegistry(registryPath, {
+      codeDir: pond.dir,
+      dataDirs: [...new Set([scratch, path.dirname(registryPath)])],
+    });
+    const conn = await instance.connect();
+    try {
+      const f = options.f ?? new Date();
+      const steps: RippleRunResult[] = [];
+      for (const ripple of pond.ripples) {
+        const result = await executeRipple({
+          conn,
+          pond,
+          ripple,
+          f,
+          previousF: null,
+          sources,
+          log: rippleLogger(ripple.name, log),
+        });
+        steps.push(result);
+        options.onRipple?.(result);
+      }
+      let exported: ExportedTable[] = [];
+      if (outDir) exported = await exportTo(conn, pond.tables, outDir, scratch);
+      return { pond, steps, durationMs: performance.now() - started, sources, exported };
+    } finally {
+      conn.closeSync();
     }
-    let exported: ExportedTable[] = [];
-    if (options.outDir) {
-      await mkdir(options.outDir, { recursive: true });
-      exported = await exportTables(conn, pond.tables, path.resolve(options.outDir));
-    }
-    return { pond, steps, durationMs: performance.now() - started, sources, exported };
   } finally {
-    conn.closeSync();
-    instance.closeSync();
+    await closeRippleHost(pond);
+    instance?.closeSync();
+    leaveDir?.();
     await rm(scratch, { recursive: true, force: true });
   }
+}
+
+/** The sandboxed registry writes only inside its folders: export there, then move the files out. */
+async function exportTo(
+  conn: DuckDBConnection,
+  tables: readonly string[],
+  outDir: string,
+  scratch: string,
+): Promise<ExportedTable[]> {
+  const staging = path.join(scratch, 'export');
+  await mkdir(staging, { recursive: true });
+  const staged = await exportTables(conn, tables, staging);
+  await mkdir(outDir, { recursive: true });
+  const exported: ExportedTable[] = [];
+  for (const table of staged) {
+    const file = path.join(outDir, path.basename(table.file));
+    await copyFile(table.file, file);
+    exported.push({ ...table, file });
+  }
+  return exported;
 }
 
 function rippleLogger(ripple: string, log: (line: string) => void): RippleLogger {
@@ -90,8 +130,28 @@ function rippleLogger(ripple: string, log: (line: string) => void): RippleLogger
   return { info: line('info'), warn: line('warn'), error: line('error') };
 }
 
-/** Finds the sample file of each Source table; converts CSV/JSON to Parquet under `workDir`. */
+/**
+ * Finds the sample file of each Source table and copies it, as Parquet, under `workDir` (the only
+ * place the sandboxed registry may read them from). The developer's own files, so converted on an
+ * in-memory DuckDB of their own, outside the sandbox.
+ */
 async function prepareSamples(
+  pond: LoadedPond,
+  sampleDir: string,
+  workDir: string,
+  log: (line: string) => void,
+): Promise<Record<string, string>> {
+  const instance = await DuckDBInstance.create(':memory:');
+  const conn = await instance.connect();
+  try {
+    return await convertSamples(conn, pond, sampleDir, workDir, log);
+  } finally {
+    conn.closeSync();
+    instance.closeSync();
+  }
+}
+
+async function convertSamples(
   conn: DuckDBConnection,
   pond: LoadedPond,
   sampleDir: string,
@@ -128,12 +188,13 @@ async function prepareSamples(
         issues.push(`${shown}: a second sample file for ${ref}`);
         continue;
       }
-      if (ext === '.parquet') {
-        sources[ref] = shown;
-        continue;
-      }
       await mkdir(workDir, { recursive: true });
       const target = path.join(workDir, `${source.name}.${table}.parquet`);
+      if (ext === '.parquet') {
+        await copyFile(shown, target);
+        sources[ref] = target;
+        continue;
+      }
       const reader = ext === '.csv' ? 'read_csv' : 'read_json';
       try {
         await conn.run(

@@ -203,9 +203,14 @@ describe('QueryExecutor: clean failures', () => {
     const binder = await failure('SELECT nope FROM sales.customers');
     expect(binder.code).toBe('invalid_sql');
     expect(binder.message).toMatch(/Binder Error: Referenced column "nope" not found/);
+  });
 
-    const runtime = await failure(`SELECT 'x'::INTEGER FROM sales.customers`);
-    expect(runtime.code).toBe('invalid_sql');
+  it('errors raised while executing → execution_failed (they may quote row values)', async () => {
+    const constant = await failure(`SELECT 'x'::INTEGER FROM sales.customers`);
+    expect(constant.code).toBe('execution_failed');
+    expect(constant.message).toMatch(/Conversion Error/);
+    const runtime = await failure(`SELECT name::INTEGER FROM sales.customers`);
+    expect(runtime.code).toBe('execution_failed');
     expect(runtime.message).toMatch(/Conversion Error/);
   });
 

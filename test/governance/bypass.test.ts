@@ -13,6 +13,7 @@ import { type GovernedQuery, Governor } from '../../src/governance/rewrite.js';
 import { sanitizeExecutionError } from '../../src/governance/sanitize.js';
 import { tempDir } from '../compute/helpers.js';
 import { CORPUS, type CorpusQuery } from './corpus.js';
+import { NAMES_CORPUS } from './corpus-names.js';
 import { FORBIDDEN_FOR_BOB, type Snapshots, writeSnapshots } from './fixtures.js';
 import { type Outcome, openReference, type ReferenceDatabase } from './reference.js';
 
@@ -56,7 +57,7 @@ function govern(sql: string, principal: string): Promise<GovernedQuery> {
 
 /** The raw snapshot files a governed query reads, under the names the rewritten SQL uses. */
 function rawTables(governed: GovernedQuery): Map<string, string> {
-  return new Map(governed.tables.map((t) => [t.key, snapshots.raw.get(t.key)!]));
+  return new Map(governed.tables.map((t) => [t.relation, snapshots.raw.get(t.key)!]));
 }
 
 function canonicalRows(result: QueryResult, ordered: boolean): string[] {
@@ -75,6 +76,16 @@ function assertNothingForbidden(text: string, sql: string): void {
 
 /** Runs the corpus entry governed (executor, raw files) and as reference (`sees`: whose copy). */
 async function compare(entry: CorpusQuery, principal: string, sees = principal): Promise<void> {
+  if (entry.refused) {
+    const error = await govern(entry.sql, principal).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(error, `not refused: ${entry.sql}`).toBeInstanceOf(GovernanceError);
+    expect((error as GovernanceError).message, entry.sql).toMatch(entry.refused);
+    assertNothingForbidden((error as GovernanceError).message, entry.sql);
+    return;
+  }
   const governed = await govern(entry.sql, principal);
   const [got, want] = await Promise.all([
     run(governed.sql, rawTables(governed)),
@@ -123,6 +134,16 @@ describe('bypass corpus: governed = physically filtered and masked', () => {
           }),
         ),
       );
+    }
+    expect(failures, failures.join('\n\n')).toEqual([]);
+  });
+
+  it('resolves names exactly as DuckDB does: CTEs, scoping, lateral joins, three-part columns', async () => {
+    const failures: string[] = [];
+    for (const entry of NAMES_CORPUS) {
+      await compare(entry, 'bob').catch((error: unknown) => {
+        failures.push(`${entry.sql}\n    ${(error as Error).message.split('\n').slice(0, 6).join('\n    ')}`);
+      });
     }
     expect(failures, failures.join('\n\n')).toEqual([]);
   });
@@ -207,7 +228,19 @@ describe('what the rewrite reports', () => {
       'sales@1.daily',
       'sales@2.daily',
     ]);
-    expect(governed.tables[1]).toEqual({ key: 'sales@1.daily', pond: 'sales', major: 1, table: 'daily' });
+    expect(governed.tables[1]).toEqual({
+      key: 'sales@1.daily',
+      relation: expect.stringMatching(/^raw_[0-9a-f]{32}\.t\d$/),
+      pond: 'sales',
+      major: 1,
+      table: 'daily',
+    });
+    // One unguessable schema per query, one view per table; a second query gets another schema.
+    const schemas = new Set(governed.tables.map((t) => t.relation.split('.')[0]));
+    expect(schemas.size).toBe(1);
+    expect(new Set(governed.tables.map((t) => t.relation)).size).toBe(3);
+    const again = await govern(`SELECT 1 FROM sales.daily`, 'bob');
+    expect(schemas.has(again.tables[0]!.relation.split('.')[0]!)).toBe(false);
     expect(governed.columns).toContain('sales@1.daily.id');
     expect(governed.columns).toContain('sales@1.daily.customer_email');
     expect(governed.columns).toContain('sales@1.customers.customer_email');
@@ -215,6 +248,20 @@ describe('what the rewrite reports', () => {
     expect(governed.columns).not.toContain('sales@1.customers.tier');
     // The rewritten text never names a table outside a governed subquery.
     expect(governed.sql).not.toMatch(/\bsales\.daily\b/i);
+  });
+
+  it('names unaliased columns holding rewritten parts as DuckDB names them', async () => {
+    const governed = await govern(
+      `SELECT current_principal(), is_member('eu_team'), (SELECT max(x.day::DATE) FROM sales.daily x)`,
+      'bob',
+    );
+    const result = await executor.execute(governed.sql, { tables: rawTables(governed) });
+    expect(result.columns.map((c) => c.name)).toEqual([
+      'current_principal()',
+      "is_member('eu_team')",
+      '(SELECT max(CAST(x."day" AS "DATE")) FROM sales.daily AS x)',
+    ]);
+    expect(result.rows).toEqual([['bob', true, '2024-01-10']]);
   });
 
   it('reports every column for * and whole-row references', async () => {
@@ -321,37 +368,34 @@ const DENIED: Denied[] = [
   { sql: `SELECT pg_get_viewdef('x')`, code: 'not_allowed' },
   { sql: `SELECT has_table_privilege('x', 'select')`, code: 'not_allowed' },
   { sql: `SELECT * FROM sales.daily AT (VERSION => 1)`, code: 'not_allowed' },
-  // CTE shadowing
-  { sql: `WITH daily AS (SELECT 1 AS id) SELECT * FROM daily`, code: 'not_allowed', message: /shadows/ },
-  { sql: `WITH customers AS (SELECT * FROM sales.customers) SELECT * FROM customers`, code: 'not_allowed' },
-  { sql: `WITH sales AS (SELECT 1) SELECT * FROM sales.daily`, code: 'not_allowed' },
-  { sql: `WITH "sales@2" AS (SELECT 1) SELECT 1`, code: 'not_allowed' },
-  { sql: `WITH duckdb_tables AS (SELECT 1) SELECT * FROM duckdb_tables`, code: 'not_allowed' },
-  { sql: `SELECT * FROM (WITH DAILY AS (SELECT 1) SELECT * FROM daily)`, code: 'not_allowed' },
-  {
-    sql: `WITH RECURSIVE salaries AS (SELECT 1 UNION ALL SELECT 1 FROM salaries) SELECT 1`,
-    code: 'not_allowed',
-  },
   // privileges and unknown names
-  { sql: `SELECT * FROM hr.salaries`, code: 'permission_denied', message: /SELECT on hr\.salaries/ },
-  { sql: `SELECT (SELECT max(salary) FROM hr.salaries)`, code: 'permission_denied' },
+  {
+    sql: `SELECT * FROM hr.salaries`,
+    code: 'unknown_table',
+    message: /^table hr\.salaries does not exist or you may not read it$/,
+  },
+  { sql: `SELECT (SELECT max(salary) FROM hr.salaries)`, code: 'unknown_table' },
   {
     sql: `SELECT * FROM sales.daily WHERE id IN (SELECT salary FROM hr.salaries)`,
-    code: 'permission_denied',
+    code: 'unknown_table',
   },
-  { sql: `SELECT 1 ORDER BY (SELECT count(*) FROM hr.salaries)`, code: 'permission_denied' },
+  { sql: `SELECT 1 ORDER BY (SELECT count(*) FROM hr.salaries)`, code: 'unknown_table' },
   {
     sql: `SELECT * FROM sales.daily JOIN sales.customers ON (SELECT 1 FROM hr.salaries LIMIT 1) = 1`,
-    code: 'permission_denied',
+    code: 'unknown_table',
   },
-  { sql: `WITH x AS (SELECT * FROM hr.salaries) SELECT 1`, code: 'permission_denied' },
-  { sql: `SELECT * FROM "hr@1".salaries`, code: 'permission_denied' },
-  { sql: `SELECT * FROM hr.nope`, code: 'permission_denied', message: /SELECT on hr\.nope/ },
-  { sql: `SELECT * FROM nope.daily`, code: 'permission_denied' },
-  { sql: `SELECT * FROM sales.nope`, code: 'invalid_sql', message: /unknown table sales\.nope/ },
-  { sql: `SELECT * FROM "sales@9".daily`, code: 'invalid_sql' },
-  { sql: `SELECT * FROM daily`, code: 'invalid_sql', message: /pond\.table/ },
-  { sql: `SELECT * FROM sales.daily`, code: 'permission_denied', principal: 'nobody' },
+  { sql: `WITH x AS (SELECT * FROM hr.salaries) SELECT 1`, code: 'unknown_table' },
+  { sql: `SELECT * FROM "hr@1".salaries`, code: 'unknown_table' },
+  {
+    sql: `SELECT * FROM hr.nope`,
+    code: 'unknown_table',
+    message: /^table hr\.nope does not exist or you may not read it$/,
+  },
+  { sql: `SELECT * FROM nope.daily`, code: 'unknown_table' },
+  { sql: `SELECT * FROM sales.nope`, code: 'unknown_table', message: /^table sales\.nope does not exist or/ },
+  { sql: `SELECT * FROM "sales@9".daily`, code: 'unknown_table' },
+  { sql: `SELECT * FROM daily`, code: 'unknown_table', message: /pond\.table/ },
+  { sql: `SELECT * FROM sales.daily`, code: 'unknown_table', principal: 'nobody' },
   { sql: `SELECT 1`, code: 'permission_denied', principal: 'mallory' },
   // policy functions
   { sql: `SELECT is_member(current_principal())`, code: 'not_allowed' },
@@ -388,7 +432,7 @@ describe('denied forms', () => {
         problems.push(`${sql}: ${error.code} (${error.message}), expected ${entry.code}`);
       if (entry.message && !entry.message.test(error.message))
         problems.push(`${sql}: message "${error.message}"`);
-      expect(error.status).toBe(error.code === 'invalid_sql' ? 400 : 403);
+      expect(error.status).toBe({ invalid_sql: 400, unknown_table: 404 }[error.code as string] ?? 403);
       // Refusals name only what the caller wrote: never a snapshot path or a hidden value.
       expect(error.message).not.toContain(`${tmp.dir.replace(/\/$/, '')}/raw`);
       assertNothingForbidden(error.message, sql);
@@ -398,11 +442,39 @@ describe('denied forms', () => {
     expect(existsSync(canaryDir)).toBe(false);
   });
 
-  it('does not tell unknown tables from forbidden ones to a caller without pond access', async () => {
-    const forbidden = await govern(`SELECT * FROM hr.salaries`, 'bob').catch((e: GovernanceError) => e);
-    const unknown = await govern(`SELECT * FROM hr.salaries_2`, 'bob').catch((e: GovernanceError) => e);
-    expect((forbidden as GovernanceError).code).toBe((unknown as GovernanceError).code);
-    expect((unknown as GovernanceError).message).toBe('permission denied: SELECT on hr.salaries_2');
+  it('answers an unknown table exactly like a forbidden one, whichever part of the name is wrong', async () => {
+    const answer = async (sql: string, principal = 'bob') => {
+      const error = await govern(sql, principal).then(
+        () => null,
+        (e: unknown) => e as GovernanceError,
+      );
+      return error && { code: error.code, status: error.status, message: error.message };
+    };
+    const same = (written: string) => ({
+      code: 'unknown_table',
+      status: 404,
+      message: `table ${written} does not exist or you may not read it`,
+    });
+    // bob reads sales (every major) but nothing of hr.
+    for (const written of [
+      'hr.salaries', // exists, forbidden
+      'hr.salaries_2', // unknown table in a forbidden pond
+      '"hr@1".salaries', // exists, forbidden, by major
+      '"hr@7".salaries', // unknown major of a forbidden pond
+      'nopond.salaries', // unknown pond
+      'sales.nope', // unknown table of a readable pond
+      '"sales@7".daily', // unknown major of a readable pond
+      '"sales@0".daily', // major 0 that does not exist
+    ]) {
+      expect(await answer(`SELECT * FROM ${written}`), written).toEqual(same(written.replaceAll('"', '')));
+    }
+    // carol may read hr.salaries only (a table grant): its sibling answers like an unknown table.
+    expect(await answer('SELECT * FROM hr.nothing', 'carol')).toEqual(same('hr.nothing'));
+    expect(await answer('SELECT * FROM hr.salaries', 'carol')).toBeNull();
+    // A CTE may take any name, hidden ones included: refusing it would tell that the name exists.
+    for (const name of ['salaries', 'hr', 'daily', 'sales', 'duckdb_tables']) {
+      expect(await answer(`WITH ${name} AS (SELECT 1 AS x) SELECT * FROM ${name}`), name).toBeNull();
+    }
   });
 
   it('refuses a policy whose filter no longer fits the catalog instead of running unfiltered', async () => {

@@ -8,11 +8,14 @@
  * `sideChannel`: the query is built to raise errors on hidden rows; the governed run may fail or
  * succeed, but nothing it returns (rows or error text) may contain a hidden or unmasked value,
  * and when both runs succeed they must agree.
+ * `refused`: governing must refuse the query (a GovernanceError whose message matches), before
+ * anything runs.
  */
 export interface CorpusQuery {
   sql: string;
   ordered?: boolean;
   sideChannel?: boolean;
+  refused?: RegExp;
 }
 
 const D = 'sales.daily';
@@ -234,8 +237,88 @@ const sideChannel: string[] = [
   `SELECT * FROM ${D} WHERE amount::VARCHAR::INTEGER > 0 AND region = 'US'`,
 ];
 
+// ───── function allow-list attacks (issue 7, item 1; src/governance/function-allowlist.ts) ─────
+/**
+ * Functions that read outside the governed rows (statistics of the whole Parquet column, the
+ * rewritten query text, settings, variables, catalog and version metadata, the engine's user),
+ * sleep, change state or run SQL given as text: each is refused before anything runs, wherever it
+ * stands. Allowed look-alikes (the clock, aggregates by name, generators) must still agree.
+ */
+const functionAttacks: CorpusQuery[] = [
+  {
+    sql: `SELECT stats(memo) FROM ${D}`,
+    refused: /^function stats\(\) is not allowed: it reveals statistics/,
+  },
+  {
+    sql: `SELECT DISTINCT stats(customer_email) FROM ${D} WHERE region = 'EU'`,
+    refused: /stats\(\) is not allowed/,
+  },
+  { sql: `SELECT id FROM ${D} WHERE stats(memo) LIKE '%HIDDEN%'`, refused: /stats\(\) is not allowed/ },
+  { sql: `SELECT max(id) OVER (PARTITION BY stats(amount)) FROM ${D}`, refused: /stats\(\) is not allowed/ },
+  { sql: `SELECT list_transform([memo], x -> stats(x)) FROM ${D}`, refused: /stats\(\) is not allowed/ },
+  {
+    sql: `SELECT list_aggregate(list(memo), 'stats') FROM ${D}`,
+    refused: /list_aggregate\(\) is not allowed with 'stats'/,
+  },
+  { sql: `SELECT vector_type(memo) FROM ${D}`, refused: /vector_type\(\) is not allowed/ },
+  { sql: `SELECT * FROM summary((SELECT memo FROM ${D}))`, refused: /summary\(\) is not allowed/ },
+  {
+    sql: `SELECT current_query()`,
+    refused: /current_query\(\) is not allowed: it reveals the text of the query/,
+  },
+  { sql: `SELECT id, current_query() FROM ${D}`, refused: /current_query\(\) is not allowed/ },
+  { sql: `SELECT * FROM range(length(current_query()))`, refused: /current_query\(\) is not allowed/ },
+  { sql: `SELECT current_setting('allowed_paths') FROM ${D}`, refused: /current_setting\(\) is not allowed/ },
+  { sql: `SELECT getvariable('secret')`, refused: /getvariable\(\) is not allowed/ },
+  { sql: `SELECT version(), current_database(), current_schema()`, refused: /version\(\) is not allowed/ },
+  { sql: `SELECT current_schemas(true)`, refused: /current_schemas\(\) is not allowed/ },
+  { sql: `SELECT current_user, current_catalog`, refused: /current_user calls DuckDB's current_user\(\)/ },
+  { sql: `SELECT "user", session_user FROM ${D}`, refused: /user calls DuckDB's user\(\)/ },
+  {
+    sql: `SELECT current_connection_id(), current_query_id(), txid_current()`,
+    refused: /current_connection_id\(\) is not allowed/,
+  },
+  {
+    sql: `SELECT in_search_path('main', 'main'), get_block_size('memory')`,
+    refused: /in_search_path\(\) is not allowed/,
+  },
+  { sql: `SELECT * FROM duckdb_settings()`, refused: /duckdb_settings\(\) is not allowed/ },
+  { sql: `SELECT * FROM duckdb_databases()`, refused: /duckdb_databases\(\) is not allowed/ },
+  { sql: `SELECT * FROM duckdb_functions()`, refused: /duckdb_functions\(\) is not allowed/ },
+  { sql: `SELECT * FROM pragma_version()`, refused: /pragma_version\(\) is not allowed/ },
+  { sql: `SELECT * FROM pg_timezone_names()`, refused: /pg_timezone_names\(\) is not allowed/ },
+  {
+    sql: `SELECT json_serialize_plan('SELECT * FROM "sales@1".daily')`,
+    refused: /json_serialize_plan\(\) is not allowed/,
+  },
+  { sql: `SELECT json_serialize_sql('SELECT 1')`, refused: /json_serialize_sql\(\) is not allowed/ },
+  {
+    sql: `SELECT * FROM histogram(${D}, memo)`,
+    refused: /histogram\(\) is not allowed: as a table function/,
+  },
+  { sql: `SELECT * FROM histogram_values(${D}, amount)`, refused: /histogram_values\(\) is not allowed/ },
+  { sql: `SELECT sleep_ms(60000)`, refused: /sleep_ms\(\) is not allowed/ },
+  { sql: `SELECT id FROM ${D} WHERE pg_sleep(1) IS NULL`, refused: /pg_sleep\(\) is not allowed/ },
+  { sql: `SELECT write_log(memo) FROM ${D}`, refused: /write_log\(\) is not allowed/ },
+  { sql: `SELECT setseed(0.1), random()`, refused: /setseed\(\) is not allowed/ },
+  { sql: `SELECT finalize(sum(id) EXPORT_STATE) FROM ${D}`, refused: /finalize\(\) is not allowed/ },
+  { sql: `SELECT * FROM test_all_types()`, refused: /test_all_types\(\) is not allowed/ },
+  { sql: `SELECT STATS(memo) FROM ${D}`, refused: /stats\(\) is not allowed/ },
+  { sql: `SELECT pg_catalog.pg_size_pretty(count(*)) FROM ${D}`, refused: /cannot be qualified/ },
+  { sql: `SELECT row_number() FROM ${D}`, refused: /row_number\(\) is a window function/ },
+  { sql: `SELECT * FROM lower('x')`, refused: /lower\(\) cannot be used as a table function/ },
+  // allowed look-alikes: the same answer as over the filtered copy
+  { sql: `SELECT count(*), current_date IS NOT NULL, current_timestamp IS NOT NULL FROM ${D}` },
+  { sql: `SELECT list_aggregate(list(qty), 'sum'), list_aggregate(list(memo), 'max') FROM ${D}` },
+  {
+    sql: `SELECT x.key, count(*) FROM ${D} d, json_each(to_json({'m': d.memo, 'r': d.region})) x GROUP BY ALL`,
+  },
+  { sql: `SELECT * FROM repeat_row(1, num_rows := 2), (SELECT count(*) FROM ${D})` },
+];
+
 export const CORPUS: CorpusQuery[] = [
   ...plain.map((sql) => ({ sql })),
   ...ordered.map((sql) => ({ sql, ordered: true })),
   ...sideChannel.map((sql) => ({ sql, sideChannel: true })),
+  ...functionAttacks,
 ];

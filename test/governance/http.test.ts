@@ -61,7 +61,8 @@ async function cli(args: string[]): Promise<{ code: number; out: string; err: st
 
 beforeAll(async () => {
   work = await tempDir('governance');
-  c = await TestCatchment.start(path.join(work, 'root'));
+  // Generous liveness: a loaded machine must not fail runs this file does not test.
+  c = await TestCatchment.start(path.join(work, 'root'), { livenessMs: 60_000, watchdogMs: 60_000 });
   keys.admin = c.running.adminKey;
   const sales = await writePond(work, {
     name: 'sales',
@@ -200,7 +201,7 @@ describe('who may manage what', () => {
     ).toEqual([[2]]);
     expect((await as('mgr', 'POST', '/api/revokes', grantBob)).status).toBe(200);
     expect((await as('bob', 'POST', '/api/query', { sql: 'SELECT count(*) FROM sales.daily' })).status).toBe(
-      403,
+      404, // not granted: like an unknown table
     );
     // MANAGE on sales says nothing about hr.
     expect(
@@ -268,7 +269,7 @@ describe('groups nest, and membership cycles are refused', () => {
       (await as('admin', 'POST', '/api/grants', { to: 'readers', privileges: ['SELECT'], on: 'hr' })).status,
     ).toBe(200);
     expect((await as('bob', 'POST', '/api/query', { sql: 'SELECT count(*) FROM hr.salaries' })).status).toBe(
-      403,
+      404, // not granted: like an unknown table
     );
     expect((await as('admin', 'POST', '/api/groups', { name: 'outer', members: ['readers'] })).status).toBe(
       201,
@@ -285,7 +286,7 @@ describe('groups nest, and membership cycles are refused', () => {
     expect((await as('admin', 'GET', '/api/policy')).body).toEqual(before);
     expect((await as('admin', 'DELETE', '/api/groups/readers/members/bob')).status).toBe(200);
     expect((await as('bob', 'POST', '/api/query', { sql: 'SELECT count(*) FROM hr.salaries' })).status).toBe(
-      403,
+      404, // not granted: like an unknown table
     );
     expect((await as('admin', 'DELETE', '/api/groups/outer')).status).toBe(200);
     expect((await as('admin', 'DELETE', '/api/groups/readers')).status).toBe(200);
@@ -316,12 +317,12 @@ describe('governed queries over published snapshots', () => {
     const admin = await as('admin', 'POST', '/api/query', { sql: 'SELECT count(*) FROM "sales@1".daily' });
     expect(admin.body.rows).toEqual([[4]]);
 
+    // A table not granted answers exactly like one that does not exist.
     const denied = await as('alice', 'POST', '/api/query', { sql: 'SELECT * FROM hr.salaries' });
-    expect(denied.status).toBe(403);
-    expect(denied.body.error).toEqual({
-      code: 'permission_denied',
-      message: 'permission denied: SELECT on hr.salaries',
-    });
+    const unknown = await as('alice', 'POST', '/api/query', { sql: 'SELECT * FROM nope.salaries' });
+    expect(denied.status).toBe(404);
+    expect(denied.body.error.code).toBe('unknown_table');
+    expect(JSON.stringify(denied).replaceAll('hr.', 'nope.')).toBe(JSON.stringify(unknown));
     const invalid = await as('alice', 'POST', '/api/query', { sql: 'SELEC 1' });
     expect(invalid.status).toBe(400);
     expect(invalid.body.error.code).toBe('invalid_sql');
@@ -525,7 +526,7 @@ describe('restart', () => {
     const audited = (await as('admin', 'GET', '/api/audit?limit=10000')).body.entries.length;
     const root = c.root;
     await c.close();
-    c = await TestCatchment.start(root);
+    c = await TestCatchment.start(root, { livenessMs: 60_000, watchdogMs: 60_000 });
     expect((await as('admin', 'GET', '/api/policy')).body).toEqual(before);
     const q = await as('alice', 'POST', '/api/query', { sql: 'SELECT id FROM sales.daily ORDER BY id' });
     expect(q.body.rows).toEqual([[1], [3]]);

@@ -316,13 +316,6 @@ export const boom = ripple({ name: 'boom', async run(ctx) {
   });
 
   it('readTable explains undeclared Sources, unpublished Sources and missing tables', async () => {
-    const pond = await loadPond(
-      await makePond({
-        'pond.toml': MANIFEST_WITH_SOURCES('shop = "1.0.0"\nstock = "1.0.0?"'),
-        'ripples/r.ts': TS(`
-export const r = ripple({ name: 'r', run(ctx) { ctx.readTable(process.env.DUCKSTRING_TEST_REF ?? ''); } });`),
-      }),
-    );
     const cases: Array<[string, string]> = [
       ['nope.x', 'readTable("nope.x"): "nope" is not a Source of this Pond (declared: shop, stock)'],
       ['stock.items', 'readTable("stock.items"): Source "stock" has no published snapshot'],
@@ -332,21 +325,33 @@ export const r = ripple({ name: 'r', run(ctx) { ctx.readTable(process.env.DUCKST
       ],
       ['orders', 'readTable("orders"): expected "source.table"'],
     ];
-    for (const [ref, message] of cases) {
-      process.env.DUCKSTRING_TEST_REF = ref;
+    // One Ripple per case: Ripple code sees none of the Duck's environment, so it cannot be steered by it.
+    const pond = await loadPond(
+      await makePond({
+        'pond.toml': MANIFEST_WITH_SOURCES('shop = "1.0.0"\nstock = "1.0.0?"'),
+        'ripples/r.ts': TS(
+          cases
+            .map(
+              ([ref], i) =>
+                `export const r${i} = ripple({ name: 'r${i}', run(ctx) { ctx.readTable(${JSON.stringify(ref)}); } });`,
+            )
+            .join('\n'),
+        ),
+      }),
+    );
+    for (const [i, [, message]] of cases.entries()) {
       const err = await failure(
         executeRipple({
           conn: await connect(),
           pond,
-          ripple: 'r',
+          ripple: `r${i}`,
           f: F,
           previousF: null,
           sources: { 'shop.orders': ordersV1 },
         }),
       );
-      expect(err.message).toBe(`Ripple "r" (ripples/r.ts) failed: ${message}`);
+      expect(err.message).toBe(`Ripple "r${i}" (ripples/r.ts) failed: ${message}`);
     }
-    delete process.env.DUCKSTRING_TEST_REF;
   });
 
   it('a .sql Ripple reading an unpublished Source table fails before running', async () => {

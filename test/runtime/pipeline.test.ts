@@ -202,7 +202,11 @@ describe('bad input leaves state unchanged', () => {
     expect(empty.status).toBe(400);
     expect(empty.body.error.message).toMatch(/body\.sql/);
     const table = await c.api('POST', '/api/query', { sql: 'SELECT * FROM stats.nope' });
-    expect(table.status).toBe(400);
+    expect(table.status).toBe(404);
+    expect(table.body.error).toMatchObject({
+      code: 'unknown_table',
+      message: 'table stats.nope does not exist or you may not read it',
+    });
   });
 });
 

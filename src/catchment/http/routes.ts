@@ -29,6 +29,8 @@ export interface RouteDef<P extends z.ZodType, Q extends z.ZodType, B extends z.
   body?: B;
   /** Raw binary body (deploy archives) instead of JSON. */
   binaryBody?: boolean;
+  /** Largest request body (bytes) for this route, if smaller than the server's; 413 past it. */
+  bodyLimit?: number;
   handler: (input: {
     params: z.infer<P>;
     query: z.infer<Q>;
@@ -65,6 +67,7 @@ export class RouteTable {
     this.app.route({
       method: def.method,
       url: def.url,
+      ...(def.bodyLimit ? { bodyLimit: def.bodyLimit } : {}),
       handler: async (req, reply) => {
         const params = parse(def.params, req.params, 'params');
         this.authorize(req, def.auth, params);

@@ -11,6 +11,7 @@ import { httpStatusForQueryError, QueryError } from '../../compute/query.js';
 import { duckEventSchema } from '../../duck/protocol.js';
 import { type DurationError, parseDuration, parseSingleUnit } from '../../engine/duration.js';
 import { EngineError } from '../../engine/engine.js';
+import { listVisibleTables } from '../../governance/catalog.js';
 import { GovernanceError, PolicyError } from '../../governance/errors.js';
 import { registerGovernanceRoutes } from '../../governance/http.js';
 import { PRIVILEGES, type Privilege } from '../../governance/policy.js';
@@ -24,6 +25,8 @@ import {
 } from '../../governance/service.js';
 import { unpackPond } from '../../pond/archive.js';
 import { majorOf, parseManifest } from '../../pond/manifest.js';
+import { QueryLimitError } from '../../query/errors.js';
+import { formatBytes, requestBodyLimit } from '../../query/limits.js';
 import type { Catchment } from '../catchment.js';
 import type { DataService } from '../data.js';
 import { deployArchive } from '../deploy.js';
@@ -84,6 +87,18 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.setErrorHandler((err, _req, reply) => {
     if (err instanceof GovernanceError) {
       return reply.status(err.status).send({ error: { code: err.code, message: err.message } });
+    }
+    if (err instanceof QueryLimitError) {
+      if (err.retryAfterSeconds !== undefined) reply.header('retry-after', String(err.retryAfterSeconds));
+      return reply.status(err.status).send({ error: { code: err.code, message: err.message } });
+    }
+    if (
+      (err as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE' &&
+      _req.url.startsWith('/api/query')
+    ) {
+      const limit = formatBytes(governance.queryLimits.maxSqlBytes);
+      const message = `the request is too large to carry a query: queries are limited to ${limit} (maxSqlBytes)`;
+      return reply.status(413).send({ error: { code: 'sql_too_large', message } });
     }
     if (err instanceof PolicyError) {
       return reply
@@ -195,21 +210,36 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     };
   };
 
-  /** The major a request means: explicit, else the newest deployed line of that Pond. */
-  const resolveMajor = (req: FastifyRequest, name: string, major: number | undefined): number => {
-    // A Pond the caller holds no privilege on answers exactly like one that does not exist.
-    if (!catchment.store.listLines(name).some((l) => mayView(req, l.pond, l.major))) {
-      throw new HttpError(404, 'not_found', `unknown pond "${name}"`);
+  /** The published tables of a line the caller may SELECT (a table grant alone shows these). */
+  const readableTables = async (req: FastifyRequest, name: string, major: number) => {
+    const id = who(req);
+    const described = await data.describe(name, major);
+    return {
+      described,
+      tables: described.tables.filter((t) =>
+        governance.can(id, 'SELECT', { kind: 'table', pond: name, major, table: t.name }),
+      ),
+    };
+  };
+  /** A line the caller may know exists: it holds a privilege on it, or SELECT on one of its tables. */
+  const knowsLine = async (req: FastifyRequest, name: string, major: number): Promise<boolean> =>
+    mayView(req, name, major) || (await readableTables(req, name, major)).tables.length > 0;
+  const unknownPond = (name: string) => new HttpError(404, 'not_found', `unknown pond "${name}"`);
+
+  /**
+   * The major a request means: explicit, else the newest line of that Pond the caller knows. A Pond,
+   * or a line, the caller may not know of answers exactly like one that does not exist — the same
+   * status, code and message with the name substituted — and never becomes the default major.
+   */
+  const resolveMajor = async (req: FastifyRequest, name: string, major: number | undefined) => {
+    const known: number[] = [];
+    for (const l of catchment.store.listLines(name)) {
+      if (await knowsLine(req, l.pond, l.major)) known.push(l.major);
     }
-    if (major !== undefined) {
-      if (!catchment.store.getSelectedVersion(name, major)) {
-        throw new HttpError(404, 'not_found', `pond "${name}" has no deployed major ${major}`);
-      }
-      return major;
-    }
-    const m = catchment.store.highestMajor(name);
-    if (m === null) throw new HttpError(404, 'not_found', `unknown pond "${name}"`);
-    return m;
+    if (known.length === 0) throw unknownPond(name);
+    if (major === undefined) return Math.max(...known);
+    if (!known.includes(major)) throw new HttpError(404, 'not_found', `unknown line "${name}@${major}"`);
+    return major;
   };
 
   // ───────────── operations ─────────────
@@ -264,7 +294,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
         }
         gate(raw, 'DEPLOY', line.name, line.major);
       }
-      const outcome = await deployArchive(catchment, body);
+      const outcome = await deployArchive(catchment, body, who(raw));
       reply.status(outcome.created ? 201 : 200);
       return outcome;
     },
@@ -287,12 +317,18 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     summary: 'One Pond: every major line with its status',
     auth: 'principal',
     params: pondParams,
-    handler: ({ params, raw }) => {
+    handler: async ({ params, raw }) => {
       const all = catchment.store.listLines(params.name);
-      if (all.length === 0) throw new HttpError(404, 'not_found', `unknown pond "${params.name}"`);
       const lines = all.filter((l) => mayView(raw, l.pond, l.major));
-      // A Pond the caller may not see answers exactly like one that does not exist.
-      if (lines.length === 0) throw new HttpError(404, 'not_found', `unknown pond "${params.name}"`);
+      if (lines.length === 0) {
+        // A table grant alone shows the tables, not the lines' status; a Pond the caller may not
+        // know of answers exactly like one that does not exist.
+        await resolveMajor(raw, params.name, undefined);
+        throw new GovernanceError(
+          'permission_denied',
+          `permission denied: no privilege on a line of ${params.name} (the tables you may read: GET /api/ponds/${params.name}/tables, or GET /api/tables)`,
+        );
+      }
       return { pond: params.name, lines: lines.map((l) => statusFor(raw, l.pond, l.major)) };
     },
   });
@@ -306,8 +342,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       limit: z.coerce.number().int().min(1).max(1000).default(20),
       status: z.enum(['running', 'succeeded', 'failed', 'killed', 'passed']).optional(),
     }),
-    handler: ({ params, query, raw }) => {
-      const major = resolveMajor(raw, params.name, query.major);
+    handler: async ({ params, query, raw }) => {
+      const major = await resolveMajor(raw, params.name, query.major);
       gate(raw, 'OPERATE', params.name, major);
       const runs = catchment.store.listPondRuns({
         pond: params.name,
@@ -354,8 +390,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       auth: 'principal',
       params: pondParams,
       body: verbBody,
-      handler: ({ params, body, raw }) => {
-        const major = resolveMajor(raw, params.name, body?.major);
+      handler: async ({ params, body, raw }) => {
+        const major = await resolveMajor(raw, params.name, body?.major);
         gate(raw, TRIGGER_VERBS.has(verb) ? 'TRIGGER' : 'OPERATE', params.name, major);
         const line = lineId(params.name, major);
         let boundMs = 0;
@@ -384,8 +420,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     auth: 'principal',
     params: pondParams,
     query: majorQuery,
-    handler: ({ params, query, raw }) => {
-      const major = resolveMajor(raw, params.name, query.major);
+    handler: async ({ params, query, raw }) => {
+      const major = await resolveMajor(raw, params.name, query.major);
       gateView(raw, params.name, major);
       return { windows: catchment.store.listWindows(params.name, major).map(windowOut) };
     },
@@ -409,8 +445,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
         major: z.number().int().nonnegative().optional(),
       })
       .strict(),
-    handler: ({ params, body, reply, raw }) => {
-      const major = resolveMajor(raw, params.name, body.major);
+    handler: async ({ params, body, reply, raw }) => {
+      const major = await resolveMajor(raw, params.name, body.major);
       gate(raw, 'OPERATE', params.name, major);
       let every: number;
       try {
@@ -451,8 +487,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     auth: 'principal',
     params: pondParams.extend({ window: z.string().min(1) }),
     query: majorQuery,
-    handler: ({ params, query, raw }) => {
-      const major = resolveMajor(raw, params.name, query.major);
+    handler: async ({ params, query, raw }) => {
+      const major = await resolveMajor(raw, params.name, query.major);
       gate(raw, 'OPERATE', params.name, major);
       catchment.store.removeWindow(params.name, major, params.window);
       catchment.reloadTopology();
@@ -466,8 +502,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     auth: 'principal',
     params: pondParams,
     query: majorQuery,
-    handler: ({ params, query, raw }) => {
-      const major = resolveMajor(raw, params.name, query.major);
+    handler: async ({ params, query, raw }) => {
+      const major = await resolveMajor(raw, params.name, query.major);
       gateView(raw, params.name, major);
       const b = catchment.store.getBudgets(params.name, major);
       return { immediate_retries: b.immediateRetries, source_retries: b.sourceRetries };
@@ -486,8 +522,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
         major: z.number().int().nonnegative().optional(),
       })
       .strict(),
-    handler: ({ params, body, raw }) => {
-      const major = resolveMajor(raw, params.name, body.major);
+    handler: async ({ params, body, raw }) => {
+      const major = await resolveMajor(raw, params.name, body.major);
       gate(raw, 'OPERATE', params.name, major);
       const b = catchment.store.setBudgets(
         params.name,
@@ -509,24 +545,38 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     params: pondParams,
     query: majorQuery,
     handler: async ({ params, query, raw }) => {
-      const major = resolveMajor(raw, params.name, query.major);
+      const major = await resolveMajor(raw, params.name, query.major);
       const id = who(raw);
-      const described = await data.describe(params.name, major);
+      const { described, tables: readable } = await readableTables(raw, params.name, major);
       const policy = governance.policy();
       // Row and byte counts of a filtered table would tell how many rows the caller cannot see; only
       // those who manage the filter get them.
-      const tables = described.tables
-        .filter((t) =>
-          governance.can(id, 'SELECT', { kind: 'table', pond: params.name, major, table: t.name }),
-        )
-        .map((t) =>
-          policy.rowFilter(params.name, major, t.name) === undefined ||
-          governance.can(id, 'MANAGE', { kind: 'table', pond: params.name, major, table: t.name })
-            ? t
-            : { ...t, rows: null, bytes: null },
-        );
-      if (tables.length === 0 && !mayView(raw, params.name, major)) gate(raw, 'SELECT', params.name, major);
-      return { ...described, tables };
+      const tables = readable.map((t) =>
+        policy.rowFilter(params.name, major, t.name) === undefined ||
+        governance.can(id, 'MANAGE', { kind: 'table', pond: params.name, major, table: t.name })
+          ? t
+          : { ...t, rows: null, bytes: null },
+      );
+      if (mayView(raw, params.name, major)) return { ...described, tables };
+      // The line's own publish time moves when any table is republished; a reader of some tables
+      // gets the newest of theirs instead, so it learns nothing about the others.
+      const publishedAt =
+        tables
+          .map((t) => t.publishedAt)
+          .sort()
+          .at(-1) ?? null;
+      return { ...described, publishedAt, tables };
+    },
+  });
+  routes.add({
+    method: 'GET',
+    url: '/api/tables',
+    summary:
+      'The catalog: every published table the caller may SELECT, of every Pond and major (columns, masked or not; filtered or not)',
+    auth: 'principal',
+    handler: async ({ raw }) => {
+      const { catalog } = await data.snapshot();
+      return { tables: listVisibleTables(governance.policy(), who(raw).principal, catalog) };
     },
   });
   routes.add({
@@ -535,7 +585,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     summary:
       'Run one governed SELECT over published snapshots (grants, row filters and masks applied); tables are pond.table or "pond@2".table',
     auth: 'principal',
-    body: z.object({ sql: z.string().min(1, 'sql must not be empty').max(1_000_000) }).strict(),
+    // The SQL's own size limit is the service's (413 sql_too_large); this only bounds what is parsed.
+    bodyLimit: requestBodyLimit(governance.queryLimits),
+    body: z.object({ sql: z.string().min(1, 'sql must not be empty') }).strict(),
     handler: async ({ body, raw }) => governance.query(who(raw), body.sql, data.source),
   });
 

@@ -17,6 +17,36 @@ import { majorSchema, parse, pondNameSchema, versionSchema } from './schemas.js'
 export const DB_FILE = 'duck.db';
 export const ADMIN_KEY_FILE = 'admin.key';
 export const PONDS_DIR = 'ponds';
+/**
+ * Per-query links to snapshot files (src/compute/snapshot-links.ts): inside the root so they are
+ * hard links on the snapshots' filesystem; one folder per Catchment process (`p{pid}`).
+ */
+export const QUERY_LINKS_DIR = path.join('tmp', 'queries');
+
+/**
+ * This process's folder for query links, after removing those of processes that are gone (a crash
+ * leaves its links behind; they pin deleted snapshots' disk space).
+ */
+export function queryLinksDir(root: string): string {
+  const base = path.join(root, QUERY_LINKS_DIR);
+  fs.mkdirSync(base, { recursive: true, mode: 0o700 });
+  for (const entry of fs.readdirSync(base)) {
+    const pid = /^p(\d+)$/.exec(entry)?.[1];
+    if (pid !== undefined && Number(pid) !== process.pid && !processAlive(Number(pid))) {
+      fs.rmSync(path.join(base, entry), { recursive: true, force: true });
+    }
+  }
+  return path.join(base, `p${process.pid}`);
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 /** `ponds/{name}/{version}`: where a deployed version's source lives. */
 export function versionSourceRel(name: string, version: string): string {

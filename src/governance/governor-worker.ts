@@ -1,0 +1,65 @@
+/**
+ * A worker thread of the GovernorPool: parses and rewrites queries with its own Governor (its own
+ * DuckDB parser), so a large or deeply nested query never blocks the Catchment's event loop. It
+ * receives only structured-cloneable inputs and rebuilds the Policy (once per revision) and the
+ * Catalog from them.
+ */
+import { parentPort } from 'node:worker_threads';
+import { GovernanceError, PolicyError } from './errors.js';
+import type { PolicyDocument } from './policy.js';
+import { Policy } from './policy.js';
+import { Governor } from './rewrite.js';
+
+export interface GovernRequest {
+  id: number;
+  sql: string;
+  principal: string;
+  revision: number;
+  /** Sent when this worker has not seen `revision` yet. */
+  document?: PolicyDocument;
+  catalog: unknown;
+}
+
+export type SerializedError =
+  | { kind: 'governance'; code: GovernanceError['code']; message: string }
+  | { kind: 'policy'; issues: readonly string[] }
+  | { kind: 'other'; message: string };
+
+export type GovernResponse =
+  | { id: number; ok: true; result: unknown }
+  | { id: number; ok: false; error: SerializedError };
+
+function serializeError(error: unknown): SerializedError {
+  if (error instanceof GovernanceError)
+    return { kind: 'governance', code: error.code, message: error.message };
+  if (error instanceof PolicyError) return { kind: 'policy', issues: error.issues };
+  return { kind: 'other', message: error instanceof Error ? error.message : String(error) };
+}
+
+const port = parentPort;
+if (!port) throw new Error('governor-worker runs only as a worker thread');
+
+const governor = Governor.create();
+void governor.then(() => port.postMessage({ ready: true }));
+let cached: { revision: number; policy: Policy } | undefined;
+
+port.on('message', async (request: GovernRequest) => {
+  let response: GovernResponse;
+  try {
+    if (request.document !== undefined) {
+      cached = { revision: request.revision, policy: Policy.parse(request.document) };
+    }
+    if (cached?.revision !== request.revision) {
+      throw new Error(`the governor worker has no policy revision ${request.revision}`);
+    }
+    const result = await (await governor).governQuery(request.sql, {
+      principal: request.principal,
+      policy: cached.policy,
+      catalog: request.catalog,
+    });
+    response = { id: request.id, ok: true, result };
+  } catch (error) {
+    response = { id: request.id, ok: false, error: serializeError(error) };
+  }
+  port.postMessage(response);
+});
