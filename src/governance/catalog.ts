@@ -24,7 +24,7 @@ export const catalogSchema = z
       z
         .object({
           pond: pondName,
-          major: z.number().int().min(1),
+          major: z.number().int().min(0),
           name: tableName,
           columns: z
             .array(
@@ -44,7 +44,7 @@ export const catalogSchema = z
         .strict(),
     ),
     /** Pond → the major that `pond.table` names. */
-    selected: z.record(pondName, z.number().int().min(1)),
+    selected: z.record(pondName, z.number().int().min(0)),
   })
   .strict();
 

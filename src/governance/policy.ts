@@ -47,8 +47,9 @@ export function parseSecurable(text: string): Securable {
   if (match[1]) return { kind: 'catalog' };
   const pond = match[2]!.toLowerCase();
   const major = match[3] === undefined ? undefined : Number(match[3]);
-  if (major !== undefined && (!Number.isSafeInteger(major) || major < 1)) {
-    throw new PolicyError([`"${text}": a major version is a positive integer`]);
+  // Major 0 is a line like any other (semver's 0.y.z): `cities@0`.
+  if (major !== undefined && (!Number.isSafeInteger(major) || major < 0 || /^0\d/.test(match[3]!))) {
+    throw new PolicyError([`"${text}": a major version is a whole number without leading zeros`]);
   }
   const base = major === undefined ? { pond } : { pond, major };
   return match[4] ? { kind: 'table', ...base, table: match[4].toLowerCase() } : { kind: 'pond', ...base };

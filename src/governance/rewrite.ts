@@ -453,8 +453,8 @@ export class Governor {
 
     const parsed = await this.parser.serialize(sql);
     const statement = singleSelect(parsed);
-    // The FROM as written, to name a result column DuckDB's way (below) after the rewrite changed it.
-    const originalFrom = cloneLossless((statement.node as LosslessObject).from_table ?? null);
+    // The query as parsed, to name result columns DuckDB's way (below) after the rewrite changed them.
+    const original = cloneLossless(statement);
     const walker = new QueryWalker(context, null);
     walker.visit(statement, EMPTY_SCOPE);
     aliasUnaliasedTables(walker);
@@ -486,21 +486,14 @@ export class Governor {
     }
 
     const topList = (statement.node as LosslessObject).select_list;
-    const needsTopNames = walker.columnNamesToKeep.some((k) => k.list === topList);
-    const topNames =
-      needsTopNames && Array.isArray(topList) && !topList.some((i) => isJsonObject(i) && i.class === 'STAR')
-        ? await this.columnNames.of(sql, catalog)
-        : null;
-    for (const { list, index, original } of walker.columnNamesToKeep) {
-      const item = list[index];
-      if (!isJsonObject(item)) continue;
-      let exact = list === topList && topNames?.length === list.length ? topNames[index] : undefined;
-      // Beside a *, positions do not match columns: name the item alone over the same FROM.
-      if (exact === undefined && list === topList) {
-        const alone = await this.itemQuery(original, originalFrom);
-        exact = (await this.columnNames.of(alone, catalog))?.[0];
-      }
-      item.alias = exact ?? (await this.expressionText(original));
+    const topNames = walker.columnNamesToKeep.some((k) => k.list === topList)
+      ? await this.topColumnNames(sql, original, walker, topList, catalog)
+      : new Map<number, string>();
+    for (const { list, index, original: item } of walker.columnNamesToKeep) {
+      const rewrittenItem = list[index];
+      if (!isJsonObject(rewrittenItem)) continue;
+      const exact = list === topList ? topNames.get(index) : undefined;
+      rewrittenItem.alias = exact ?? (await this.expressionText(item));
     }
     const rewritten = await this.parser.deserialize({ error: false, statements: [statement] });
     await this.verify(rewritten, context, expected, joinShapes(statement));
@@ -526,16 +519,37 @@ export class Governor {
     };
   }
 
-  /** `SELECT <expression> FROM <from>` as SQL text (the FROM may be absent). */
-  private async itemQuery(expression: LosslessObject, from: LosslessJson): Promise<string> {
-    this.selectTemplate ??= this.parser
-      .serialize('SELECT 1')
-      .then((parsed) => (parsed.statements as LosslessJson[])[0] as LosslessObject);
-    const statement = cloneLossless(await this.selectTemplate);
-    const node = statement.node as LosslessObject;
-    node.select_list = [cloneLossless(expression)];
-    if (isJsonObject(from)) node.from_table = cloneLossless(from);
-    return this.parser.deserialize({ error: false, statements: [statement] });
+  /**
+   * DuckDB's own names for the top-level items the rewrite must alias, by their index in the select
+   * list. The caller's text is bound against stand-in tables for the names; a copy of the parsed
+   * query with those items marked by an alias finds their positions among the result columns
+   * (a `*` before them expands to any number of columns). Items it cannot name are left out.
+   */
+  private async topColumnNames(
+    sql: string,
+    original: LosslessObject,
+    walker: QueryWalker,
+    topList: LosslessJson | undefined,
+    catalog: Catalog,
+  ): Promise<Map<number, string>> {
+    const out = new Map<number, string>();
+    const names = await this.columnNames.of(sql, catalog);
+    const marked = cloneLossless(original);
+    const list = (marked.node as LosslessObject).select_list;
+    if (!names || !Array.isArray(list)) return out;
+    const wanted = walker.columnNamesToKeep.filter((k) => k.list === topList).map((k) => k.index);
+    for (const index of wanted) {
+      const item = list[index];
+      if (isJsonObject(item)) item.alias = `__duckstring_name_${index}`;
+    }
+    const text = await this.parser.deserialize({ error: false, statements: [marked] });
+    const positions = await this.columnNames.of(text, catalog);
+    if (!positions || positions.length !== names.length) return out;
+    positions.forEach((name, position) => {
+      const index = /^__duckstring_name_(\d+)$/.exec(name)?.[1];
+      if (index !== undefined) out.set(Number(index), names[position]!);
+    });
+    return out;
   }
 
   /** An expression's SQL text, which is also the name DuckDB gives an unaliased result column. */
