@@ -35,7 +35,10 @@ describe('major 0', () => {
     });
     for (const sql of ['SELECT * FROM "cities@0".countries', 'SELECT * FROM cities.countries']) {
       const governed = await governor.governQuery(sql, { principal: 'ann', policy, catalog });
-      expect(governed.tables.map((t) => t.key), sql).toEqual(['cities@0.countries']);
+      expect(
+        governed.tables.map((t) => t.key),
+        sql,
+      ).toEqual(['cities@0.countries']);
     }
   });
 });
