@@ -195,6 +195,13 @@ describe('bad input leaves state unchanged', () => {
     const badBound = await c.api('POST', '/api/ponds/stats/tide', { bound: '10x' });
     expect(badBound.status).toBe(400);
     expect(badBound.body.error.message).toMatch(/body\.bound/);
+    // A bound that rounds to 0 ms is bad input (400), not an unknown Pond (it used to be 404).
+    const tinyBound = await c.api('POST', '/api/ponds/stats/tide', { bound_seconds: 0.0001 });
+    expect(tinyBound.status).toBe(400);
+    expect(tinyBound.body.error).toMatchObject({
+      code: 'invalid_request',
+      message: 'body.bound: a tide bound must be at least 1 ms (e.g. {"bound": "10m"} or {"bound_seconds": 600})',
+    });
     const sql = await c.api('POST', '/api/query', { sql: 'SELEC 1' });
     expect(sql.status).toBe(400);
     expect(sql.body.error.code).toBe('invalid_sql');

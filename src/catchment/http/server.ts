@@ -405,6 +405,13 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
           }
           boundMs =
             body.bound !== undefined ? parseDuration(body.bound) : Math.round(body.bound_seconds! * 1000);
+          if (!(boundMs >= 1)) {
+            throw new HttpError(
+              400,
+              'invalid_request',
+              'body.bound: a tide bound must be at least 1 ms (e.g. {"bound": "10m"} or {"bound_seconds": 600})',
+            );
+          }
         }
         catchment.control(line, verb, { boundMs, upstream: body?.upstream ?? false });
         return { ok: true, pond: params.name, major, status: statusFor(raw, params.name, major) };
