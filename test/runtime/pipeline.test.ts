@@ -200,7 +200,8 @@ describe('bad input leaves state unchanged', () => {
     expect(tinyBound.status).toBe(400);
     expect(tinyBound.body.error).toMatchObject({
       code: 'invalid_request',
-      message: 'body.bound: a tide bound must be at least 1 ms (e.g. {"bound": "10m"} or {"bound_seconds": 600})',
+      message:
+        'body.bound: a tide bound must be at least 1 ms (e.g. {"bound": "10m"} or {"bound_seconds": 600})',
     });
     const sql = await c.api('POST', '/api/query', { sql: 'SELEC 1' });
     expect(sql.status).toBe(400);
