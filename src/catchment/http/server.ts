@@ -7,33 +7,24 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { z } from 'zod/v4';
-import { httpStatusForQueryError, QueryError } from '../../compute/query.js';
 import { duckEventSchema } from '../../duck/protocol.js';
 import { type DurationError, parseDuration, parseSingleUnit } from '../../engine/duration.js';
-import { EngineError } from '../../engine/engine.js';
 import { listVisibleTables } from '../../governance/catalog.js';
-import { GovernanceError, PolicyError } from '../../governance/errors.js';
+import { GovernanceError } from '../../governance/errors.js';
 import { registerGovernanceRoutes } from '../../governance/http.js';
 import { PRIVILEGES, type Privilege } from '../../governance/policy.js';
-import {
-  EntityConflict,
-  type GovernanceService,
-  type Identity,
-  QueryExecutionFailed,
-  Unauthenticated,
-  UnknownEntity,
-} from '../../governance/service.js';
+import type { GovernanceService, Identity } from '../../governance/service.js';
 import { unpackPond } from '../../pond/archive.js';
 import { majorOf, parseManifest } from '../../pond/manifest.js';
-import { QueryLimitError } from '../../query/errors.js';
-import { formatBytes, requestBodyLimit } from '../../query/limits.js';
+import { requestBodyLimit } from '../../query/limits.js';
 import type { Catchment } from '../catchment.js';
 import type { DataService } from '../data.js';
 import { deployArchive } from '../deploy.js';
 import type { Metrics } from '../metrics.js';
-import { lineId, OrchestratorStopped } from '../orchestrator.js';
+import { lineId } from '../orchestrator.js';
 import { lineStatus } from '../status.js';
-import { ConflictError, NotFoundError, secretsEqual, ValidationError } from '../store/index.js';
+import { secretsEqual } from '../store/index.js';
+import { installErrorHandler } from './error-handler.js';
 import { HttpError, RouteTable } from './routes.js';
 
 const VERSION = '0.1.0';
@@ -84,76 +75,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     (_req, body, done) => done(null, body),
   );
 
-  app.setErrorHandler((err, _req, reply) => {
-    if (err instanceof GovernanceError) {
-      return reply.status(err.status).send({ error: { code: err.code, message: err.message } });
-    }
-    if (err instanceof QueryLimitError) {
-      if (err.retryAfterSeconds !== undefined) reply.header('retry-after', String(err.retryAfterSeconds));
-      return reply.status(err.status).send({ error: { code: err.code, message: err.message } });
-    }
-    if (
-      (err as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE' &&
-      _req.url.startsWith('/api/query')
-    ) {
-      const limit = formatBytes(governance.queryLimits.maxSqlBytes);
-      const message = `the request is too large to carry a query: queries are limited to ${limit} (maxSqlBytes)`;
-      return reply.status(413).send({ error: { code: 'sql_too_large', message } });
-    }
-    if (err instanceof PolicyError) {
-      return reply
-        .status(422)
-        .send({ error: { code: 'invalid_policy', message: err.message, details: err.issues } });
-    }
-    if (err instanceof Unauthenticated) {
-      return reply.status(401).send({ error: { code: 'unauthenticated', message: err.message } });
-    }
-    if (err instanceof UnknownEntity) {
-      return reply.status(404).send({ error: { code: 'not_found', message: err.message } });
-    }
-    if (err instanceof EntityConflict) {
-      return reply.status(409).send({ error: { code: 'conflict', message: err.message } });
-    }
-    if (err instanceof QueryExecutionFailed) {
-      const status = err.code === 'execution_failed' ? 400 : httpStatusForQueryError(err.code as never);
-      return reply
-        .status(status)
-        .send({ error: { code: err.code, message: err.message, error_id: err.errorId } });
-    }
-    if (err instanceof HttpError) {
-      return reply.status(err.status).send({
-        error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) },
-      });
-    }
-    if (err instanceof OrchestratorStopped) {
-      return reply.status(503).send({ error: { code: 'unavailable', message: err.message } });
-    }
-    if (err instanceof QueryError) {
-      return reply
-        .status(httpStatusForQueryError(err.code))
-        .send({ error: { code: err.code, message: err.message } });
-    }
-    if (err instanceof EngineError || err instanceof NotFoundError) {
-      return reply.status(404).send({ error: { code: 'not_found', message: err.message } });
-    }
-    if (err instanceof ConflictError)
-      return reply.status(409).send({ error: { code: 'conflict', message: err.message } });
-    if (err instanceof ValidationError) {
-      return reply
-        .status(422)
-        .send({ error: { code: 'invalid_request', message: err.message, details: err.issues } });
-    }
-    const e = err as { statusCode?: number; message?: string };
-    if (e.statusCode && e.statusCode < 500) {
-      return reply
-        .status(e.statusCode)
-        .send({ error: { code: 'invalid_request', message: e.message ?? 'bad request' } });
-    }
-    _req.log.error(err);
-    return reply
-      .status(500)
-      .send({ error: { code: 'internal', message: 'internal error (see the Catchment log)' } });
-  });
+  installErrorHandler(app, { maxSqlBytes: () => governance.queryLimits.maxSqlBytes });
   // Between listening and rebuilding the engine (a restart), answer 503 so Ducks simply retry.
   app.addHook('onRequest', async (_req, reply) => {
     if (!catchment.ready)
