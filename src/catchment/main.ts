@@ -14,6 +14,7 @@ import { buildServer } from './http/server.js';
 import { Metrics } from './metrics.js';
 import { lineId } from './orchestrator.js';
 import { ensureLinePrincipals } from './pond-principals.js';
+import { lockRoot, type RootLock } from './root-lock.js';
 import { ensureAdminKey } from './store/index.js';
 
 export interface StartOptions extends Omit<CatchmentOptions, 'root'> {
@@ -40,6 +41,16 @@ export interface RunningCatchment {
 }
 
 export async function startCatchment(opts: StartOptions): Promise<RunningCatchment> {
+  const lock = lockRoot(opts.root);
+  try {
+    return await startLocked(opts, lock);
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
+}
+
+async function startLocked(opts: StartOptions, lock: RootLock): Promise<RunningCatchment> {
   const catchment = new Catchment(opts);
   const { key, created } = ensureAdminKey(opts.root);
   const data = new DataService(catchment, opts.snapshotGraceMs);
@@ -87,6 +98,7 @@ export async function startCatchment(opts: StartOptions): Promise<RunningCatchme
     throw err;
   }
   const url = address.replace('[::1]', '127.0.0.1');
+  lock.listening(url);
   catchment.start(url);
   let closed = false;
   return {
@@ -103,6 +115,7 @@ export async function startCatchment(opts: StartOptions): Promise<RunningCatchme
       await app.close();
       await governance.close();
       catchment.store.close();
+      lock.release();
     },
   };
 }

@@ -66,6 +66,7 @@ export function registerRuntimeCommands(program: Command, io: CliIO): void {
       if (!Number.isInteger(port) || port < 0 || port > 65535)
         throw new UsageError(`--port must be 0–65535, got "${opts.port}"`);
       const { startCatchment } = await import('../catchment/main.js');
+      const { RootLockedError } = await import('../catchment/root-lock.js');
       const { catchmentLogger } = await import('../catchment/logger.js');
       const running = await startCatchment({
         root: path.resolve(opts.root),
@@ -73,6 +74,10 @@ export function registerRuntimeCommands(program: Command, io: CliIO): void {
         port,
         livenessMs: parseDuration(opts.liveness),
         log: catchmentLogger(2),
+      }).catch((error: unknown) => {
+        // Another Catchment owns this root: bad input, not a crash.
+        if (error instanceof RootLockedError) throw new UsageError(error.message);
+        throw error;
       });
       io.stdout(`Catchment listening on ${running.url} (root ${path.resolve(opts.root)})\n`);
       if (running.keyCreated) {

@@ -50,6 +50,7 @@ async function up(opts: UpOptions, io: CliIO): Promise<void> {
   const root = path.resolve(opts.root);
 
   const { startCatchment } = await import('../catchment/main.js');
+  const { RootLockedError } = await import('../catchment/root-lock.js');
   const { deployArchive } = await import('../catchment/deploy.js');
   const { packPond } = await import('../pond/archive.js');
   const { catchmentLogger } = await import('../catchment/logger.js');
@@ -58,6 +59,10 @@ async function up(opts: UpOptions, io: CliIO): Promise<void> {
     host: opts.host,
     port,
     log: catchmentLogger(path.join(root, 'catchment.log')),
+  }).catch((error: unknown) => {
+    // Another Catchment owns this root: bad input, not a crash.
+    if (error instanceof RootLockedError) throw new UsageError(error.message);
+    throw error;
   });
   const { catchment } = running;
   let stopping = false;
