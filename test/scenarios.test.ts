@@ -854,6 +854,39 @@ const badCases: BadCase[] = [
   },
 ];
 
+describe('the readable timeline (--table)', () => {
+  it('shows the operator events a scenario applies (tide, kill, clear), before what they cause', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'duckstring-table-'));
+    try {
+      const file = join(dir, 'ops.json');
+      writeFileSync(
+        file,
+        JSON.stringify({
+          until: '6s',
+          ponds: [{ name: 'a', ripples: [{ name: 'r', duration: '2s' }] }],
+          events: [
+            { at: '0s', kind: 'tide', pond: 'a', bound: '30s' },
+            { at: '1s', kind: 'kill', pond: 'a' },
+            { at: '3s', kind: 'clear', pond: 'a' },
+          ],
+        }),
+      );
+      const out = await cli(['simulate', file, '--table']);
+      expect(out.code).toBe(0);
+      const rows = out.stdout.split('\n');
+      const at = (text: RegExp) => rows.findIndex((r) => text.test(r));
+      expect(rows[at(/» tide/)]).toMatch(/^ {4}0\.000 {2}a\s+» tide\s+bound 30s$/);
+      expect(at(/» kill/)).toBeGreaterThan(at(/» tide/));
+      expect(rows[at(/» kill/)]).toMatch(/^ {4}1\.000 {2}a\s+» kill$/);
+      expect(at(/» clear/)).toBeGreaterThan(at(/» kill/));
+      // The tide starts a run at 0 s: the action comes first at that instant.
+      expect(at(/run >/)).toBeGreaterThan(at(/» tide/));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('bad input', () => {
   let dir = '';
   beforeAll(() => {

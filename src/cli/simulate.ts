@@ -34,5 +34,9 @@ export function runScenarioText(text: string, label: string, opts: SimulateOptio
     throw err;
   }
   const result = simulate(scenario);
-  io.stdout(opts.table ? toTable(result.lines, result.summary) : toJsonLines(result.lines, result.summary));
+  io.stdout(
+    opts.table
+      ? toTable(result.lines, result.summary, result.actions)
+      : toJsonLines(result.lines, result.summary),
+  );
 }

@@ -17,6 +17,16 @@ export interface SimLine {
   f: number | null;
 }
 
+/** An operator action the scenario applied (tap, tide, kill, …), for the readable timeline. */
+export interface SimAction {
+  /** Seconds from T0. */
+  t: number;
+  kind: SimEvent['kind'];
+  pond: string;
+  /** The tide's bound in seconds, or `upstream` for a sleep that reaches upstream. */
+  detail?: string;
+}
+
 export interface PondSummary {
   runs_started: number;
   runs_completed: number;
@@ -33,6 +43,7 @@ export interface SimSummary {
 
 export interface SimResult {
   lines: SimLine[];
+  actions: SimAction[];
   summary: SimSummary;
   engine: Engine;
 }
@@ -93,6 +104,7 @@ export function simulate(sc: Scenario, hooks: SimulateHooks = {}): SimResult {
   });
   const T0 = sc.startMs;
   const lines: SimLine[] = [];
+  const actions: SimAction[] = [];
   const sec = (ms: number): number => Math.round(ms) / 1000;
   const fsec = (f: number): number | null => (Number.isFinite(f) ? Math.round(f - T0) / 1000 : null);
   const collect =
@@ -127,6 +139,10 @@ export function simulate(sc: Scenario, hooks: SimulateHooks = {}): SimResult {
   };
 
   const applyEvent = (ev: SimEvent, now: number) => {
+    const action: SimAction = { t: sec(now - T0), kind: ev.kind, pond: ev.pond };
+    if (ev.kind === 'tide') action.detail = `bound ${sec(ev.boundMs!)}s`;
+    if (ev.kind === 'sleep' && ev.upstream) action.detail = 'upstream';
+    actions.push(action);
     switch (ev.kind) {
       case 'tap':
         return engine.tap(ev.pond, now);
@@ -216,5 +232,5 @@ export function simulate(sc: Scenario, hooks: SimulateHooks = {}): SimResult {
       status: engine.status(p.spec.name),
     };
   }
-  return { lines, summary: { kind: 'summary', t: sec(sc.untilMs), ponds }, engine };
+  return { lines, actions, summary: { kind: 'summary', t: sec(sc.untilMs), ponds }, engine };
 }
