@@ -8,8 +8,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MultiBar, type SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
+import { runActivity } from '../catchment/activity.js';
 import { describeTables } from '../compute/snapshots.js';
 import type { EngineEvent } from '../engine/engine.js';
+import { activityLine } from './activity-lines.js';
 import { type CliIO, processIO, UsageError } from './io.js';
 
 const processStdout = processIO.stdout;
@@ -104,21 +106,23 @@ async function up(opts: UpOptions, io: CliIO): Promise<void> {
       const attempts = run ? catchment.store.listRunAttempts(run.id).filter((a) => a.ripple === ripple) : [];
       return attempts.at(-1)?.rowsWritten ?? null;
     };
-    const totalRipples = catchment.specs().reduce((n, p) => n + p.ripples.length, 0);
-    const progress = new Progress(io, totalRipples);
+    // The bar counts the Ripples of the Ponds this pulse runs (not every Pond on the root), each run once.
+    const ripplesOf = new Map(catchment.specs().map((p) => [p.name, p.ripples.length]));
+    const progress = new Progress(io);
+    const counted = new Map<string, number>();
+    let firstRunDone = false;
     const done = new Promise<void>((resolve) => {
-      const off = catchment.onEvents((events: readonly EngineEvent[]) => {
+      catchment.onEvents((events: readonly EngineEvent[]) => {
         for (const e of events) {
           const pond = e.pond.replace(/@\d+$/, '');
-          if (e.kind === 'pond-start')
-            progress.log(`▶ ${pond} run started (freshness ${new Date(e.f).toISOString()})`);
-          else if (e.kind === 'ripple-done')
+          if (!firstRunDone && e.kind === 'pond-start' && !e.pass && !counted.has(e.pond)) {
+            counted.set(e.pond, e.f);
+            progress.expect(ripplesOf.get(e.pond) ?? 0);
+          } else if (!firstRunDone && e.kind === 'ripple-done' && counted.get(e.pond) === e.f)
             progress.ripple(`${pond}.${e.ripple}`, rowsWritten(pond, e.f, e.ripple));
-          else if (e.kind === 'pond-done') progress.log(`✔ ${pond} published`);
-          else if (e.kind === 'pond-fail')
-            progress.log(`✖ ${pond} failed — see "duckstring history ${pond}"`);
-          if (e.kind === 'pond-done' && pond === 'reports') {
-            off();
+          for (const a of runActivity([e], catchment.store)) progress.log(activityLine(a));
+          if (!firstRunDone && e.kind === 'pond-done' && pond === 'reports') {
+            firstRunDone = true;
             resolve();
           }
         }
@@ -143,6 +147,7 @@ async function up(opts: UpOptions, io: CliIO): Promise<void> {
         '\nPress Ctrl-C to stop.\n',
     );
     if (opts.exitAfterRun) return;
+    // From here on every run prints a line as it happens (the listener above keeps running).
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
@@ -152,16 +157,18 @@ async function up(opts: UpOptions, io: CliIO): Promise<void> {
   }
 }
 
-/** A progress bar on a terminal (event lines print above it); plain numbered lines otherwise. */
+/**
+ * A progress bar on a terminal (event lines print above it); plain numbered lines otherwise. Its total
+ * grows as Ponds start, so it counts only what this pulse runs.
+ */
 class Progress {
   private readonly multi: MultiBar | null;
   private readonly bar: SingleBar | null;
   private done = 0;
+  private total = 0;
+  stopped = false;
 
-  constructor(
-    private readonly io: CliIO,
-    private readonly total: number,
-  ) {
+  constructor(private readonly io: CliIO) {
     const tty = process.stdout.isTTY === true && io.stdout === processStdout;
     this.multi = tty
       ? new MultiBar({
@@ -171,11 +178,16 @@ class Progress {
           clearOnComplete: true,
         })
       : null;
-    this.bar = this.multi ? this.multi.create(total, 0, { status: 'pulsing reports' }) : null;
+    this.bar = this.multi ? this.multi.create(0, 0, { status: 'pulsing reports' }) : null;
+  }
+
+  expect(ripples: number): void {
+    this.total += ripples;
+    this.bar?.setTotal(this.total);
   }
 
   log(line: string): void {
-    if (this.multi) this.multi.log(`${line}\n`);
+    if (this.multi && !this.stopped) this.multi.log(`${line}\n`);
     else this.io.stdout(`${line}\n`);
   }
 
@@ -189,6 +201,7 @@ class Progress {
   }
 
   stop(): void {
+    this.stopped = true;
     this.multi?.stop();
   }
 }

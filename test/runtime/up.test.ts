@@ -51,6 +51,24 @@ describe('duckstring up (npm start)', () => {
       body: JSON.stringify({ sql: 'SELECT sum(tx_count) AS n FROM reports.monthly_summary' }),
     });
     expect(((await res.json()) as { rows: unknown[][] }).rows).toEqual([[20000]]);
+    expect(out).toMatch(/\d\d:\d\d:\d\d {2}✔ reports published in \d+\.\d s, 60 rows written\n/);
+
+    // After startup the terminal keeps telling what runs: a force of reports (its Sources are fresh)
+    // prints its start and its publication.
+    const ready = first.output().length;
+    const forced = await fetch(`${url}/api/ponds/reports/force`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}` },
+    });
+    expect(forced.status).toBe(200);
+    const later = await waitFor(
+      'a line for the forced run',
+      async () =>
+        /✔ reports published in \d+\.\d s, 60 rows written/.test(first.output().slice(ready)) &&
+        first.output().slice(ready),
+      60_000,
+    );
+    expect(later).toMatch(/▶ reports run started \(freshness /);
 
     const store = CatchmentStore.open(root);
     const pids = store
