@@ -61,7 +61,12 @@ export class EngineStateRepository {
     const row = this.sql.first(this.sql.build.selectFrom('engine_state').selectAll().where('id', '=', 1));
     if (!row) return null;
     if (row.encoding !== ENCODING) throw new StoreError(`unknown engine state encoding "${row.encoding}"`);
-    const snapshot: unknown = JSON.parse(inflateRawSync(row.state).toString('utf8'));
+    let snapshot: unknown;
+    try {
+      snapshot = JSON.parse(inflateRawSync(row.state).toString('utf8'));
+    } catch (error) {
+      throw new StoreError(`the stored engine state cannot be decoded: ${(error as Error).message}`);
+    }
     if (!isEngineSnapshot(snapshot))
       throw new StoreError('the stored engine state is not an engine snapshot');
     return { snapshot, savedAt: row.saved_at };

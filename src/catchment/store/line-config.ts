@@ -18,7 +18,7 @@ import {
   windowNameSchema,
   windowSchema,
 } from './schemas.js';
-import type { SqlRunner } from './sql.js';
+import { decodeJsonColumn, type SqlRunner } from './sql.js';
 import type { WindowsTable } from './tables.js';
 import type { PondVersion } from './versions.js';
 
@@ -45,7 +45,7 @@ function toWindow(r: Selectable<WindowsTable>): Window {
     startAnchor: r.start_anchor,
     everyMs: r.every_ms,
     durationMs: r.duration_ms,
-    validDays: parse('stored window days', validDaysSchema, JSON.parse(r.valid_days)),
+    validDays: decodeJsonColumn('window days', validDaysSchema, r.valid_days),
     until: r.until_ms,
   };
 }

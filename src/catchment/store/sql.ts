@@ -13,7 +13,9 @@ import {
   SqliteIntrospector,
   SqliteQueryCompiler,
 } from 'kysely';
+import type { z } from 'zod';
 import type { Db } from './db.js';
+import { StoreError } from './errors.js';
 import type { DuckDbTables } from './tables.js';
 
 /** Builds (never runs) queries against duck.db's tables; stateless, so one instance serves every store. */
@@ -76,4 +78,21 @@ export class SqlRunner {
 /** Kysely hands out a read-only list; better-sqlite3 binds from a plain array. */
 function parameters(c: { parameters: readonly unknown[] }): unknown[] {
   return [...c.parameters];
+}
+
+/**
+ * Parses a JSON column the store wrote itself. A value that fails is a damaged database, not bad input,
+ * so it is a StoreError (a server fault), never a ValidationError.
+ */
+export function decodeJsonColumn<S extends z.ZodTypeAny>(what: string, schema: S, text: string): z.output<S> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new StoreError(`stored ${what} is not valid JSON`);
+  }
+  const r = schema.safeParse(value);
+  if (!r.success)
+    throw new StoreError(`stored ${what} has an unexpected shape: ${r.error.issues[0]?.message}`);
+  return r.data;
 }

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { NotFoundError } from './errors.js';
 import { versionSourceRel } from './layout.js';
 import { lineSchema, parse, pondNameSchema, versionSchema } from './schemas.js';
-import type { SqlRunner } from './sql.js';
+import { decodeJsonColumn, type SqlRunner } from './sql.js';
 import type { PondVersionsTable } from './tables.js';
 
 export type JsonObject = { [key: string]: unknown };
@@ -34,7 +34,7 @@ export function toPondVersion(r: Selectable<PondVersionsTable>): PondVersion {
     version: r.version,
     major: r.major,
     checksum: r.checksum,
-    manifest: parse('stored manifest', jsonObjectSchema, JSON.parse(r.manifest)),
+    manifest: decodeJsonColumn('manifest', jsonObjectSchema, r.manifest),
     sourcePath: r.source_path,
     deployedAt: r.deployed_at,
   };
