@@ -2,15 +2,19 @@
  * CatchmentStore: the entry point to duck.db. It opens the database (migrations included), holds one
  * repository per concern and delegates to them, and owns the one write that spans concerns: `deploy`.
  *
- *   versions     deployed Pond versions (ponds, pond_versions)          versions.ts
- *   lines        which version each major line runs (selections)        lines.ts
- *   lineConfig   budgets and windows: operator intent per line          line-config.ts
- *   engineState  the engine snapshot: freshness, demand, faults, triggers engine-state.ts
- *   runs         Pond Run and Ripple attempt history                    runs.ts
- *   ducks        registered Ducks and their token hashes                ducks.ts
+ *   versions     versions.ts      deployed Pond versions (ponds, pond_versions)
+ *   lines        lines.ts         which version each major line runs (selections)
+ *   lineConfig   line-config.ts   budgets and windows: operator intent per line
+ *   engineState  engine-state.ts  the engine snapshot: freshness, demand, faults, standing triggers
+ *   runs         runs.ts          Pond Run and Ripple attempt history
+ *   ducks        ducks.ts         registered Ducks and their token hashes
  *
- * Every method validates its input with zod (ValidationError, nothing written) and each write runs in one
- * transaction. The repositories are public fields; the methods below are kept for existing callers.
+ * Queries are built with Kysely against the row types in tables.ts and run synchronously by sql.ts.
+ *
+ * Every method validates its input with zod (ValidationError, nothing written) and each write is atomic;
+ * the exceptions are the three steps `deploy` composes (`versions.insert`, `lines.select`,
+ * `lineConfig.seedBudgets`), which expect deploy's validated input and its transaction. The repositories
+ * are public fields; the methods below delegate to them and are kept for existing callers.
  *
  * Deploy, files first: extract the upload to a staging directory under the root, `placeVersionSource`,
  * then `deploy`; if `deploy` throws and the placement created the directory, remove it.
