@@ -30,12 +30,10 @@ export {
   policyFileSchema,
 } from './policy-file.js';
 export {
-  closeSharedGovernor,
   type GovernContext,
   type GovernedQuery,
   type GovernedTable,
   Governor,
-  governQuery,
 } from './rewrite.js';
 export { type SanitizedError, sanitizeExecutionError } from './sanitize.js';
 export {

@@ -607,18 +607,3 @@ export class Governor {
     return this.alwaysTrueNode;
   }
 }
-
-let shared: Promise<Governor> | undefined;
-
-/** governQuery on a process-wide Governor (created on first use). */
-export async function governQuery(sql: string, ctx: GovernContext): Promise<GovernedQuery> {
-  shared ??= Governor.create();
-  return (await shared).governQuery(sql, ctx);
-}
-
-/** Closes the process-wide Governor, if one was created. */
-export async function closeSharedGovernor(): Promise<void> {
-  const current = shared;
-  shared = undefined;
-  if (current) (await current).close();
-}

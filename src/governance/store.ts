@@ -5,10 +5,14 @@
  *
  * Keys look like `dsk_<id>_<secret>`: the id finds the row, then the secret's hash is compared in
  * constant time, so the lookup itself never depends on the secret.
+ *
+ * Rows are typed by parsing them with the zod schemas below (a damaged row fails loudly instead of being
+ * trusted); governance keeps its own row types rather than importing the Catchment store's.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type Database from 'better-sqlite3';
-import type { PolicyDocument } from './policy.js';
+import { z } from 'zod';
+import { type PolicyDocument, policyDocumentSchema } from './policy.js';
 
 type Db = Database.Database;
 
@@ -55,14 +59,39 @@ function sha256(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
 }
 
-interface KeyRow {
-  id: string;
-  principal: string;
-  key_hash: string;
-  description: string | null;
-  created_at: number;
-  expires_at: number | null;
-  revoked_at: number | null;
+const keyRowSchema = z.object({
+  id: z.string(),
+  principal: z.string(),
+  key_hash: z.string(),
+  description: z.string().nullable(),
+  created_at: z.number(),
+  expires_at: z.number().nullable(),
+  revoked_at: z.number().nullable(),
+});
+type KeyRow = z.infer<typeof keyRowSchema>;
+
+const policyRowSchema = z.object({ document: z.string(), revision: z.number() });
+
+const detailSchema = z.record(z.unknown());
+const auditRowSchema = z.object({
+  id: z.number(),
+  at: z.number(),
+  principal: z.string(),
+  kind: z.enum(['query', 'change']),
+  action: z.string(),
+  decision: z.enum(['allowed', 'denied', 'failed']),
+  detail: z.string().transform((text, ctx) => {
+    const r = detailSchema.safeParse(JSON.parse(text));
+    if (!r.success) ctx.addIssue({ code: 'custom', message: 'audit detail is not a JSON object' });
+    return r.success ? r.data : {};
+  }),
+});
+
+const liveKeySchema = z.object({ id: z.string(), principal: z.string() });
+
+/** A row read back from duck.db, checked against its schema (undefined stays undefined). */
+function row<S extends z.ZodTypeAny>(schema: S, value: unknown): z.output<S> | undefined {
+  return value === undefined ? undefined : schema.parse(value);
 }
 
 function keyInfo(row: KeyRow): ApiKeyInfo {
@@ -81,11 +110,12 @@ export class GovernanceStore {
 
   /** The stored policy document and its revision; the bootstrap document when none was saved. */
   loadDocument(): { document: PolicyDocument; revision: number } {
-    const row = this.db.prepare('SELECT document, revision FROM gov_policy WHERE id = 1').get() as
-      | { document: string; revision: number }
-      | undefined;
-    if (!row) return { document: bootstrapDocument(), revision: 0 };
-    return { document: JSON.parse(row.document) as PolicyDocument, revision: row.revision };
+    const stored = row(
+      policyRowSchema,
+      this.db.prepare('SELECT document, revision FROM gov_policy WHERE id = 1').get(),
+    );
+    if (!stored) return { document: bootstrapDocument(), revision: 0 };
+    return { document: policyDocumentSchema.parse(JSON.parse(stored.document)), revision: stored.revision };
   }
 
   /**
@@ -109,9 +139,9 @@ export class GovernanceStore {
         )
         .run(JSON.stringify(document), revision, now);
       const names = new Set(document.principals.map((p) => p.name.toLowerCase()));
-      const live = this.db
-        .prepare('SELECT id, principal FROM gov_api_keys WHERE revoked_at IS NULL')
-        .all() as { id: string; principal: string }[];
+      const live = z
+        .array(liveKeySchema)
+        .parse(this.db.prepare('SELECT id, principal FROM gov_api_keys WHERE revoked_at IS NULL').all());
       const revoke = this.db.prepare('UPDATE gov_api_keys SET revoked_at = ? WHERE id = ?');
       for (const k of live) if (!names.has(k.principal.toLowerCase())) revoke.run(now, k.id);
       return revision;
@@ -145,18 +175,20 @@ export class GovernanceStore {
   }
 
   getKey(id: string): ApiKeyInfo | undefined {
-    const row = this.db.prepare('SELECT * FROM gov_api_keys WHERE id = ?').get(id) as KeyRow | undefined;
-    return row && keyInfo(row);
+    const key = row(keyRowSchema, this.db.prepare('SELECT * FROM gov_api_keys WHERE id = ?').get(id));
+    return key && keyInfo(key);
   }
 
   listKeys(principal?: string): ApiKeyInfo[] {
-    const rows = (
-      principal === undefined
-        ? this.db.prepare('SELECT * FROM gov_api_keys ORDER BY created_at, id').all()
-        : this.db
-            .prepare('SELECT * FROM gov_api_keys WHERE lower(principal) = lower(?) ORDER BY created_at, id')
-            .all(principal)
-    ) as KeyRow[];
+    const rows = z
+      .array(keyRowSchema)
+      .parse(
+        principal === undefined
+          ? this.db.prepare('SELECT * FROM gov_api_keys ORDER BY created_at, id').all()
+          : this.db
+              .prepare('SELECT * FROM gov_api_keys WHERE lower(principal) = lower(?) ORDER BY created_at, id')
+              .all(principal),
+      );
     return rows.map(keyInfo);
   }
 
@@ -172,14 +204,12 @@ export class GovernanceStore {
   verifyKey(presented: string, now: number): ApiKeyInfo | undefined {
     const match = KEY_PATTERN.exec(presented);
     if (!match) return undefined;
-    const row = this.db.prepare('SELECT * FROM gov_api_keys WHERE id = ?').get(match[1]) as
-      | KeyRow
-      | undefined;
-    if (!row) return undefined;
-    if (!timingSafeEqual(sha256(match[2]!), Buffer.from(row.key_hash, 'hex'))) return undefined;
-    if (row.revoked_at !== null) return undefined;
-    if (row.expires_at !== null && row.expires_at <= now) return undefined;
-    return keyInfo(row);
+    const key = row(keyRowSchema, this.db.prepare('SELECT * FROM gov_api_keys WHERE id = ?').get(match[1]));
+    if (!key) return undefined;
+    if (!timingSafeEqual(sha256(match[2]!), Buffer.from(key.key_hash, 'hex'))) return undefined;
+    if (key.revoked_at !== null) return undefined;
+    if (key.expires_at !== null && key.expires_at <= now) return undefined;
+    return keyInfo(key);
   }
 
   audit(entry: AuditInput): number {
@@ -212,11 +242,14 @@ export class GovernanceStore {
       where.push("json_extract(detail, '$.error_id') = ?");
       args.push(filter.errorId);
     }
-    const rows = this.db
-      .prepare(
-        `SELECT * FROM gov_audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`,
-      )
-      .all(...args, filter.limit) as (Omit<AuditEntry, 'detail'> & { detail: string })[];
-    return rows.map((r) => ({ ...r, detail: JSON.parse(r.detail) as Record<string, unknown> }));
+    return z
+      .array(auditRowSchema)
+      .parse(
+        this.db
+          .prepare(
+            `SELECT * FROM gov_audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`,
+          )
+          .all(...args, filter.limit),
+      );
   }
 }

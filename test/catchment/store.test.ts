@@ -19,8 +19,8 @@ import {
   resolveInRoot,
   SchemaTooNewError,
   StoreError,
+  secretsEqual,
   ValidationError,
-  verifyAdminKey,
 } from '../../src/catchment/store/index.js';
 import { Engine, type EngineEvent, type PondSpec } from '../../src/engine/index.js';
 
@@ -194,7 +194,9 @@ describe('deploy', () => {
     const again = deploy('1.0.0', SUM_A, { atMs: T0 + 5 });
     expect(again).toMatchObject({ created: false, previousVersion: '1.0.0', budgetsSeeded: false });
     expect(again.version.deployedAt).toBe(T0);
-    expect(store.listVersions('sales')).toHaveLength(1);
+    expect(store.db.prepare("SELECT count(*) AS n FROM pond_versions WHERE pond = 'sales'").get()).toEqual({
+      n: 1,
+    });
   });
 
   it('refuses the same version with different content and changes nothing', () => {
@@ -202,7 +204,7 @@ describe('deploy', () => {
     deploy('1.1.0');
     expect(() => deploy('1.0.0', SUM_B)).toThrow(ConflictError);
     expect(() => deploy('1.0.0', SUM_B)).toThrow(/already deployed with different content/);
-    expect(store.getVersion('sales', '1.0.0')?.checksum).toBe(SUM_A);
+    expect(store.versions.get('sales', '1.0.0')?.checksum).toBe(SUM_A);
     expect(store.getSelectedVersion('sales', 1)?.version).toBe('1.1.0');
   });
 
@@ -246,7 +248,7 @@ describe('deploy', () => {
     ).toThrow(/Cycle detected/);
     expect(sawNewSelection).toBe(true);
     expect(store.getSelectedVersion('sales', 1)?.version).toBe('1.0.0');
-    expect(store.getVersion('sales', '1.1.0')).toBeNull();
+    expect(store.versions.get('sales', '1.1.0')).toBeNull();
     // A failed first deploy of a new major leaves no line and no seeded budgets behind.
     expect(() =>
       store.deploy(
@@ -347,33 +349,32 @@ describe('operational config', () => {
     expect(store.listWindows('sales', 2)).toEqual([morning]);
   });
 
-  it('stores standing triggers as operator intent', () => {
+  it("assembles a line's config from its selection, budgets and windows", () => {
     deploy('1.0.0');
-    deploy('2.0.0');
-    expect(store.setTrigger('sales', 1, { kind: 'wave', boundMs: 123 }, T0)).toEqual({
-      kind: 'wave',
-      boundMs: 0,
-    });
-    store.setTrigger('sales', 2, { kind: 'tide', boundMs: 60_000 }, T0 + 1);
-    expect(() => store.setTrigger('sales', 2, { kind: 'tide', boundMs: 0 }, T0)).toThrow(
-      /tide bound must be > 0/,
-    );
-    expect(store.listTriggers()).toEqual([
-      { pond: 'sales', major: 1, kind: 'wave', boundMs: 0 },
-      { pond: 'sales', major: 2, kind: 'tide', boundMs: 60_000 },
-    ]);
-    expect(store.clearTrigger('sales', 1)).toBe(true);
-    expect(store.clearTrigger('sales', 1)).toBe(false);
-    expect(store.getTrigger('sales', 2)).toEqual({ kind: 'tide', boundMs: 60_000 });
+    deploy('2.0.0', SUM_A, { atMs: T0 + 7, budgets: { immediateRetries: 2, sourceRetries: 1 } });
+    const window = {
+      name: 'w',
+      startAnchor: T0,
+      everyMs: HOUR,
+      durationMs: HOUR,
+      validDays: [],
+      until: null,
+    };
+    store.addWindow('sales', 2, window, T0);
     const cfg = store.getLineConfig('sales', 2);
     expect(cfg).toMatchObject({
       pond: 'sales',
       major: 2,
-      trigger: { kind: 'tide', boundMs: 60_000 },
-      windows: [],
+      selectedAt: T0 + 7,
+      budgets: { immediateRetries: 2, sourceRetries: 1 },
+      windows: [window],
     });
     expect(cfg.selected.version).toBe('2.0.0');
-    expect(store.listLineConfigs()).toHaveLength(2);
+    expect(store.listLineConfigs().map((c) => [c.major, c.windows.length])).toEqual([
+      [1, 0],
+      [2, 1],
+    ]);
+    expect(() => store.getLineConfig('sales', 3)).toThrow(/has no deployed major 3/);
   });
 });
 
@@ -604,8 +605,6 @@ describe('run history', () => {
     ]);
     expect(store.listPondRuns({ pond: 'sales' })[0]!.major).toBe(2);
     expect(store.listPondRuns({ status: 'failed' }).map((r) => r.f)).toEqual([T0 + 3000, T0 + 1000]);
-    expect(store.listRippleAttempts({ pond: 'sales', status: 'failed' })).toHaveLength(2);
-    expect(store.listInterruptedRuns().map((r) => r.major)).toEqual([2]);
     expect(() => store.listPondRuns({ limit: 0 })).toThrow(/limit/);
     expect(() => store.listPondRuns({ major: 1 })).toThrow(/major needs pond/);
   });
@@ -678,7 +677,7 @@ describe('duck registry', () => {
   it('issues a per-Duck token, stores only its hash, and verifies it', () => {
     const { duck, token } = store.registerDuck({ pond: 'sales', major: 1, pid: 4242, atMs: T0 });
     expect(token).toMatch(/^[0-9a-f]{64}$/);
-    expect(duck).toMatchObject({ pond: 'sales', major: 1, pid: 4242, state: 'starting', lastSeen: null });
+    expect(duck).toMatchObject({ pond: 'sales', major: 1, pid: 4242, state: 'starting', registeredAt: T0 });
     const stored = store.db.prepare('SELECT token_hash FROM ducks').get() as { token_hash: string };
     expect(stored.token_hash).not.toContain(token);
     expect(store.verifyDuckToken('sales', 1, token)?.duckId).toBe(duck.duckId);
@@ -686,10 +685,11 @@ describe('duck registry', () => {
     expect(store.verifyDuckToken('sales', 1, undefined)).toBeNull();
     expect(store.verifyDuckToken('sales', 2, token)).toBeNull();
 
-    store.markDuckSeen('sales', 1, T0 + 10);
-    store.markDuckSeen('sales', 1, T0 + 5);
     store.setDuckState('sales', 1, 'running');
-    expect(store.getDuck('sales', 1)).toMatchObject({ lastSeen: T0 + 10, state: 'running', pid: 4242 });
+    expect(store.ducks.get('sales', 1)).toMatchObject({ state: 'running', pid: 4242 });
+    store.setDuckState('sales', 1, 'running', 4243);
+    expect(store.ducks.get('sales', 1)).toMatchObject({ state: 'running', pid: 4243 });
+    expect(() => store.setDuckState('sales', 1, 'gone' as never)).toThrow(ValidationError);
 
     // A respawn replaces the registration: the old token stops working.
     const second = store.registerDuck({ pond: 'sales', major: 1, pid: 4343, atMs: T0 + 20 });
@@ -697,7 +697,7 @@ describe('duck registry', () => {
     expect(store.verifyDuckToken('sales', 1, second.token)?.pid).toBe(4343);
     expect(store.listDucks()).toHaveLength(1);
     expect(() => store.registerDuck({ pond: 'sales', major: 5, pid: 1, atMs: T0 })).toThrow(NotFoundError);
-    expect(() => store.markDuckSeen('orders', 1, T0)).toThrow(NotFoundError);
+    expect(() => store.setDuckState('orders', 1, 'running')).toThrow(NotFoundError);
   });
 });
 
@@ -712,9 +712,9 @@ describe('admin key', () => {
     store = CatchmentStore.open(root);
     const again = ensureAdminKey(root);
     expect(again).toEqual({ key: first.key, created: false });
-    expect(verifyAdminKey(first.key, again.key)).toBe(true);
-    expect(verifyAdminKey(first.key.slice(0, 63), again.key)).toBe(false);
-    expect(verifyAdminKey(42, again.key)).toBe(false);
+    expect(secretsEqual(first.key, again.key)).toBe(true);
+    expect(secretsEqual(first.key.slice(0, 63), again.key)).toBe(false);
+    expect(secretsEqual(42, again.key)).toBe(false);
   });
 
   it('refuses a key file readable by others', () => {

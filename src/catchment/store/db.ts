@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import { SchemaTooNewError, StoreError } from './errors.js';
 import { MIGRATIONS, type Migration } from './migrations.js';
+import { SqlRunner } from './sql.js';
 
 export type Db = Database.Database;
 
@@ -51,10 +52,8 @@ export function migrate(db: Db, migrations: readonly Migration[] = MIGRATIONS): 
     name TEXT NOT NULL,
     applied_at INTEGER NOT NULL
   ) STRICT`);
-  const applied = db.prepare('SELECT id, name FROM schema_migrations ORDER BY id').all() as Array<{
-    id: number;
-    name: string;
-  }>;
+  const sql = new SqlRunner(db);
+  const applied = sql.all(sql.build.selectFrom('schema_migrations').select(['id', 'name']).orderBy('id'));
   const newest = applied.at(-1)?.id ?? 0;
   if (newest > migrations.length) {
     throw new SchemaTooNewError(
@@ -72,21 +71,16 @@ export function migrate(db: Db, migrations: readonly Migration[] = MIGRATIONS): 
     }
   }
   const done = new Set(applied.map((r) => r.id));
-  const record = db.prepare('INSERT INTO schema_migrations (id, name, applied_at) VALUES (?, ?, ?)');
   const now: number[] = [];
   for (const m of migrations) {
     if (done.has(m.id)) continue;
-    db.transaction(() => {
+    sql.transaction(() => {
       db.exec(m.sql);
-      record.run(m.id, m.name, Date.now());
-    })();
+      sql.run(
+        sql.build.insertInto('schema_migrations').values({ id: m.id, name: m.name, applied_at: Date.now() }),
+      );
+    });
     now.push(m.id);
   }
   return now;
-}
-
-/** The highest applied migration id (0 for an empty database). */
-export function schemaVersion(db: Db): number {
-  const row = db.prepare('SELECT max(id) AS v FROM schema_migrations').get() as { v: number | null };
-  return row.v ?? 0;
 }

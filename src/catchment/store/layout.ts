@@ -94,15 +94,6 @@ export function resolveInRoot(root: string, rel: string): string {
   return abs;
 }
 
-/** The inverse of `resolveInRoot`: a POSIX root-relative path for an absolute path inside the root. */
-export function relativeToRoot(root: string, abs: string): string {
-  const rel = path.relative(path.resolve(root), path.resolve(abs));
-  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) {
-    throw new ValidationError(`path is not inside the Catchment root: "${abs}"`);
-  }
-  return rel.split(path.sep).join('/');
-}
-
 /** Absolute path of a deployed version's source directory. */
 export function versionSourcePath(root: string, name: string, version: string): string {
   return resolveInRoot(root, versionSourceRel(name, version));

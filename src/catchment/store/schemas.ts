@@ -67,13 +67,6 @@ export const windowSchema = z
     path: ['durationMs'],
   });
 
-export const triggerSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('wave') }).strict(),
-  z
-    .object({ kind: z.literal('tide'), boundMs: z.number().int().positive('tide bound must be > 0') })
-    .strict(),
-]);
-
 export const RUN_STATUSES = ['running', 'succeeded', 'failed', 'killed', 'passed'] as const;
 export const runStatusSchema = z.enum(RUN_STATUSES);
 export type RunStatus = z.infer<typeof runStatusSchema>;

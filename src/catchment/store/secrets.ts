@@ -74,8 +74,3 @@ function readAdminKey(file: string): string {
   }
   return key;
 }
-
-/** Constant-time check of a presented admin key. */
-export function verifyAdminKey(presented: unknown, adminKey: string): boolean {
-  return secretsEqual(presented, adminKey);
-}
