@@ -30,6 +30,7 @@ export const changeOutcome = z.object({
   revision: z.number().int(),
 });
 export type ChangeOutcome = z.infer<typeof changeOutcome>;
+export type PrincipalKindName = (typeof PRINCIPAL_KINDS)[number];
 
 const keyInfo = z.object({
   id: z.string(),

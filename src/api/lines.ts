@@ -60,6 +60,9 @@ export const verbs = Object.fromEntries(
   [...TRIGGER_VERBS, ...OPERATE_VERBS].map((v) => [v, verbEndpoint(v)]),
 ) as Record<Verb, ReturnType<typeof verbEndpoint>>;
 
+export const WEEKDAYS = ['MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT', 'SUN'] as const;
+export type Weekday = (typeof WEEKDAYS)[number];
+
 const windowSchema = z.object({
   name: z.string(),
   start: instant,
@@ -93,7 +96,7 @@ export const addWindow = endpoint({
       every: z.string(),
       start: z.string().optional(),
       duration: durationField.optional(),
-      on: z.array(z.enum(['MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT', 'SUN'])).optional(),
+      on: z.array(z.enum(WEEKDAYS)).optional(),
       until: z.iso.datetime({ offset: true }).optional(),
       major: majorField,
     })

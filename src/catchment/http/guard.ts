@@ -3,7 +3,6 @@
  * (src/api/endpoint.ts). Handlers get the caller and the resolved line; they check nothing more.
  */
 import type { FastifyRequest } from 'fastify';
-import type { RouteAuth } from '../../api/endpoint.js';
 import type { GovernanceService, Identity } from '../../governance/service.js';
 import type { Application } from '../app/index.js';
 import type { LineRef } from '../app/line-access.js';
