@@ -18,6 +18,8 @@ export class ApiUnreachable extends Error {
     readonly url: string,
     /** The network error's code (ECONNREFUSED…) or message. */
     readonly reason: string,
+    /** What fetch threw. */
+    readonly failure: Error,
   ) {
     super(`cannot reach the Catchment at ${url} (${reason})`);
   }
@@ -113,7 +115,7 @@ export class CatchmentApi {
       });
     } catch (err) {
       const reason = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-      throw new ApiUnreachable(this.url, reason);
+      throw new ApiUnreachable(this.url, reason, err as Error);
     }
     const text = await res.text();
     let body: unknown = text;

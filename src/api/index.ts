@@ -9,3 +9,13 @@ export * as lines from './lines.js';
 export * as operations from './operations.js';
 export * as ponds from './ponds.js';
 export * as query from './query.js';
+
+import * as duck from './duck.js';
+import * as governance from './governance.js';
+import * as lines from './lines.js';
+import * as operations from './operations.js';
+import * as ponds from './ponds.js';
+import * as query from './query.js';
+
+/** Every area of the contract: `api.ponds.runs` is `GET /api/ponds/:name/runs`. */
+export const api = { operations, ponds, lines, query, governance, duck };
