@@ -47,6 +47,7 @@ export interface Answer<T = unknown> {
   status: number;
   body: T;
   text: string;
+  headers: Headers;
 }
 
 export interface SendOptions {
@@ -124,7 +125,7 @@ export class CatchmentApi {
     } catch {
       // Not JSON (metrics): the text itself.
     }
-    return { status: res.status, body, text };
+    return { status: res.status, body, text, headers: res.headers };
   }
 
   private prepare(e: AnyEndpoint, request: RequestOf<AnyEndpoint>) {
