@@ -5,6 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { ApiError, ApiUnreachable, CatchmentApi } from '../api/client.js';
+import type { AnyEndpoint, RequestOf, ResponseOf } from '../api/endpoint.js';
 import { UsageError } from './io.js';
 
 export interface ConnectionOptions {
@@ -16,53 +18,38 @@ export interface ConnectionOptions {
 export const DEFAULT_URL = 'http://127.0.0.1:7474';
 export const DEFAULT_ROOT = '.duckstring';
 
+/**
+ * The CLI's handle on a Catchment: the typed API client (src/api/client.ts) with its connection
+ * taken from flags, environment or local defaults, and its failures turned into UsageErrors.
+ */
 export class CatchmentClient {
   readonly url: string;
-  private readonly key: string | undefined;
+  private readonly api: CatchmentApi;
 
   constructor(opts: ConnectionOptions, env: NodeJS.ProcessEnv = process.env) {
-    this.url = (opts.catchment ?? env.DUCKSTRING_CATCHMENT_URL ?? DEFAULT_URL).replace(/\/+$/, '');
-    this.key = opts.key ?? env.DUCKSTRING_KEY ?? readLocalKey(opts.root ?? DEFAULT_ROOT);
+    this.api = new CatchmentApi(
+      opts.catchment ?? env.DUCKSTRING_CATCHMENT_URL ?? DEFAULT_URL,
+      opts.key ?? env.DUCKSTRING_KEY ?? readLocalKey(opts.root ?? DEFAULT_ROOT),
+    );
+    this.url = this.api.url;
   }
 
-  async request<T = unknown>(method: string, route: string, body?: unknown, raw?: Buffer): Promise<T> {
-    let res: Response;
+  async call<E extends AnyEndpoint>(e: E, request: RequestOf<E>): Promise<ResponseOf<E>> {
     try {
-      res = await fetch(`${this.url}${route}`, {
-        method,
-        headers: {
-          ...(this.key ? { authorization: `Bearer ${this.key}` } : {}),
-          ...(raw
-            ? { 'content-type': 'application/octet-stream' }
-            : body !== undefined
-              ? { 'content-type': 'application/json' }
-              : {}),
-        },
-        body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
-      });
+      return await this.api.call(e, request);
     } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-      throw new UsageError(
-        `cannot reach the Catchment at ${this.url} (${cause}). Is it running? Start one with "duckstring catchment start" or pass --catchment URL.`,
-        1,
-      );
+      if (err instanceof ApiUnreachable) {
+        throw new UsageError(
+          `cannot reach the Catchment at ${this.url} (${err.reason}). Is it running? Start one with "duckstring catchment start" or pass --catchment URL.`,
+          1,
+        );
+      }
+      if (err instanceof ApiError) {
+        const hint = err.status === 401 ? ' (pass --key KEY or set DUCKSTRING_KEY)' : '';
+        throw new UsageError(`${err.message}${hint}`, err.status < 500 ? 2 : 1);
+      }
+      throw err;
     }
-    const text = await res.text();
-    let parsed: unknown = text;
-    try {
-      parsed = text ? JSON.parse(text) : {};
-    } catch {
-      // Not JSON (metrics): return the text.
-    }
-    if (!res.ok) {
-      const e = (parsed as { error?: { code?: string; message?: string } }).error;
-      const hint = res.status === 401 ? ' (pass --key KEY or set DUCKSTRING_KEY)' : '';
-      throw new UsageError(
-        `${res.status} ${e?.code ?? 'error'}: ${e?.message ?? text}${hint}`,
-        res.status < 500 ? 2 : 1,
-      );
-    }
-    return parsed as T;
   }
 }
 

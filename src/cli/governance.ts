@@ -5,32 +5,29 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { governance as api } from '../api/index.js';
 import { parseDuration } from '../engine/duration.js';
+import type { Privilege } from '../governance/policy.js';
 import { CatchmentClient, type ConnectionOptions, formatTable } from './client.js';
 import { type CliIO, UsageError } from './io.js';
 import { withConnection } from './runtime.js';
 
-interface ChangeOutcome {
-  changed: boolean;
-  diff: string[];
-  revision: number;
-}
-
-const enc = encodeURIComponent;
+type ChangeOutcome = api.ChangeOutcome;
 
 function printChange(io: CliIO, out: ChangeOutcome, what: string): void {
   if (!out.changed) io.stdout(`${what}: no change\n`);
   else io.stdout(`${what}\n${out.diff.map((d) => `  ${d}`).join('\n')}\n`);
 }
 
-function privilegeList(text: string): string[] {
+function privilegeList(text: string): Privilege[] {
   const list = text
     .split(',')
     .map((p) => p.trim().toUpperCase())
     .filter(Boolean);
   if (list.length === 0)
     throw new UsageError('name at least one privilege (SELECT, TRIGGER, OPERATE, DEPLOY, MANAGE)');
-  return list;
+  // The Catchment checks the names (400 naming the privileges it knows).
+  return list as Privilege[];
 }
 
 /** `--expires` takes a duration from now ("30d", "12h") or an ISO-8601 time. */
@@ -50,12 +47,7 @@ export function registerGovernanceCommands(program: Command, io: CliIO): void {
   withConnection(
     program.command('whoami').description('Show the principal your key authenticates as.'),
   ).action(async (opts: ConnectionOptions) => {
-    const me = await new CatchmentClient(opts).request<{
-      principal: string;
-      kind: string;
-      admin: boolean;
-      groups: string[];
-    }>('GET', '/api/whoami');
+    const me = await new CatchmentClient(opts).call(api.whoami, {});
     io.stdout(
       `${me.principal} (${me.kind}${me.admin ? ', administrator' : ''}); groups: ${me.groups.join(', ') || '—'}\n`,
     );
@@ -70,28 +62,21 @@ export function registerGovernanceCommands(program: Command, io: CliIO): void {
       .argument('<name>')
       .option('--kind <kind>', 'user, service or tap (an app whose reads are pull demand)', 'user'),
   ).action(async (name: string, opts: ConnectionOptions & { kind: string }) => {
-    const out = await new CatchmentClient(opts).request<ChangeOutcome>('POST', '/api/principals', {
-      name,
-      kind: opts.kind,
+    const out = await new CatchmentClient(opts).call(api.createPrincipal, {
+      // The Catchment checks the kind (400 naming the kinds it knows).
+      body: { name, kind: opts.kind as api.PrincipalKindName },
     });
     printChange(io, out, `created principal ${name}`);
   });
   withConnection(
     principal.command('delete').description('Delete a principal (and its keys).').argument('<name>'),
   ).action(async (name: string, opts: ConnectionOptions) => {
-    const out = await new CatchmentClient(opts).request<ChangeOutcome>(
-      'DELETE',
-      `/api/principals/${enc(name)}`,
-    );
+    const out = await new CatchmentClient(opts).call(api.deletePrincipal, { params: { name } });
     printChange(io, out, `deleted principal ${name}`);
   });
   withConnection(principal.command('list').description('List principals and groups.')).action(
     async (opts: ConnectionOptions) => {
-      const res = await new CatchmentClient(opts).request<{
-        principals: { name: string; kind: string }[];
-        groups: { name: string; members: string[] }[];
-        admins: string[];
-      }>('GET', '/api/principals');
+      const res = await new CatchmentClient(opts).call(api.principals, {});
       io.stdout(
         `${formatTable(
           ['name', 'kind'],
@@ -116,24 +101,18 @@ export function registerGovernanceCommands(program: Command, io: CliIO): void {
       .split(',')
       .map((m) => m.trim())
       .filter(Boolean);
-    const out = await new CatchmentClient(opts).request<ChangeOutcome>('POST', '/api/groups', {
-      name,
-      members,
-    });
+    const out = await new CatchmentClient(opts).call(api.createGroup, { body: { name, members } });
     printChange(io, out, `created group ${name}`);
   });
   withConnection(group.command('delete').description('Delete a group.').argument('<name>')).action(
     async (name: string, opts: ConnectionOptions) => {
-      const out = await new CatchmentClient(opts).request<ChangeOutcome>(
-        'DELETE',
-        `/api/groups/${enc(name)}`,
-      );
+      const out = await new CatchmentClient(opts).call(api.deleteGroup, { params: { name } });
       printChange(io, out, `deleted group ${name}`);
     },
   );
-  for (const [verb, method] of [
-    ['add', 'PUT'],
-    ['remove', 'DELETE'],
+  for (const [verb, e] of [
+    ['add', api.addMember],
+    ['remove', api.removeMember],
   ] as const) {
     withConnection(
       group
@@ -142,10 +121,7 @@ export function registerGovernanceCommands(program: Command, io: CliIO): void {
         .argument('<group>')
         .argument('<member>'),
     ).action(async (g: string, member: string, opts: ConnectionOptions) => {
-      const out = await new CatchmentClient(opts).request<ChangeOutcome>(
-        method,
-        `/api/groups/${enc(g)}/members/${enc(member)}`,
-      );
+      const out = await new CatchmentClient(opts).call(e, { params: { name: g, member } });
       printChange(
         io,
         out,
@@ -166,11 +142,9 @@ export function registerGovernanceCommands(program: Command, io: CliIO): void {
         .requiredOption('--on <securable>', '*, pond, pond@N, pond.table or pond@N.table')
         .requiredOption('--to <name>', 'principal or group'),
     ).action(async (privileges: string, opts: ConnectionOptions & { on: string; to: string }) => {
-      const out = await new CatchmentClient(opts).request<ChangeOutcome>(
-        'POST',
-        verb === 'grant' ? '/api/grants' : '/api/revokes',
-        { to: opts.to, privileges: privilegeList(privileges), on: opts.on },
-      );
+      const out = await new CatchmentClient(opts).call(verb === 'grant' ? api.grant : api.revoke, {
+        body: { to: opts.to, privileges: privilegeList(privileges), on: opts.on },
+      });
       printChange(
         io,
         out,
@@ -187,22 +161,16 @@ export function registerGovernanceCommands(program: Command, io: CliIO): void {
       .argument('<table>', 'pond.table or pond@N.table')
       .argument('<where>', 'boolean SQL expression over the table columns'),
   ).action(async (table: string, where: string, opts: ConnectionOptions) => {
-    const out = await new CatchmentClient(opts).request<ChangeOutcome>(
-      'PUT',
-      `/api/row-filters/${enc(table)}`,
-      {
-        where,
-      },
-    );
+    const out = await new CatchmentClient(opts).call(api.setRowFilter, {
+      params: { table },
+      body: { where },
+    });
     printChange(io, out, `row filter on ${table} set`);
   });
   withConnection(
     filter.command('remove').description("Remove a table's row filter.").argument('<table>'),
   ).action(async (table: string, opts: ConnectionOptions) => {
-    const out = await new CatchmentClient(opts).request<ChangeOutcome>(
-      'DELETE',
-      `/api/row-filters/${enc(table)}`,
-    );
+    const out = await new CatchmentClient(opts).call(api.removeRowFilter, { params: { table } });
     printChange(io, out, `row filter on ${table} removed`);
   });
 
@@ -215,20 +183,16 @@ export function registerGovernanceCommands(program: Command, io: CliIO): void {
       .argument('<column>')
       .argument('<expression>'),
   ).action(async (table: string, column: string, expression: string, opts: ConnectionOptions) => {
-    const out = await new CatchmentClient(opts).request<ChangeOutcome>(
-      'PUT',
-      `/api/column-masks/${enc(table)}/${enc(column)}`,
-      { as: expression },
-    );
+    const out = await new CatchmentClient(opts).call(api.setColumnMask, {
+      params: { table, column },
+      body: { as: expression },
+    });
     printChange(io, out, `mask on ${table}.${column} set`);
   });
   withConnection(
     mask.command('remove').description("Remove a column's mask.").argument('<table>').argument('<column>'),
   ).action(async (table: string, column: string, opts: ConnectionOptions) => {
-    const out = await new CatchmentClient(opts).request<ChangeOutcome>(
-      'DELETE',
-      `/api/column-masks/${enc(table)}/${enc(column)}`,
-    );
+    const out = await new CatchmentClient(opts).call(api.removeColumnMask, { params: { table, column } });
     printChange(io, out, `mask on ${table}.${column} removed`);
   });
 
@@ -242,26 +206,21 @@ export function registerGovernanceCommands(program: Command, io: CliIO): void {
       .option('--expires <when>', 'a duration from now (30d) or an ISO-8601 time')
       .option('--description <text>', 'what the key is for'),
   ).action(async (p: string, opts: ConnectionOptions & { expires?: string; description?: string }) => {
-    const res = await new CatchmentClient(opts).request<{ key: string; id: string }>('POST', '/api/keys', {
-      principal: p,
-      ...(opts.expires !== undefined ? { expires_at: expiresAt(opts.expires) } : {}),
-      ...(opts.description !== undefined ? { description: opts.description } : {}),
+    const res = await new CatchmentClient(opts).call(api.createKey, {
+      body: {
+        principal: p,
+        ...(opts.expires !== undefined ? { expires_at: expiresAt(opts.expires) } : {}),
+        ...(opts.description !== undefined ? { description: opts.description } : {}),
+      },
     });
     io.stdout(`${res.key}\n`);
   });
   withConnection(
     key.command('list').description('List API keys (never their secrets).').option('--principal <name>'),
   ).action(async (opts: ConnectionOptions & { principal?: string }) => {
-    const q = opts.principal ? `?principal=${enc(opts.principal)}` : '';
-    const res = await new CatchmentClient(opts).request<{
-      keys: {
-        id: string;
-        principal: string;
-        created_at: string;
-        expires_at: string | null;
-        revoked_at: string | null;
-      }[];
-    }>('GET', `/api/keys${q}`);
+    const res = await new CatchmentClient(opts).call(api.listKeys, {
+      query: opts.principal ? { principal: opts.principal } : {},
+    });
     io.stdout(
       `${formatTable(
         ['id', 'principal', 'created', 'expires', 'revoked'],
@@ -271,7 +230,7 @@ export function registerGovernanceCommands(program: Command, io: CliIO): void {
   });
   withConnection(key.command('revoke').description('Revoke an API key by id.').argument('<id>')).action(
     async (id: string, opts: ConnectionOptions) => {
-      await new CatchmentClient(opts).request('DELETE', `/api/keys/${enc(id)}`);
+      await new CatchmentClient(opts).call(api.revokeKey, { params: { id } });
       io.stdout(`revoked key ${id}\n`);
     },
   );
@@ -291,9 +250,8 @@ export function registerGovernanceCommands(program: Command, io: CliIO): void {
     } catch (error) {
       throw new UsageError(`cannot read ${file}: ${(error as Error).message}`);
     }
-    const out = await new CatchmentClient(opts).request<ChangeOutcome>('POST', '/api/policy/apply', {
-      file: text,
-      dry_run: opts.dryRun ?? false,
+    const out = await new CatchmentClient(opts).call(api.applyPolicy, {
+      body: { file: text, dry_run: opts.dryRun ?? false },
     });
     if (out.diff.length === 0) io.stdout('policy is up to date: no changes\n');
     else {
@@ -305,7 +263,7 @@ export function registerGovernanceCommands(program: Command, io: CliIO): void {
   });
   withConnection(policy.command('show').description('Print the whole policy document (JSON).')).action(
     async (opts: ConnectionOptions) => {
-      const res = await new CatchmentClient(opts).request<{ policy: unknown }>('GET', '/api/policy');
+      const res = await new CatchmentClient(opts).call(api.policy, {});
       io.stdout(`${JSON.stringify(res.policy, null, 2)}\n`);
     },
   );
@@ -322,19 +280,14 @@ export function registerGovernanceCommands(program: Command, io: CliIO): void {
     async (
       opts: ConnectionOptions & { limit: string; principal?: string; kind?: string; json?: boolean },
     ) => {
-      const params = new URLSearchParams({ limit: opts.limit });
-      if (opts.principal) params.set('principal', opts.principal);
-      if (opts.kind) params.set('kind', opts.kind);
-      const res = await new CatchmentClient(opts).request<{
-        entries: {
-          at: string;
-          principal: string;
-          kind: string;
-          action: string;
-          decision: string;
-          detail: Record<string, unknown>;
-        }[];
-      }>('GET', `/api/audit?${params}`);
+      const res = await new CatchmentClient(opts).call(api.audit, {
+        query: {
+          limit: opts.limit,
+          ...(opts.principal ? { principal: opts.principal } : {}),
+          // The Catchment checks the kind (400 naming the kinds it knows).
+          ...(opts.kind ? { kind: opts.kind as 'query' | 'change' } : {}),
+        },
+      });
       if (opts.json) {
         for (const e of res.entries) io.stdout(`${JSON.stringify(e)}\n`);
         return;

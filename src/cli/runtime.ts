@@ -5,6 +5,8 @@
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { type Command, Option } from 'commander';
+import { lines as lineApi, ponds as pondApi, query as queryApi } from '../api/index.js';
+import type { LineStatus } from '../api/ponds.js';
 import { formatDuration, parseDuration } from '../engine/duration.js';
 import { packPond } from '../pond/archive.js';
 import { parseManifest } from '../pond/manifest.js';
@@ -38,18 +40,6 @@ type WindowOptions = ConnectionOptions & {
   until?: string;
   major?: number;
 };
-
-interface LineStatus {
-  pond: string;
-  major: number;
-  version: string | null;
-  status: string;
-  freshness: { end: string | null };
-  trigger: { kind: string } | null;
-  runs: { started: number; completed: number };
-  duck: { pid: number | null };
-  last_runs: Array<{ status: string; error: string | null }>;
-}
 
 export function registerRuntimeCommands(program: Command, io: CliIO): void {
   program
@@ -107,13 +97,7 @@ export function registerRuntimeCommands(program: Command, io: CliIO): void {
     const dirs = opts.all ? await pondsInOrder(dir) : [path.resolve(dir)];
     for (const d of dirs) {
       const archive = await packPond(d);
-      const out = await client.request<{
-        name: string;
-        version: string;
-        major: number;
-        created: boolean;
-        ripples: string[];
-      }>('POST', '/api/deploy', undefined, archive);
+      const out = await client.call(pondApi.deploy, { body: archive });
       io.stdout(
         `${out.created ? 'deployed' : 'already deployed'} ${out.name} ${out.version} (major ${out.major}; ripples: ${out.ripples.join(', ')})\n`,
       );
@@ -166,8 +150,8 @@ export function registerRuntimeCommands(program: Command, io: CliIO): void {
       ),
   ).action(async (name: string, action: string, win: string | undefined, opts: WindowOptions) => {
     const client = new CatchmentClient(opts);
-    const route = `/api/ponds/${encodeURIComponent(name)}/windows`;
-    const q = opts.major !== undefined ? `?major=${opts.major}` : '';
+    const params = { name };
+    const query = { major: opts.major };
     if (action === 'add') {
       if (!opts.name || !opts.every) throw new UsageError('window add needs --name and --every');
       const body = {
@@ -175,23 +159,15 @@ export function registerRuntimeCommands(program: Command, io: CliIO): void {
         every: opts.every,
         ...(opts.start ? { start: opts.start } : {}),
         ...(opts.duration ? { duration: opts.duration } : {}),
-        ...(opts.on ? { on: opts.on.split(',').map((d) => d.trim().toUpperCase()) } : {}),
+        // The Catchment checks the day names (400 naming a wrong one).
+        ...(opts.on ? { on: opts.on.split(',').map((d) => d.trim().toUpperCase() as lineApi.Weekday) } : {}),
         ...(opts.until ? { until: opts.until } : {}),
         ...(opts.major !== undefined ? { major: opts.major } : {}),
       };
-      const res = await client.request<{ window: Record<string, unknown> }>('POST', route, body);
+      const res = await client.call(lineApi.addWindow, { params, body });
       io.stdout(`added window ${JSON.stringify(res.window)}\n`);
     } else if (action === 'list') {
-      const res = await client.request<{
-        windows: Array<{
-          name: string;
-          start: string;
-          every_ms: number;
-          duration_ms: number;
-          on: string[];
-          until: string | null;
-        }>;
-      }>('GET', `${route}${q}`);
+      const res = await client.call(lineApi.listWindows, { params, query });
       if (res.windows.length === 0)
         return io.stdout(`${name} has no windows (it may run whenever demanded).\n`);
       const rows = res.windows.map((w) => [
@@ -208,7 +184,7 @@ export function registerRuntimeCommands(program: Command, io: CliIO): void {
         throw new UsageError(
           'window remove needs the window name: duckstring trigger window POND remove NAME',
         );
-      await client.request('DELETE', `${route}/${encodeURIComponent(win)}${q}`);
+      await client.call(lineApi.removeWindow, { params: { name, window: win }, query });
       io.stdout(`removed window ${win} from ${name}\n`);
     } else {
       throw new UsageError(`unknown window action "${action}" (expected add, list or remove)`);
@@ -229,18 +205,12 @@ export function registerRuntimeCommands(program: Command, io: CliIO): void {
       opts: ConnectionOptions & { immediate?: string; source?: string; major?: number },
     ) => {
       const client = new CatchmentClient(opts);
-      const route = `/api/ponds/${encodeURIComponent(name)}/budgets`;
+      const params = { name };
       let res: { immediate_retries: number; source_retries: number };
       if (opts.immediate === undefined && opts.source === undefined) {
-        res = await client.request(
-          'GET',
-          `${route}${opts.major !== undefined ? `?major=${opts.major}` : ''}`,
-        );
+        res = await client.call(lineApi.budgets, { params, query: { major: opts.major } });
       } else {
-        const current = await client.request<{ immediate_retries: number; source_retries: number }>(
-          'GET',
-          `${route}${opts.major !== undefined ? `?major=${opts.major}` : ''}`,
-        );
+        const current = await client.call(lineApi.budgets, { params, query: { major: opts.major } });
         const int = (v: string | undefined, flag: string, fallback: number) => {
           if (v === undefined) return fallback;
           const n = Number(v);
@@ -248,10 +218,13 @@ export function registerRuntimeCommands(program: Command, io: CliIO): void {
             throw new UsageError(`${flag} must be a non-negative integer, got "${v}"`);
           return n;
         };
-        res = await client.request('PUT', route, {
-          immediate_retries: int(opts.immediate, '--immediate', current.immediate_retries),
-          source_retries: int(opts.source, '--source', current.source_retries),
-          ...(opts.major !== undefined ? { major: opts.major } : {}),
+        res = await client.call(lineApi.setBudgets, {
+          params,
+          body: {
+            immediate_retries: int(opts.immediate, '--immediate', current.immediate_retries),
+            source_retries: int(opts.source, '--source', current.source_retries),
+            ...(opts.major !== undefined ? { major: opts.major } : {}),
+          },
         });
       }
       io.stdout(`${name}: immediate_retries=${res.immediate_retries} source_retries=${res.source_retries}\n`);
@@ -291,10 +264,9 @@ export function registerRuntimeCommands(program: Command, io: CliIO): void {
     .option('--json', 'print JSON')
     .action(async (name: string | undefined, opts: ConnectionOptions & { json?: boolean }) => {
       const client = new CatchmentClient(opts);
-      const lines = name
-        ? (await client.request<{ lines: LineStatus[] }>('GET', `/api/ponds/${encodeURIComponent(name)}`))
-            .lines
-        : (await client.request<{ ponds: LineStatus[] }>('GET', '/api/ponds')).ponds;
+      const lines: LineStatus[] = name
+        ? (await client.call(pondApi.pond, { params: { name } })).lines
+        : (await client.call(pondApi.listLines, {})).ponds;
       if (opts.json) return io.stdout(`${JSON.stringify(lines, null, 2)}\n`);
       if (lines.length === 0)
         return io.stdout('No Ponds deployed yet. Deploy one with "duckstring pond deploy DIR".\n');
@@ -330,24 +302,10 @@ export function registerRuntimeCommands(program: Command, io: CliIO): void {
     .action(
       async (name: string, opts: ConnectionOptions & { major?: number; limit: string; json?: boolean }) => {
         const client = new CatchmentClient(opts);
-        const q = new URLSearchParams({
-          limit: opts.limit,
-          ...(opts.major !== undefined ? { major: String(opts.major) } : {}),
+        const res = await client.call(pondApi.runs, {
+          params: { name },
+          query: { limit: opts.limit, major: opts.major },
         });
-        const res = await client.request<{
-          runs: Array<{
-            f: number;
-            status: string;
-            version: string;
-            attempts: Array<{
-              ripple: string;
-              attempt: number;
-              status: string;
-              rowsWritten: number | null;
-              error: string | null;
-            }>;
-          }>;
-        }>('GET', `/api/ponds/${encodeURIComponent(name)}/runs?${q}`);
         if (opts.json) return io.stdout(`${JSON.stringify(res, null, 2)}\n`);
         const rows: unknown[][] = [];
         for (const r of res.runs) {
@@ -370,11 +328,7 @@ export function registerRuntimeCommands(program: Command, io: CliIO): void {
     .addOption(majorOption())
     .action(async (name: string, opts: ConnectionOptions & { major?: number }) => {
       const client = new CatchmentClient(opts);
-      const q = opts.major !== undefined ? `?major=${opts.major}` : '';
-      const res = await client.request<{
-        freshness: string | null;
-        tables: Array<{ name: string; rows: number; columns: Array<{ name: string; type: string }> }>;
-      }>('GET', `/api/ponds/${encodeURIComponent(name)}/tables${q}`);
+      const res = await client.call(pondApi.tables, { params: { name }, query: { major: opts.major } });
       if (res.tables.length === 0) return io.stdout(`${name} has not published any table yet.\n`);
       io.stdout(`freshness ${iso(res.freshness)}\n`);
       io.stdout(
@@ -394,11 +348,7 @@ export function registerRuntimeCommands(program: Command, io: CliIO): void {
     .option('--json', 'print the JSON result')
     .option('--csv', 'print CSV')
     .action(async (sql: string, opts: ConnectionOptions & { json?: boolean; csv?: boolean }) => {
-      const res = await new CatchmentClient(opts).request<{
-        columns: Array<{ name: string; type: string }>;
-        rows: unknown[][];
-        row_count: number;
-      }>('POST', '/api/query', { sql });
+      const res = await new CatchmentClient(opts).call(queryApi.query, { body: { sql } });
       const cols = res.columns.map((c) => c.name);
       if (opts.json) io.stdout(`${JSON.stringify(res)}\n`);
       else if (opts.csv) io.stdout(`${formatCsv(cols, res.rows)}\n`);
@@ -412,16 +362,12 @@ export function registerRuntimeCommands(program: Command, io: CliIO): void {
 async function postVerb(
   client: CatchmentClient,
   name: string,
-  verb: string,
-  body: Record<string, unknown>,
+  verb: lineApi.Verb,
+  body: { major?: number | undefined; bound?: string; upstream?: boolean },
   io: CliIO,
 ): Promise<void> {
   const clean = Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined));
-  const res = await client.request<{ major: number; status: { status: string } }>(
-    'POST',
-    `/api/ponds/${encodeURIComponent(name)}/${verb}`,
-    clean,
-  );
+  const res = await client.call(lineApi.verbs[verb], { params: { name }, body: clean });
   io.stdout(`${verb} ${name}@${res.major}: now ${res.status.status}\n`);
 }
 

@@ -1,39 +1,45 @@
 /**
  * The Duck's only channel to the Catchment: plain HTTP requests it initiates itself, authenticated
- * with its per-Duck token. Events go through the ledger's outbox first, so nothing is lost while the
- * Catchment is unreachable; they are replayed in order once it answers again.
+ * with its per-Duck token, through the typed API client (src/api). Events go through the ledger's
+ * outbox first, so nothing is lost while the Catchment is unreachable; they are replayed in order
+ * once it answers again.
  */
 
+import { type Answer, ApiUnreachable, CatchmentApi, type SendOptions } from '../api/client.js';
+import { duckConfig, duckEvents, duckJobs } from '../api/duck.js';
+import { type AnyEndpoint, fillPath, queryString, type RequestOf, type ResponseOf } from '../api/endpoint.js';
 import type { RunLedger } from './ledger.js';
 import {
   type DuckConfig,
   type DuckEvent,
   type DuckJobMessage,
   duckConfigSchema,
-  duckPath,
   jobsResponseSchema,
 } from './protocol.js';
 
 export class CatchmentUnreachable extends Error {}
 
 export class DuckClient {
+  private readonly api: CatchmentApi;
+
   constructor(
     private readonly baseUrl: string,
-    private readonly token: string,
+    token: string,
     private readonly name: string,
     private readonly major: number,
-  ) {}
+  ) {
+    this.api = new CatchmentApi(baseUrl, token);
+  }
 
   async config(): Promise<DuckConfig> {
-    return duckConfigSchema.parse(await this.request('GET', duckPath(this.name, this.major, 'config')));
+    return duckConfigSchema.parse(await this.request(duckConfig, { params: this.line() }));
   }
 
   async jobs(waitMs: number, signal?: AbortSignal): Promise<DuckJobMessage[]> {
     const body = await this.request(
-      'GET',
-      `${duckPath(this.name, this.major, 'jobs')}?wait=${waitMs}`,
-      undefined,
-      signal,
+      duckJobs,
+      { params: this.line(), query: { wait: waitMs } },
+      signal ? { signal } : {},
     );
     return jobsResponseSchema.parse(body).jobs;
   }
@@ -44,9 +50,10 @@ export class DuckClient {
       const batch = ledger.pending();
       if (batch.length === 0) return true;
       try {
-        await this.request('POST', duckPath(this.name, this.major, 'events'), {
-          events: batch.map((b) => b.event),
-        } satisfies { events: DuckEvent[] });
+        await this.request(duckEvents, {
+          params: this.line(),
+          body: { events: batch.map((b) => b.event) satisfies DuckEvent[] },
+        });
       } catch (err) {
         if (err instanceof CatchmentUnreachable) return false;
         throw err;
@@ -55,29 +62,29 @@ export class DuckClient {
     }
   }
 
-  private async request(
-    method: string,
-    path: string,
-    body?: unknown,
-    signal?: AbortSignal,
-  ): Promise<unknown> {
-    let res: Response;
+  private line() {
+    return { name: this.name, major: this.major };
+  }
+
+  /** No answer or a 5xx: CatchmentUnreachable (retry later); another error status: an Error. */
+  private async request<E extends AnyEndpoint>(
+    e: E,
+    request: RequestOf<E>,
+    opts: Pick<SendOptions, 'signal'> = {},
+  ): Promise<ResponseOf<E>> {
+    let answer: Answer<ResponseOf<E>>;
     try {
-      res = await fetch(new URL(path, this.baseUrl), {
-        method,
-        headers: {
-          authorization: `Bearer ${this.token}`,
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        ...(signal ? { signal } : {}),
-      });
+      answer = await this.api.exchange(e, request, opts);
     } catch (err) {
-      throw new CatchmentUnreachable(`Catchment unreachable at ${this.baseUrl}: ${(err as Error).message}`);
+      const message = err instanceof ApiUnreachable ? err.failure.message : (err as Error).message;
+      throw new CatchmentUnreachable(`Catchment unreachable at ${this.baseUrl}: ${message}`);
     }
-    if (res.status >= 500) throw new CatchmentUnreachable(`Catchment answered ${res.status}`);
-    const text = await res.text();
-    if (!res.ok) throw new Error(`Catchment refused ${method} ${path}: ${res.status} ${text}`);
-    return text ? JSON.parse(text) : {};
+    if (answer.status >= 500) throw new CatchmentUnreachable(`Catchment answered ${answer.status}`);
+    if (answer.status < 200 || answer.status >= 300) {
+      const r = request as { params?: Record<string, unknown>; query?: Record<string, unknown> };
+      const path = `${fillPath(e.path, r.params)}${queryString(r.query)}`;
+      throw new Error(`Catchment refused ${e.method} ${path}: ${answer.status} ${answer.text}`);
+    }
+    return (answer.body ?? {}) as ResponseOf<E>;
   }
 }

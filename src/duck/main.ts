@@ -3,6 +3,9 @@
  * `DUCKSTRING_CATCHMENT_URL` and `DUCKSTRING_DUCK_TOKEN`; `DUCKSTRING_DUCK` (the line, `name@major`)
  * saves one request when the Catchment spawns the Duck itself.
  */
+import { type Answer, ApiUnreachable, CatchmentApi } from '../api/client.js';
+import { duckWhoami } from '../api/duck.js';
+import type { ResponseOf } from '../api/endpoint.js';
 import { Duck } from './duck.js';
 import { createRunner } from './runner.js';
 
@@ -54,13 +57,14 @@ export async function runDuckFromEnv(env: NodeJS.ProcessEnv = process.env): Prom
 }
 
 async function whoami(url: string, token: string): Promise<string> {
-  let res: Response;
+  let answer: Answer<ResponseOf<typeof duckWhoami>>;
   try {
-    res = await fetch(new URL('/api/duck/whoami', url), { headers: { authorization: `Bearer ${token}` } });
+    answer = await new CatchmentApi(url, token).exchange(duckWhoami, {});
   } catch (err) {
-    throw new DuckSetupError(`duck: cannot reach the Catchment at ${url}: ${(err as Error).message}`);
+    const failure = err instanceof ApiUnreachable ? err.failure : (err as Error);
+    throw new DuckSetupError(`duck: cannot reach the Catchment at ${url}: ${failure.message}`);
   }
-  if (!res.ok)
-    throw new DuckSetupError(`duck: the Catchment at ${url} refused this Duck token (${res.status})`);
-  return ((await res.json()) as { line: string }).line;
+  if (answer.status < 200 || answer.status >= 300)
+    throw new DuckSetupError(`duck: the Catchment at ${url} refused this Duck token (${answer.status})`);
+  return answer.body.line;
 }

@@ -58,13 +58,8 @@ async function send(
   binary?: Buffer,
 ): Promise<Answer> {
   if (binary) {
-    const res = await fetch(`${c.url}${route}`, {
-      method,
-      headers: { authorization: `Bearer ${keys[who]}`, 'content-type': 'application/octet-stream' },
-      body: binary,
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+    const { status, body } = await c.client.send(method, route, { binary, key: keys[who] ?? null });
+    return { status, body };
   }
   return c.api(method, route, body, keys[who] ?? null);
 }

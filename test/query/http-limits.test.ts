@@ -8,6 +8,7 @@
  */
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { api } from '../../src/api/index.js';
 import type { FairScheduler } from '../../src/query/fair-scheduler.js';
 import { removeDir, TestCatchment, tempDir, waitFor, writePond } from '../support/runtime.js';
 
@@ -46,12 +47,12 @@ interface Answer {
 }
 
 async function query(who: string, sql: string): Promise<Answer> {
-  const res = await fetch(`${c.url}/api/query`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${keys[who]}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ sql }),
-  });
-  return { status: res.status, headers: res.headers, body: await res.json() };
+  const { status, headers, body } = await c.client.exchange(
+    api.query.query,
+    { body: { sql } },
+    { key: keys[who] ?? null },
+  );
+  return { status, headers, body };
 }
 
 /** Resolves once `ready()` holds, re-checked on every change of the executor's slots. */

@@ -1,0 +1,21 @@
+/**
+ * The Catchment's HTTP API contract, by area. `api.ponds.runs` is the declaration of
+ * `GET /api/ponds/:name/runs`; the server implements it and `CatchmentApi.call` calls it.
+ */
+export * as duck from './duck.js';
+export * from './endpoint.js';
+export * as governance from './governance.js';
+export * as lines from './lines.js';
+export * as operations from './operations.js';
+export * as ponds from './ponds.js';
+export * as query from './query.js';
+
+import * as duck from './duck.js';
+import * as governance from './governance.js';
+import * as lines from './lines.js';
+import * as operations from './operations.js';
+import * as ponds from './ponds.js';
+import * as query from './query.js';
+
+/** Every area of the contract: `api.ponds.runs` is `GET /api/ponds/:name/runs`. */
+export const api = { operations, ponds, lines, query, governance, duck };
