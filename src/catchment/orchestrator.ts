@@ -6,11 +6,12 @@
  */
 import { Engine, type EngineEvent, type EngineOptions, type EngineSnapshot } from '../engine/engine.js';
 import type { PondSpec } from '../engine/topology.js';
+import { DomainError } from '../shared/errors.js';
 
 /** The Catchment is shutting down: the change was not applied (Ducks keep such events and replay them). */
-export class OrchestratorStopped extends Error {
+export class OrchestratorStopped extends DomainError {
   constructor() {
-    super('the Catchment is shutting down');
+    super({ code: 'unavailable', httpStatus: 503, message: 'the Catchment is shutting down', expose: true });
   }
 }
 

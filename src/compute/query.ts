@@ -12,6 +12,7 @@ import path from 'node:path';
 import { type DuckDBConnection, type DuckDBPreparedStatement, StatementType } from '@duckdb/node-api';
 import { z } from 'zod';
 import { FairScheduler } from '../query/fair-scheduler.js';
+import { DomainError } from '../shared/errors.js';
 import { SnapshotLeases } from './leases.js';
 import { type ConvertedResult, readResult } from './results.js';
 import { createViews, lockDown, SandboxPool, type SandboxView } from './sandbox.js';
@@ -28,15 +29,17 @@ export type QueryErrorCode =
   | 'resource_limit'
   | 'execution_failed';
 
-export class QueryError extends Error {
+/** Messages are written for the caller, so even the 503 (snapshot_unavailable) shows its message. */
+export class QueryError extends DomainError {
+  declare readonly code: QueryErrorCode;
+
   constructor(
-    readonly code: QueryErrorCode,
+    code: QueryErrorCode,
     message: string,
-    /** DuckDB's original message when `message` paraphrases it. */
+    /** DuckDB's original message when `message` paraphrases it (kept for the log, not sent). */
     readonly detail?: string,
   ) {
-    super(message);
-    this.name = 'QueryError';
+    super({ code, httpStatus: httpStatusForQueryError(code), message, expose: true });
   }
 }
 

@@ -24,6 +24,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { z } from 'zod';
+import { DomainError } from '../shared/errors.js';
 import type { InUseCheck } from './leases.js';
 import { type ColumnInfo, inspectParquet } from './parquet.js';
 
@@ -40,13 +41,15 @@ export type SnapshotErrorCode =
   | 'cross_device'
   | 'corrupt_manifest';
 
-export class SnapshotError extends Error {
-  constructor(
-    readonly code: SnapshotErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'SnapshotError';
+/**
+ * A snapshot could not be published or read. Callers reach the store only through the runtime, so
+ * every one of these is a server fault (500: logged, and the caller is told `internal`).
+ */
+export class SnapshotError extends DomainError {
+  declare readonly code: SnapshotErrorCode;
+
+  constructor(code: SnapshotErrorCode, message: string) {
+    super({ code, httpStatus: 500, message });
   }
 }
 

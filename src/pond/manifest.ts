@@ -5,6 +5,7 @@
  */
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
+import { DomainError } from '../shared/errors.js';
 import { nameProblem } from './names.js';
 
 export interface SourceRequirement {
@@ -27,10 +28,9 @@ export interface PondManifest {
 }
 
 /** A pond.toml (or Pond) that cannot be used; `issues` holds one line per problem. */
-export class PondError extends Error {
+export class PondError extends DomainError {
   constructor(readonly issues: string[]) {
-    super(issues.join('\n'));
-    this.name = 'PondError';
+    super({ code: 'invalid_pond', httpStatus: 422, message: issues.join('\n'), details: issues });
   }
 }
 

@@ -4,18 +4,15 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod/v4';
+import { DomainError } from '../../shared/errors.js';
 
 /** none: open; principal: any authenticated principal (privileges are checked per handler); duck: a Duck token. */
 export type Auth = 'none' | 'principal' | 'duck';
 
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly details?: unknown,
-  ) {
-    super(message);
+/** A refusal decided by the HTTP layer itself (a malformed request, a missing key). */
+export class HttpError extends DomainError {
+  constructor(httpStatus: number, code: string, message: string, details?: unknown) {
+    super({ code, httpStatus, message, ...(details !== undefined ? { details } : {}) });
   }
 }
 
