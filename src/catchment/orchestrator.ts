@@ -15,15 +15,8 @@ export class OrchestratorStopped extends DomainError {
   }
 }
 
-/** The engine node of one Pond major line. */
-export function lineId(name: string, major: number): string {
-  return `${name}@${major}`;
-}
-
-export function parseLineId(id: string): { name: string; major: number } {
-  const at = id.lastIndexOf('@');
-  return { name: id.slice(0, at), major: Number(id.slice(at + 1)) };
-}
+/** The engine node of one Pond major line is its line id (re-exported for this module's importers). */
+export { lineId, parseLineId } from '../shared/ids.js';
 
 export interface BeginRun {
   line: string;

@@ -3,6 +3,7 @@
  * `DUCKSTRING_CATCHMENT_URL` and `DUCKSTRING_DUCK_TOKEN`; `DUCKSTRING_DUCK` (the line, `name@major`)
  * saves one request when the Catchment spawns the Duck itself.
  */
+import { isLineId } from '../shared/ids.js';
 import { Duck } from './duck.js';
 import { createRunner } from './runner.js';
 
@@ -23,7 +24,7 @@ export async function runDuckFromEnv(env: NodeJS.ProcessEnv = process.env): Prom
   if (!line) {
     line = await whoami(url!, token!);
   }
-  if (!/^[a-z][a-z0-9_]*@\d+$/.test(line)) {
+  if (!isLineId(line)) {
     throw new DuckSetupError(`duck: DUCKSTRING_DUCK must be "name@major", got "${line}"`);
   }
   // Output goes to a log file the Catchment opened; never let a broken stream take the Duck down.

@@ -16,6 +16,7 @@
  *   the `pond.table` one for that major.
  */
 import { z } from 'zod';
+import { IDENTIFIER_SOURCE, POND_REF_SOURCE } from '../shared/ids.js';
 import { PolicyError } from './errors.js';
 
 export const PRINCIPAL_KINDS = ['user', 'service', 'tap'] as const;
@@ -27,8 +28,8 @@ export type Privilege = (typeof PRIVILEGES)[number];
 /** Privileges that mean something on a single table; the others apply to ponds and above. */
 const TABLE_PRIVILEGES: ReadonlySet<Privilege> = new Set(['SELECT', 'MANAGE']);
 
-const POND = '[A-Za-z0-9_][A-Za-z0-9_-]*';
-const TABLE = '[A-Za-z_][A-Za-z0-9_]*';
+const POND = POND_REF_SOURCE;
+const TABLE = IDENTIFIER_SOURCE;
 const SECURABLE = new RegExp(`^(?:(\\*)|(${POND})(?:@([0-9]+))?(?:\\.(${TABLE}))?)$`);
 
 export type Securable =

@@ -6,6 +6,7 @@
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
 import { DomainError } from '../shared/errors.js';
+import { isSemver, majorOf } from '../shared/semver.js';
 import { nameProblem } from './names.js';
 
 export interface SourceRequirement {
@@ -34,20 +35,8 @@ export class PondError extends DomainError {
   }
 }
 
-/** SemVer 2.0.0: MAJOR.MINOR.PATCH without leading zeros, optional pre-release and build parts. */
-const SEMVER =
-  /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*)?(?:\+[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*)?$/;
-
 /** A retry budget above this is almost certainly a typo, and would retry a broken Pond for hours. */
 export const MAX_RETRIES = 100;
-
-export function isSemver(text: string): boolean {
-  return SEMVER.test(text);
-}
-
-export function majorOf(version: string): number {
-  return Number(version.slice(0, version.indexOf('.')));
-}
 
 const show = (value: unknown): string => {
   if (typeof value === 'string') return JSON.stringify(value);

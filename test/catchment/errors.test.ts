@@ -10,9 +10,7 @@
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ArchiveError, packPond } from '../../src/pond/archive.js';
-import { PondError } from '../../src/pond/manifest.js';
-import { ScaffoldError } from '../../src/pond/scaffold.js';
+import { packPond } from '../../src/pond/archive.js';
 import { removeDir, TestCatchment, tempDir, writePond } from '../support/runtime.js';
 
 let work: string;

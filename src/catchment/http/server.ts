@@ -15,13 +15,14 @@ import { registerGovernanceRoutes } from '../../governance/http.js';
 import { PRIVILEGES, type Privilege } from '../../governance/policy.js';
 import type { GovernanceService, Identity } from '../../governance/service.js';
 import { unpackPond } from '../../pond/archive.js';
-import { majorOf, parseManifest } from '../../pond/manifest.js';
+import { parseManifest } from '../../pond/manifest.js';
 import { requestBodyLimit } from '../../query/limits.js';
+import { lineId, NAME_PATTERN } from '../../shared/ids.js';
+import { majorOf } from '../../shared/semver.js';
 import type { Catchment } from '../catchment.js';
 import type { DataService } from '../data.js';
 import { deployArchive } from '../deploy.js';
 import type { Metrics } from '../metrics.js';
-import { lineId } from '../orchestrator.js';
 import { lineStatus } from '../status.js';
 import { secretsEqual } from '../store/index.js';
 import { installErrorHandler } from './error-handler.js';
@@ -40,11 +41,11 @@ export interface ServerDeps {
 }
 
 const pondParams = z.object({
-  name: z.string().regex(/^[a-z][a-z0-9_]*$/, 'pond names are lowercase identifiers'),
+  name: z.string().regex(NAME_PATTERN, 'pond names are lowercase identifiers'),
 });
 const majorQuery = z.object({ major: z.coerce.number().int().nonnegative().optional() });
 const duckParams = z.object({
-  name: z.string().regex(/^[a-z][a-z0-9_]*$/),
+  name: z.string().regex(NAME_PATTERN),
   major: z.coerce.number().int().nonnegative(),
 });
 
@@ -363,9 +364,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     params: pondParams,
     body: z
       .object({
-        name: z
-          .string()
-          .regex(/^[a-z][a-z0-9_]*$/, 'window names are lowercase identifiers (letters, digits, _)'),
+        name: z.string().regex(NAME_PATTERN, 'window names are lowercase identifiers (letters, digits, _)'),
         every: z.string(),
         start: z.string().optional(),
         duration: durationField.optional(),
