@@ -1,8 +1,9 @@
 /** Schemas several areas of the API share: names, the optional `major`, durations, timestamps. */
 import { z } from 'zod/v4';
 import { parseDuration } from '../engine/duration.js';
+import { NAME_PATTERN } from '../shared/ids.js';
 
-export const pondName = z.string().regex(/^[a-z][a-z0-9_]*$/, 'pond names are lowercase identifiers');
+export const pondName = z.string().regex(NAME_PATTERN, 'pond names are lowercase identifiers');
 export const pondParams = z.object({ name: pondName });
 /** Which major line a request means; absent: the newest line the caller knows. */
 export const majorQuery = z.object({ major: z.coerce.number().int().nonnegative().optional() });

@@ -3,10 +3,11 @@
  * the Duck validates itself; here they are described only as far as the API document needs.
  */
 import { z } from 'zod/v4';
+import { NAME_PATTERN } from '../shared/ids.js';
 import { endpoint } from './endpoint.js';
 
 const duckParams = z.object({
-  name: z.string().regex(/^[a-z][a-z0-9_]*$/),
+  name: z.string().regex(NAME_PATTERN),
   major: z.coerce.number().int().nonnegative(),
 });
 

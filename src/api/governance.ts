@@ -5,14 +5,11 @@
  */
 import { z } from 'zod/v4';
 import { PRINCIPAL_KINDS, PRIVILEGES } from '../governance/policy.js';
+import { PRINCIPAL_NAME_PATTERN, PRINCIPAL_NAME_RULE } from '../shared/ids.js';
 import { instant } from './common.js';
 import { endpoint } from './endpoint.js';
 
-const name = z
-  .string()
-  .min(1)
-  .max(128)
-  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.@+-]*$/, 'names use letters, digits and _ . @ + - (not first)');
+const name = z.string().min(1).max(128).regex(PRINCIPAL_NAME_PATTERN, PRINCIPAL_NAME_RULE);
 const grantBody = z
   .object({
     to: name,

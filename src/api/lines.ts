@@ -1,5 +1,6 @@
 /** Configuring and controlling a line: trigger and control verbs, availability windows, retry budgets. */
 import { z } from 'zod/v4';
+import { NAME_PATTERN } from '../shared/ids.js';
 import { durationField, instant, majorField, majorQuery, okResponse, pondParams } from './common.js';
 import { endpoint } from './endpoint.js';
 import { lineStatusSchema } from './ponds.js';
@@ -90,9 +91,7 @@ export const addWindow = endpoint({
   params: pondParams,
   body: z
     .object({
-      name: z
-        .string()
-        .regex(/^[a-z][a-z0-9_]*$/, 'window names are lowercase identifiers (letters, digits, _)'),
+      name: z.string().regex(NAME_PATTERN, 'window names are lowercase identifiers (letters, digits, _)'),
       every: z.string(),
       start: z.string().optional(),
       duration: durationField.optional(),

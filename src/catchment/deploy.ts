@@ -13,9 +13,10 @@ import { BOOTSTRAP_ADMIN } from '../governance/store.js';
 import { ArchiveError, unpackPond } from '../pond/archive.js';
 import { loadPond } from '../pond/loader.js';
 import { PondError } from '../pond/manifest.js';
+import { RequestError } from '../shared/errors.js';
+import { isDuckdbReservedName, lineId } from '../shared/ids.js';
+import { satisfiesMinimum } from '../shared/semver.js';
 import type { Catchment, StoredManifest } from './catchment.js';
-import { HttpError } from './http/routes.js';
-import { lineId } from './orchestrator.js';
 import { checkLineAccess, type LineAccess, prepareLineAccess } from './pond-principals.js';
 import { placeVersionSource, resolveInRoot, versionSourceRel } from './store/index.js';
 
@@ -33,16 +34,6 @@ export interface DeployOutcome {
   principal: string | null;
   /** Source lines this deploy granted the principal SELECT on. */
   granted: string[];
-}
-
-/** Catalog and schema names DuckDB itself uses: a Pond with one of them could never be queried. */
-const RESERVED_POND_NAMES = new Set(['main', 'temp', 'system', 'memory', 'information_schema', 'pg_catalog']);
-
-function compareSemver(a: string, b: string): number {
-  const pa = a.split(/[-+]/)[0]!.split('.').map(Number);
-  const pb = b.split(/[-+]/)[0]!.split('.').map(Number);
-  for (let i = 0; i < 3; i++) if (pa[i] !== pb[i]) return (pa[i] ?? 0) - (pb[i] ?? 0);
-  return 0;
 }
 
 /**
@@ -65,14 +56,14 @@ export async function deployArchive(
     try {
       await unpackPond(archive, staged);
     } catch (err) {
-      if (err instanceof ArchiveError) throw new HttpError(400, 'invalid_archive', err.message);
+      if (err instanceof ArchiveError) throw new RequestError(400, 'invalid_archive', err.message);
       throw err;
     }
     let loaded: Awaited<ReturnType<typeof loadPond>>;
     try {
       loaded = await loadPond(staged);
     } catch (err) {
-      if (err instanceof PondError) throw new HttpError(422, 'invalid_pond', err.message, err.issues);
+      if (err instanceof PondError) throw new RequestError(422, 'invalid_pond', err.message, err.issues);
       throw err;
     }
     const m = loaded.manifest;
@@ -92,7 +83,7 @@ export async function deployArchive(
         )
       : null;
     const problems: string[] = [];
-    if (RESERVED_POND_NAMES.has(m.name)) {
+    if (isDuckdbReservedName(m.name)) {
       problems.push(
         `pond.name: "${m.name}" is reserved (queries name tables as pond.table, and DuckDB owns that name)`,
       );
@@ -106,7 +97,7 @@ export async function deployArchive(
           );
         continue;
       }
-      if (compareSemver(selected.version, s.minVersion) < 0) {
+      if (!satisfiesMinimum(selected.version, s.minVersion)) {
         problems.push(
           `sources.${s.name}: needs ${s.name} ≥ ${s.minVersion} in major ${s.major}, deployed is ${selected.version}`,
         );
@@ -139,7 +130,7 @@ export async function deployArchive(
       if (/cycle/.test(issue.message))
         problems.push(`sources: deploying ${id} would create a ${issue.message}`);
     }
-    if (problems.length > 0) throw new HttpError(422, 'invalid_pond', problems.join('\n'), problems);
+    if (problems.length > 0) throw new RequestError(422, 'invalid_pond', problems.join('\n'), problems);
     const policyChange =
       governance && access
         ? await prepareLineAccess(governance, deployer, { name: m.name, major: m.major }, access)
@@ -160,7 +151,7 @@ export async function deployArchive(
             try {
               policyChange.commit();
             } catch {
-              throw new HttpError(409, 'conflict', 'the policy changed during this deploy; deploy again');
+              throw new RequestError(409, 'conflict', 'the policy changed during this deploy; deploy again');
             }
           }
           if (r.created && placeVersionSource(root, m.name, m.version, staged)) {

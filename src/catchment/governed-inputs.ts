@@ -24,6 +24,7 @@ import type { Policy } from '../governance/policy.js';
 import type { Governor } from '../governance/rewrite.js';
 import { sanitizeExecutionError } from '../governance/sanitize.js';
 import type { GovernanceService } from '../governance/service.js';
+import { DomainError } from '../shared/errors.js';
 import type { DataService } from './data.js';
 import { linePaths } from './store/index.js';
 
@@ -38,10 +39,9 @@ export interface LineRef {
 }
 
 /** A run could not be given its inputs; the message is safe for the line's run history. */
-export class InputsError extends Error {
+export class InputsError extends DomainError {
   constructor(message: string) {
-    super(message);
-    this.name = 'InputsError';
+    super({ code: 'inputs_unavailable', httpStatus: 500, message });
   }
 }
 

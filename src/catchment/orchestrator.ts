@@ -6,23 +6,17 @@
  */
 import { Engine, type EngineEvent, type EngineOptions, type EngineSnapshot } from '../engine/engine.js';
 import type { PondSpec } from '../engine/topology.js';
+import { DomainError } from '../shared/errors.js';
 
 /** The Catchment is shutting down: the change was not applied (Ducks keep such events and replay them). */
-export class OrchestratorStopped extends Error {
+export class OrchestratorStopped extends DomainError {
   constructor() {
-    super('the Catchment is shutting down');
+    super({ code: 'unavailable', httpStatus: 503, message: 'the Catchment is shutting down', expose: true });
   }
 }
 
-/** The engine node of one Pond major line. */
-export function lineId(name: string, major: number): string {
-  return `${name}@${major}`;
-}
-
-export function parseLineId(id: string): { name: string; major: number } {
-  const at = id.lastIndexOf('@');
-  return { name: id.slice(0, at), major: Number(id.slice(at + 1)) };
-}
+/** The engine node of one Pond major line is its line id (re-exported for this module's importers). */
+export { lineId, parseLineId } from '../shared/ids.js';
 
 export interface BeginRun {
   line: string;

@@ -12,6 +12,8 @@ import path from 'node:path';
 import { type DuckDBConnection, type DuckDBPreparedStatement, StatementType } from '@duckdb/node-api';
 import { z } from 'zod';
 import { FairScheduler } from '../query/fair-scheduler.js';
+import { DomainError } from '../shared/errors.js';
+import { IDENTIFIER_SOURCE, isDuckdbReservedName, POND_REF_SOURCE } from '../shared/ids.js';
 import { SnapshotLeases } from './leases.js';
 import { type ConvertedResult, readResult } from './results.js';
 import { createViews, lockDown, SandboxPool, type SandboxView } from './sandbox.js';
@@ -28,15 +30,17 @@ export type QueryErrorCode =
   | 'resource_limit'
   | 'execution_failed';
 
-export class QueryError extends Error {
+/** Messages are written for the caller, so even the 503 (snapshot_unavailable) shows its message. */
+export class QueryError extends DomainError {
+  declare readonly code: QueryErrorCode;
+
   constructor(
-    readonly code: QueryErrorCode,
+    code: QueryErrorCode,
     message: string,
-    /** DuckDB's original message when `message` paraphrases it. */
+    /** DuckDB's original message when `message` paraphrases it (kept for the log, not sent). */
     readonly detail?: string,
   ) {
-    super(message);
-    this.name = 'QueryError';
+    super({ code, httpStatus: httpStatusForQueryError(code), message, expose: true });
   }
 }
 
@@ -116,8 +120,7 @@ const DEFAULT_LIMITS: Required<QueryLimits> = {
 };
 
 /** Names DuckDB already uses for catalogs/schemas; a Pond with such a name cannot be exposed. */
-const RESERVED_QUALIFIERS = new Set(['main', 'temp', 'system', 'memory', 'information_schema', 'pg_catalog']);
-const TABLE_KEY = /^([A-Za-z0-9_][A-Za-z0-9_-]*(?:@[0-9]+)?)\.([A-Za-z_][A-Za-z0-9_]*)$/;
+const TABLE_KEY = new RegExp(`^(${POND_REF_SOURCE}(?:@[0-9]+)?)\\.(${IDENTIFIER_SOURCE})$`);
 
 /** Known DuckDB error classes caused by the query text itself. */
 const USER_ERROR =
@@ -347,7 +350,7 @@ function resolveTables(tables: ReadonlyMap<string, string>): ResolvedTable[] {
       );
     }
     const schema = match[1]!;
-    if (RESERVED_QUALIFIERS.has(schema.toLowerCase())) {
+    if (isDuckdbReservedName(schema)) {
       throw new QueryError(
         'invalid_request',
         `"${schema}" is reserved by DuckDB and cannot name a Pond in queries`,

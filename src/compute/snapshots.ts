@@ -24,6 +24,8 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { z } from 'zod';
+import { DomainError } from '../shared/errors.js';
+import { IDENTIFIER_PATTERN, IDENTIFIER_SOURCE } from '../shared/ids.js';
 import type { InUseCheck } from './leases.js';
 import { type ColumnInfo, inspectParquet } from './parquet.js';
 
@@ -40,13 +42,15 @@ export type SnapshotErrorCode =
   | 'cross_device'
   | 'corrupt_manifest';
 
-export class SnapshotError extends Error {
-  constructor(
-    readonly code: SnapshotErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'SnapshotError';
+/**
+ * A snapshot could not be published or read. Callers reach the store only through the runtime, so
+ * every one of these is a server fault (500: logged, and the caller is told `internal`).
+ */
+export class SnapshotError extends DomainError {
+  declare readonly code: SnapshotErrorCode;
+
+  constructor(code: SnapshotErrorCode, message: string) {
+    super({ code, httpStatus: 500, message });
   }
 }
 
@@ -58,7 +62,7 @@ const columnSchema = z.object({ name: z.string(), type: z.string() });
 
 const tableEntrySchema = z.object({
   /** Relative to the data dir, always `<table>/<unique>.parquet`. */
-  file: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*\/[^/]+\.parquet$/),
+  file: z.string().regex(new RegExp(`^${IDENTIFIER_SOURCE}/[^/]+\\.parquet$`)),
   rows: z.number().int().nonnegative(),
   bytes: z.number().int().nonnegative(),
   columns: z.array(columnSchema),
@@ -410,7 +414,7 @@ export async function collectGarbage(
   for (const entry of topLevel) {
     if (entry.isFile() && entry.name.startsWith(MANIFEST_TEMP_PREFIX)) candidates.push(entry.name);
     if (!entry.isDirectory()) continue;
-    if (entry.name !== STAGING_DIR && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(entry.name)) continue;
+    if (entry.name !== STAGING_DIR && !IDENTIFIER_PATTERN.test(entry.name)) continue;
     const inner = await fsp.readdir(path.join(dataDir, entry.name), { withFileTypes: true }).catch(() => []);
     for (const file of inner) {
       if (file.isFile() && file.name.endsWith('.parquet')) candidates.push(`${entry.name}/${file.name}`);
@@ -437,7 +441,7 @@ export async function collectGarbage(
   // Directories of dropped tables disappear once empty.
   for (const entry of topLevel) {
     if (!entry.isDirectory() || entry.name === STAGING_DIR || manifest?.tables[entry.name]) continue;
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(entry.name)) continue;
+    if (!IDENTIFIER_PATTERN.test(entry.name)) continue;
     await fsp.rmdir(path.join(dataDir, entry.name)).catch(() => undefined);
   }
   return result;

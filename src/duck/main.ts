@@ -6,6 +6,7 @@
 import { type Answer, ApiUnreachable, CatchmentApi } from '../api/client.js';
 import { duckWhoami } from '../api/duck.js';
 import type { ResponseOf } from '../api/endpoint.js';
+import { isLineId } from '../shared/ids.js';
 import { Duck } from './duck.js';
 import { createRunner } from './runner.js';
 
@@ -26,7 +27,7 @@ export async function runDuckFromEnv(env: NodeJS.ProcessEnv = process.env): Prom
   if (!line) {
     line = await whoami(url!, token!);
   }
-  if (!/^[a-z][a-z0-9_]*@\d+$/.test(line)) {
+  if (!isLineId(line)) {
     throw new DuckSetupError(`duck: DUCKSTRING_DUCK must be "name@major", got "${line}"`);
   }
   // Output goes to a log file the Catchment opened; never let a broken stream take the Duck down.

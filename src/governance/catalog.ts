@@ -4,13 +4,14 @@
  * the published manifests.
  */
 import { z } from 'zod';
+import { IDENTIFIER_PATTERN, POND_REF_SOURCE } from '../shared/ids.js';
 import { PolicyError } from './errors.js';
 import type { Policy } from './policy.js';
 
 const pondName = z
   .string()
-  .regex(/^[A-Za-z0-9_][A-Za-z0-9_-]*$/, 'a pond name uses letters, digits, _ and -');
-const tableName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a table name uses letters, digits and _');
+  .regex(new RegExp(`^${POND_REF_SOURCE}$`), 'a pond name uses letters, digits, _ and -');
+const tableName = z.string().regex(IDENTIFIER_PATTERN, 'a table name uses letters, digits and _');
 /** DuckDB type text as DESCRIBE prints it; it is spliced into a CAST, so nothing that ends a clause. */
 const typeText = z
   .string()

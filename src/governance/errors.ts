@@ -1,4 +1,5 @@
-/** Errors of the governance layer, each with the HTTP status the API layer should answer with. */
+/** Errors of the governance layer, each with the HTTP status the API layer answers with. */
+import { DomainError } from '../shared/errors.js';
 
 export type GovernanceErrorCode = 'invalid_sql' | 'permission_denied' | 'not_allowed' | 'unknown_table';
 
@@ -14,23 +15,22 @@ const STATUS: Record<GovernanceErrorCode, number> = {
  * A query was refused before anything executed. The message is safe to show the caller: it
  * names only what the caller wrote or may see.
  */
-export class GovernanceError extends Error {
-  readonly status: number;
+export class GovernanceError extends DomainError {
+  declare readonly code: GovernanceErrorCode;
 
-  constructor(
-    readonly code: GovernanceErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'GovernanceError';
-    this.status = STATUS[code];
+  constructor(code: GovernanceErrorCode, message: string) {
+    super({ code, httpStatus: STATUS[code], message });
   }
 }
 
 /** A policy document (or one of its expressions) is invalid; `issues` lists every problem found. */
-export class PolicyError extends Error {
+export class PolicyError extends DomainError {
   constructor(readonly issues: readonly string[]) {
-    super(`invalid policy: ${issues.join('; ')}`);
-    this.name = 'PolicyError';
+    super({
+      code: 'invalid_policy',
+      httpStatus: 422,
+      message: `invalid policy: ${issues.join('; ')}`,
+      details: issues,
+    });
   }
 }

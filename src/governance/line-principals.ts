@@ -10,16 +10,17 @@
  * file need not list them (it may, to put them in groups).
  */
 
+import { lineId, MAJOR_SOURCE, NAME_SOURCE } from '../shared/ids.js';
 import { PolicyError } from './errors.js';
 import type { PolicyDocument } from './policy.js';
 import { EntityConflict } from './service.js';
 
 export const LINE_PRINCIPAL_PREFIX = 'pond.';
-const LINE_PRINCIPAL = /^pond\.([a-z][a-z0-9_]*)@(0|[1-9][0-9]*)$/;
+const LINE_PRINCIPAL = new RegExp(`^pond\\.(${NAME_SOURCE})@(${MAJOR_SOURCE})$`);
 
 /** The principal a Pond line runs as. */
 export function linePrincipal(pond: string, major: number): string {
-  return `${LINE_PRINCIPAL_PREFIX}${pond}@${major}`;
+  return `${LINE_PRINCIPAL_PREFIX}${lineId(pond, major)}`;
 }
 
 /** The line a well-formed line principal name stands for, or null. */

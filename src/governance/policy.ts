@@ -16,6 +16,12 @@
  *   the `pond.table` one for that major.
  */
 import { z } from 'zod';
+import {
+  IDENTIFIER_SOURCE,
+  POND_REF_SOURCE,
+  PRINCIPAL_NAME_PATTERN,
+  PRINCIPAL_NAME_RULE,
+} from '../shared/ids.js';
 import { PolicyError } from './errors.js';
 
 export const PRINCIPAL_KINDS = ['user', 'service', 'tap'] as const;
@@ -27,8 +33,8 @@ export type Privilege = (typeof PRIVILEGES)[number];
 /** Privileges that mean something on a single table; the others apply to ponds and above. */
 const TABLE_PRIVILEGES: ReadonlySet<Privilege> = new Set(['SELECT', 'MANAGE']);
 
-const POND = '[A-Za-z0-9_][A-Za-z0-9_-]*';
-const TABLE = '[A-Za-z_][A-Za-z0-9_]*';
+const POND = POND_REF_SOURCE;
+const TABLE = IDENTIFIER_SOURCE;
 const SECURABLE = new RegExp(`^(?:(\\*)|(${POND})(?:@([0-9]+))?(?:\\.(${TABLE}))?)$`);
 
 export type Securable =
@@ -89,11 +95,7 @@ function coveringSecurables(securable: Securable): string[] {
   return out;
 }
 
-const name = z
-  .string()
-  .min(1)
-  .max(128)
-  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.@+-]*$/, 'names use letters, digits and _ . @ + - (not first)');
+const name = z.string().min(1).max(128).regex(PRINCIPAL_NAME_PATTERN, PRINCIPAL_NAME_RULE);
 const expression = z
   .string()
   .max(10_000)

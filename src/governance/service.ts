@@ -14,7 +14,12 @@
  * Every change is validated as a whole policy (Policy.parse, then Governor.validatePolicy against
  * the published catalog) before it is stored, so a bad filter or mask changes nothing.
  */
-import { QueryError, type QueryResult } from '../compute/query.js';
+import {
+  httpStatusForQueryError,
+  QueryError,
+  type QueryErrorCode,
+  type QueryResult,
+} from '../compute/query.js';
 import { QueryAdmission } from '../query/admission.js';
 import { QueryDeadlineExceeded } from '../query/errors.js';
 import {
@@ -23,6 +28,7 @@ import {
   type QueryLimitsInput,
   resolveQueryLimits,
 } from '../query/limits.js';
+import { DomainError } from '../shared/errors.js';
 import type { Catalog } from './catalog.js';
 import { GovernanceError, PolicyError } from './errors.js';
 import { GovernorPool } from './governor-pool.js';
@@ -58,19 +64,31 @@ export interface Identity {
 }
 
 /** No or a bad credential (401). */
-export class Unauthenticated extends Error {}
+export class Unauthenticated extends DomainError {
+  constructor(message: string) {
+    super({ code: 'unauthenticated', httpStatus: 401, message });
+  }
+}
 /** A named principal, group, key or policy entry does not exist (404). */
-export class UnknownEntity extends Error {}
+export class UnknownEntity extends DomainError {
+  constructor(message: string) {
+    super({ code: 'not_found', httpStatus: 404, message });
+  }
+}
 /** The entry already exists (409). */
-export class EntityConflict extends Error {}
+export class EntityConflict extends DomainError {
+  constructor(message: string) {
+    super({ code: 'conflict', httpStatus: 409, message });
+  }
+}
 /** A governed query failed while executing; only the safe message and the error id go out. */
-export class QueryExecutionFailed extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly errorId: string,
-  ) {
-    super(message);
+export class QueryExecutionFailed extends DomainError {
+  declare readonly errorId: string;
+
+  /** `code` is a QueryErrorCode (sanitize.ts passes only those); anything else answers 400. */
+  constructor(code: string, message: string, errorId: string) {
+    const httpStatus = httpStatusForQueryError(code as QueryErrorCode) ?? 400;
+    super({ code, httpStatus, message, errorId, expose: true });
   }
 }
 

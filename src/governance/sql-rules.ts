@@ -5,6 +5,7 @@
  * adds a construct cannot slip one past the walker. Functions have their own allow-list
  * (function-allowlist.ts). Also here: the schema and object names that belong to DuckDB itself.
  */
+import { DUCKDB_RESERVED_NAMES, POND_REF_SOURCE } from '../shared/ids.js';
 
 /** Query nodes: they carry a cte_map and a body. */
 export const QUERY_NODES = new Set(['SELECT_NODE', 'SET_OPERATION_NODE', 'RECURSIVE_CTE_NODE']);
@@ -142,7 +143,7 @@ export function isQualifiedFunction(schema: unknown, catalog: unknown): boolean 
 }
 
 /** Schemas and catalogs DuckDB keeps for itself; never a Pond. */
-const SYSTEM_SCHEMAS = new Set(['information_schema', 'pg_catalog', 'main', 'temp', 'system', 'memory']);
+const SYSTEM_SCHEMAS: ReadonlySet<string> = new Set(DUCKDB_RESERVED_NAMES);
 const SYSTEM_OBJECT_PREFIXES = ['duckdb_', 'sqlite_', 'pragma_', 'pg_', 'information_schema'];
 
 export function isSystemName(name: string): boolean {
@@ -156,7 +157,7 @@ export function looksLikeFilePath(name: string): boolean {
 }
 
 /** The Pond part of a schema name: `sales` or `sales@2`. */
-export const POND_QUALIFIER = /^([A-Za-z0-9_][A-Za-z0-9_-]*)(?:@([0-9]+))?$/;
+export const POND_QUALIFIER = new RegExp(`^(${POND_REF_SOURCE})(?:@([0-9]+))?$`);
 
 /** Names of the two policy functions replaced by constants before anything runs. */
 export const CURRENT_PRINCIPAL = 'current_principal';

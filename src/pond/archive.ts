@@ -24,6 +24,7 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promise
 import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { z } from 'zod';
+import { DomainError } from '../shared/errors.js';
 
 const MAGIC = 'DUCKSTRING-POND/1\n';
 const EXCLUDED_DIRS = new Set(['node_modules', 'dist', 'build']);
@@ -38,10 +39,10 @@ export interface ArchiveLimits {
 
 export const DEFAULT_ARCHIVE_LIMITS: ArchiveLimits = { maxBytes: 256 * 1024 * 1024, maxFiles: 10_000 };
 
-export class ArchiveError extends Error {
+/** A Pond that cannot be packed, or bytes that are not a safe Pond archive. */
+export class ArchiveError extends DomainError {
   constructor(message: string) {
-    super(message);
-    this.name = 'ArchiveError';
+    super({ code: 'invalid_archive', httpStatus: 400, message });
   }
 }
 

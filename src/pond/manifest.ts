@@ -5,6 +5,8 @@
  */
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
+import { DomainError } from '../shared/errors.js';
+import { isSemver, majorOf } from '../shared/semver.js';
 import { nameProblem } from './names.js';
 
 export interface SourceRequirement {
@@ -27,27 +29,14 @@ export interface PondManifest {
 }
 
 /** A pond.toml (or Pond) that cannot be used; `issues` holds one line per problem. */
-export class PondError extends Error {
+export class PondError extends DomainError {
   constructor(readonly issues: string[]) {
-    super(issues.join('\n'));
-    this.name = 'PondError';
+    super({ code: 'invalid_pond', httpStatus: 422, message: issues.join('\n'), details: issues });
   }
 }
 
-/** SemVer 2.0.0: MAJOR.MINOR.PATCH without leading zeros, optional pre-release and build parts. */
-const SEMVER =
-  /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*)?(?:\+[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*)?$/;
-
 /** A retry budget above this is almost certainly a typo, and would retry a broken Pond for hours. */
 export const MAX_RETRIES = 100;
-
-export function isSemver(text: string): boolean {
-  return SEMVER.test(text);
-}
-
-export function majorOf(version: string): number {
-  return Number(version.slice(0, version.indexOf('.')));
-}
 
 const show = (value: unknown): string => {
   if (typeof value === 'string') return JSON.stringify(value);

@@ -1,26 +1,14 @@
 /**
- * Naming rules shared by pond.toml, Ripples and tables. Names become SQL identifiers, directory
- * names and URL segments, so they are deliberately narrow: lowercase ASCII identifiers.
+ * Naming rules of pond.toml, Ripples and tables, on the shared identifiers (src/shared/ids.ts).
  */
-
-export const NAME_PATTERN = /^[a-z][a-z0-9_]*$/;
-export const NAME_RULE = 'lowercase letters, digits and _, starting with a letter';
-export const MAX_NAME_LENGTH = 63;
+import { DUCKDB_RESERVED_NAMES, MAX_NAME_LENGTH, NAME_PATTERN, NAME_RULE } from '../shared/ids.js';
 
 /**
  * Table names a Pond may not create. A leading `_` is kept for the runtime (`_duckstring_*`
- * columns and scratch tables); the others are DuckDB catalog/schema names whose use as a table
- * name would make `x.y` references ambiguous or shadow system views.
+ * columns and scratch tables); the others are ours and DuckDB's catalog/schema names, whose use as
+ * a table name would make `x.y` references ambiguous or shadow system views.
  */
-export const RESERVED_TABLE_NAMES: readonly string[] = [
-  'duckstring',
-  'information_schema',
-  'pg_catalog',
-  'main',
-  'temp',
-  'system',
-  'memory',
-];
+export const RESERVED_TABLE_NAMES: readonly string[] = ['duckstring', ...DUCKDB_RESERVED_NAMES];
 
 /** `null` when `name` is a valid Pond/Source/Ripple name, else the reason. */
 export function nameProblem(name: string): string | null {

@@ -5,9 +5,15 @@
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { DomainError } from '../shared/errors.js';
 import { nameProblem } from './names.js';
 
-export class ScaffoldError extends Error {}
+/** `pond init` refused: a bad name, or files it would overwrite. */
+export class ScaffoldError extends DomainError {
+  constructor(message: string) {
+    super({ code: 'scaffold_refused', httpStatus: 400, message });
+  }
+}
 
 function files(name: string): Record<string, string> {
   return {

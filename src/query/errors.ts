@@ -2,6 +2,8 @@
  * Refusals that protect the query service from one principal's load: each carries the HTTP status
  * and stable code the API answers with, and a message naming the limit that was hit.
  */
+import { DomainError } from '../shared/errors.js';
+
 export type QueryLimitCode = 'sql_too_large' | 'sql_too_complex' | 'too_many_queries';
 
 const STATUS: Record<QueryLimitCode, number> = {
@@ -10,28 +12,30 @@ const STATUS: Record<QueryLimitCode, number> = {
   too_many_queries: 429,
 };
 
-export class QueryLimitError extends Error {
-  readonly status: number;
+export class QueryLimitError extends DomainError {
+  declare readonly code: QueryLimitCode;
 
   constructor(
-    readonly code: QueryLimitCode,
+    code: QueryLimitCode,
     message: string,
     /** For too_many_queries: seconds after which a retry may succeed (the Retry-After header). */
     readonly retryAfterSeconds?: number,
   ) {
-    super(message);
-    this.name = 'QueryLimitError';
-    this.status = STATUS[code];
+    super({
+      code,
+      httpStatus: STATUS[code],
+      message,
+      ...(retryAfterSeconds !== undefined ? { headers: { 'retry-after': String(retryAfterSeconds) } } : {}),
+    });
   }
 }
 
 /** Work abandoned because the query's deadline passed before it finished (or started). */
-export class QueryDeadlineExceeded extends Error {
+export class QueryDeadlineExceeded extends DomainError {
   constructor(
     /** The stage that was running or waiting when time ran out, for the audit log. */
     readonly stage: string,
   ) {
-    super(`the query's time limit ran out while ${stage}`);
-    this.name = 'QueryDeadlineExceeded';
+    super({ code: 'timeout', httpStatus: 408, message: `the query's time limit ran out while ${stage}` });
   }
 }

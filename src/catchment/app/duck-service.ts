@@ -4,8 +4,8 @@
  * of life for the supervisor.
  */
 import { duckEventSchema } from '../../duck/protocol.js';
+import { RequestError } from '../../shared/errors.js';
 import type { Catchment } from '../catchment.js';
-import { HttpError } from '../http/routes.js';
 import { lineId } from '../orchestrator.js';
 import type { LineRef } from './line-access.js';
 
@@ -15,14 +15,14 @@ export class DuckService {
   /** The line a Duck token belongs to (401 for an unknown token). */
   whoami(token: string | undefined) {
     const duck = this.catchment.store.findDuckByToken(token);
-    if (!duck) throw new HttpError(401, 'unauthenticated', 'invalid Duck token');
+    if (!duck) throw new RequestError(401, 'unauthenticated', 'invalid Duck token');
     return { name: duck.pond, major: duck.major, line: lineId(duck.pond, duck.major) };
   }
 
   /** Checks a Duck token against its line (401 if it is not that line's) and records the contact. */
   authenticate(line: LineRef, token: string): void {
     if (!this.catchment.store.verifyDuckToken(line.pond, line.major, token))
-      throw new HttpError(401, 'unauthenticated', 'invalid Duck token');
+      throw new RequestError(401, 'unauthenticated', 'invalid Duck token');
     this.catchment.supervisor.contact(lineId(line.pond, line.major));
   }
 
@@ -43,7 +43,7 @@ export class DuckService {
     const parsed = events.map((e, i) => {
       const r = duckEventSchema.safeParse(e);
       if (!r.success)
-        throw new HttpError(400, 'invalid_request', `body.events[${i}]: ${r.error.issues[0]?.message}`);
+        throw new RequestError(400, 'invalid_request', `body.events[${i}]: ${r.error.issues[0]?.message}`);
       return r.data;
     });
     this.catchment.duckEvents(lineId(line.pond, line.major), parsed);

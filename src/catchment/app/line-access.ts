@@ -6,9 +6,9 @@
 import { GovernanceError } from '../../governance/errors.js';
 import { PRIVILEGES, type Privilege } from '../../governance/policy.js';
 import type { GovernanceService, Identity } from '../../governance/service.js';
+import { RequestError } from '../../shared/errors.js';
 import type { Catchment } from '../catchment.js';
 import type { DataService } from '../data.js';
-import { HttpError } from '../http/routes.js';
 
 /** One line of a Pond: `pond@major`. */
 export interface LineRef {
@@ -74,9 +74,9 @@ export class LineAccess {
     }
     if (known.length === 0) throw unknownPond(pond);
     if (major === undefined) return { pond, major: Math.max(...known) };
-    if (!known.includes(major)) throw new HttpError(404, 'not_found', `unknown line "${pond}@${major}"`);
+    if (!known.includes(major)) throw new RequestError(404, 'not_found', `unknown line "${pond}@${major}"`);
     return { pond, major };
   }
 }
 
-export const unknownPond = (name: string) => new HttpError(404, 'not_found', `unknown pond "${name}"`);
+export const unknownPond = (name: string) => new RequestError(404, 'not_found', `unknown pond "${name}"`);

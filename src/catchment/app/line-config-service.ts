@@ -5,8 +5,8 @@
  */
 import { type DurationError, parseDuration, parseSingleUnit } from '../../engine/duration.js';
 import type { Window } from '../../engine/windows.js';
+import { RequestError } from '../../shared/errors.js';
 import type { Catchment, ControlVerb } from '../catchment.js';
-import { HttpError } from '../http/routes.js';
 import { lineId } from '../orchestrator.js';
 import type { LineRef } from './line-access.js';
 
@@ -46,7 +46,7 @@ export class LineConfigService {
     let boundMs = 0;
     if (verb === 'tide') {
       if (opts.bound === undefined && opts.bound_seconds === undefined) {
-        throw new HttpError(
+        throw new RequestError(
           400,
           'invalid_request',
           'body.bound: a tide needs a staleness bound, e.g. {"bound": "10m"}',
@@ -54,7 +54,7 @@ export class LineConfigService {
       }
       boundMs = opts.bound !== undefined ? parseDuration(opts.bound) : Math.round(opts.bound_seconds! * 1000);
       if (!(boundMs >= 1)) {
-        throw new HttpError(
+        throw new RequestError(
           400,
           'invalid_request',
           'body.bound: a tide bound must be at least 1 ms (e.g. {"bound": "10m"} or {"bound_seconds": 600})',
@@ -77,9 +77,9 @@ export class LineConfigService {
     try {
       every = parseSingleUnit(input.every).ms;
     } catch (err) {
-      throw new HttpError(400, 'invalid_request', `body.every: ${(err as DurationError).message}`);
+      throw new RequestError(400, 'invalid_request', `body.every: ${(err as DurationError).message}`);
     }
-    if (every <= 0) throw new HttpError(400, 'invalid_request', 'body.every: must be > 0');
+    if (every <= 0) throw new RequestError(400, 'invalid_request', 'body.every: must be > 0');
     const window = {
       name: input.name,
       startAnchor: parseStart(input.start, this.now()),
@@ -89,11 +89,15 @@ export class LineConfigService {
       until: input.until ? Date.parse(input.until) : null,
     };
     if (window.durationMs > every)
-      throw new HttpError(400, 'invalid_request', 'body.duration: must not exceed every');
+      throw new RequestError(400, 'invalid_request', 'body.duration: must not exceed every');
     const config = this.catchment.store.getLineConfig(line.pond, line.major);
     const manifest = config.selected.manifest as { sources?: unknown[] };
     if ((manifest.sources ?? []).length > 0) {
-      throw new HttpError(422, 'invalid_request', `windows apply to Inlets only; ${line.pond} has Sources`);
+      throw new RequestError(
+        422,
+        'invalid_request',
+        `windows apply to Inlets only; ${line.pond} has Sources`,
+      );
     }
     this.catchment.store.addWindow(line.pond, line.major, window as Window, this.now());
     this.catchment.reloadTopology();
@@ -136,7 +140,7 @@ function parseStart(start: string | undefined, now: number): number {
   const iso = /[zZ]|[+-]\d{2}:?\d{2}$/.test(start) ? start : `${start}Z`;
   const t = Date.parse(iso);
   if (Number.isNaN(t))
-    throw new HttpError(400, 'invalid_request', `body.start: "${start}" is neither ISO-8601 nor HH:MM`);
+    throw new RequestError(400, 'invalid_request', `body.start: "${start}" is neither ISO-8601 nor HH:MM`);
   return t;
 }
 

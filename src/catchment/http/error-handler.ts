@@ -1,97 +1,76 @@
 /**
  * The one place that turns an error thrown anywhere below HTTP into an answer. Every error answer has
- * the shape `{"error":{"code","message",...}}`.
+ * the shape `{"error":{"code","message","details"?,"error_id"?}}`; the table below decides status and
+ * body from the error alone.
  */
-import type { FastifyInstance } from 'fastify';
-import { httpStatusForQueryError, QueryError } from '../../compute/query.js';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { DurationError } from '../../engine/duration.js';
 import { EngineError } from '../../engine/engine.js';
-import { GovernanceError, PolicyError } from '../../governance/errors.js';
-import {
-  EntityConflict,
-  QueryExecutionFailed,
-  Unauthenticated,
-  UnknownEntity,
-} from '../../governance/service.js';
-import { QueryLimitError } from '../../query/errors.js';
 import { formatBytes } from '../../query/limits.js';
-import { OrchestratorStopped } from '../orchestrator.js';
-import { ConflictError, NotFoundError, ValidationError } from '../store/index.js';
-import { HttpError } from './routes.js';
+import { DomainError } from '../../shared/errors.js';
+
+export interface ErrorBody {
+  error: { code: string; message: string; details?: unknown; error_id?: string };
+}
+
+export interface ErrorAnswer {
+  status: number;
+  body: ErrorBody;
+  headers?: Readonly<Record<string, string>>;
+  /** A server fault: the error goes to the log, the caller only learns it happened. */
+  internal?: true;
+}
 
 export interface ErrorHandlerOptions {
   /** The query size limit, quoted when a query request's body is too large. */
   maxSqlBytes: () => number;
 }
 
+const INTERNAL: ErrorAnswer = {
+  status: 500,
+  body: { error: { code: 'internal', message: 'internal error (see the Catchment log)' } },
+  internal: true,
+};
+
+function answer(status: number, code: string, message: string): ErrorAnswer {
+  return { status, body: { error: { code, message } } };
+}
+
+/** The answer to `err`, thrown while serving `req`. */
+export function errorAnswer(
+  err: unknown,
+  req: Pick<FastifyRequest, 'url'>,
+  opts: ErrorHandlerOptions,
+): ErrorAnswer {
+  if (err instanceof DomainError) {
+    if (!err.expose) return INTERNAL;
+    const body: ErrorBody = { error: { code: err.code, message: err.message } };
+    if (err.details !== undefined) body.error.details = err.details;
+    if (err.errorId !== undefined) body.error.error_id = err.errorId;
+    return { status: err.httpStatus, body, headers: err.headers };
+  }
+  // The pure engine imports nothing from the rest of duckstring, so its errors are not DomainErrors:
+  // the one exception to "map by code", mapped here by class.
+  if (err instanceof EngineError) return answer(404, 'not_found', err.message);
+  if (err instanceof DurationError) return answer(400, 'invalid_request', err.message);
+  // fastify's own refusals (unparsable JSON, unsupported media type, body past its limit).
+  const e = err as { code?: unknown; statusCode?: unknown; message?: unknown };
+  if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE' && req.url.startsWith('/api/query')) {
+    const limit = formatBytes(opts.maxSqlBytes());
+    const message = `the request is too large to carry a query: queries are limited to ${limit} (maxSqlBytes)`;
+    return answer(413, 'sql_too_large', message);
+  }
+  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return answer(e.statusCode, 'invalid_request', typeof e.message === 'string' ? e.message : 'bad request');
+  }
+  return INTERNAL;
+}
+
 export function installErrorHandler(app: FastifyInstance, opts: ErrorHandlerOptions): void {
-  app.setErrorHandler((err, _req, reply) => {
-    if (err instanceof GovernanceError) {
-      return reply.status(err.status).send({ error: { code: err.code, message: err.message } });
-    }
-    if (err instanceof QueryLimitError) {
-      if (err.retryAfterSeconds !== undefined) reply.header('retry-after', String(err.retryAfterSeconds));
-      return reply.status(err.status).send({ error: { code: err.code, message: err.message } });
-    }
-    if (
-      (err as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE' &&
-      _req.url.startsWith('/api/query')
-    ) {
-      const limit = formatBytes(opts.maxSqlBytes());
-      const message = `the request is too large to carry a query: queries are limited to ${limit} (maxSqlBytes)`;
-      return reply.status(413).send({ error: { code: 'sql_too_large', message } });
-    }
-    if (err instanceof PolicyError) {
-      return reply
-        .status(422)
-        .send({ error: { code: 'invalid_policy', message: err.message, details: err.issues } });
-    }
-    if (err instanceof Unauthenticated) {
-      return reply.status(401).send({ error: { code: 'unauthenticated', message: err.message } });
-    }
-    if (err instanceof UnknownEntity) {
-      return reply.status(404).send({ error: { code: 'not_found', message: err.message } });
-    }
-    if (err instanceof EntityConflict) {
-      return reply.status(409).send({ error: { code: 'conflict', message: err.message } });
-    }
-    if (err instanceof QueryExecutionFailed) {
-      const status = err.code === 'execution_failed' ? 400 : httpStatusForQueryError(err.code as never);
-      return reply
-        .status(status)
-        .send({ error: { code: err.code, message: err.message, error_id: err.errorId } });
-    }
-    if (err instanceof HttpError) {
-      return reply.status(err.status).send({
-        error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) },
-      });
-    }
-    if (err instanceof OrchestratorStopped) {
-      return reply.status(503).send({ error: { code: 'unavailable', message: err.message } });
-    }
-    if (err instanceof QueryError) {
-      return reply
-        .status(httpStatusForQueryError(err.code))
-        .send({ error: { code: err.code, message: err.message } });
-    }
-    if (err instanceof EngineError || err instanceof NotFoundError) {
-      return reply.status(404).send({ error: { code: 'not_found', message: err.message } });
-    }
-    if (err instanceof ConflictError)
-      return reply.status(409).send({ error: { code: 'conflict', message: err.message } });
-    if (err instanceof ValidationError) {
-      return reply
-        .status(422)
-        .send({ error: { code: 'invalid_request', message: err.message, details: err.issues } });
-    }
-    const e = err as { statusCode?: number; message?: string };
-    if (e.statusCode && e.statusCode < 500) {
-      return reply
-        .status(e.statusCode)
-        .send({ error: { code: 'invalid_request', message: e.message ?? 'bad request' } });
-    }
-    _req.log.error(err);
-    return reply
-      .status(500)
-      .send({ error: { code: 'internal', message: 'internal error (see the Catchment log)' } });
+  app.setErrorHandler((err, req, reply) => {
+    const a = errorAnswer(err, req, opts);
+    if (a.internal) req.log.error(err);
+    for (const [name, value] of Object.entries(a.headers ?? {})) reply.header(name, value);
+    return reply.status(a.status).send(a.body);
   });
 }

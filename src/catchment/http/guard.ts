@@ -4,10 +4,11 @@
  */
 import type { FastifyRequest } from 'fastify';
 import type { GovernanceService, Identity } from '../../governance/service.js';
+import { RequestError } from '../../shared/errors.js';
 import type { Application } from '../app/index.js';
 import type { LineRef } from '../app/line-access.js';
 import { secretsEqual } from '../store/index.js';
-import { type Guard, HttpError } from './routes.js';
+import type { Guard } from './routes.js';
 
 /** The key a request presents: `Authorization: Bearer KEY`, or `X-API-Key: KEY`. */
 export function bearer(req: FastifyRequest): string | undefined {
@@ -24,7 +25,7 @@ export function createGuard(app: Application): Guard {
       if (auth === 'none') return undefined;
       const key = bearer(req);
       if (!key)
-        throw new HttpError(401, 'unauthenticated', 'missing API key (send "Authorization: Bearer KEY")');
+        throw new RequestError(401, 'unauthenticated', 'missing API key (send "Authorization: Bearer KEY")');
       if (auth === 'duck') {
         const { name, major } = params as { name: string; major: number };
         app.ducks.authenticate({ pond: name, major }, key);
@@ -35,7 +36,7 @@ export function createGuard(app: Application): Guard {
 
     async authorize(identity, auth, { params, query, body }): Promise<LineRef | undefined> {
       if (typeof auth === 'string') return undefined;
-      if (!identity) throw new HttpError(401, 'unauthenticated', 'not authenticated');
+      if (!identity) throw new RequestError(401, 'unauthenticated', 'not authenticated');
       if ('admin' in auth) {
         governance.requireAdmin(identity, auth.admin);
         return undefined;

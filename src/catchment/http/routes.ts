@@ -10,18 +10,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod/v4';
 import type { AnyEndpoint, BodyOf, ParamsOf, QueryOf, ResultOf, RouteAuth } from '../../api/endpoint.js';
 import type { Identity } from '../../governance/service.js';
+import { RequestError } from '../../shared/errors.js';
 import type { LineRef } from '../app/line-access.js';
-
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly details?: unknown,
-  ) {
-    super(message);
-  }
-}
 
 /** Authenticates and authorizes requests as their endpoints' `auth` declares (see ./guard.ts). */
 export interface Guard {
@@ -61,7 +51,7 @@ function parse(schema: z.ZodType | undefined, value: unknown, where: string): un
   if (!schema) return undefined;
   const r = schema.safeParse(value ?? {});
   if (!r.success)
-    throw new HttpError(400, 'invalid_request', describe(r.error.issues, where), r.error.issues);
+    throw new RequestError(400, 'invalid_request', describe(r.error.issues, where), r.error.issues);
   return r.data;
 }
 

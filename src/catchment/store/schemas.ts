@@ -3,15 +3,19 @@
  * deliberately narrow: a Pond name is a lowercase identifier, a version is strict SemVer.
  */
 import { z } from 'zod';
+import { IDENTIFIER_PATTERN, MAX_NAME_LENGTH, NAME_PATTERN } from '../../shared/ids.js';
+import { isSemver } from '../../shared/semver.js';
 import { ValidationError } from './errors.js';
 
-export const IDENTIFIER_MAX = 63;
+export { majorOf } from '../../shared/semver.js';
+
+export const IDENTIFIER_MAX = MAX_NAME_LENGTH;
 
 /** Lowercase identifier: safe as a directory name, a SQL schema name and a URL segment. */
 export const pondNameSchema = z
   .string()
   .max(IDENTIFIER_MAX, `must be at most ${IDENTIFIER_MAX} characters`)
-  .regex(/^[a-z][a-z0-9_]*$/, 'must be a lowercase identifier (a-z, then a-z, 0-9 or _)');
+  .regex(NAME_PATTERN, 'must be a lowercase identifier (a-z, then a-z, 0-9 or _)');
 
 export const windowNameSchema = pondNameSchema;
 
@@ -19,21 +23,12 @@ export const windowNameSchema = pondNameSchema;
 export const rippleNameSchema = z
   .string()
   .max(128, 'must be at most 128 characters')
-  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an identifier (letters, digits, _; not starting with a digit)');
-
-// semver.org 2.0.0, without leading zeros in numeric identifiers.
-const SEMVER =
-  /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/;
+  .regex(IDENTIFIER_PATTERN, 'must be an identifier (letters, digits, _; not starting with a digit)');
 
 export const versionSchema = z
   .string()
   .max(64, 'must be at most 64 characters')
-  .regex(SEMVER, 'must be a semantic version like 1.2.3');
-
-/** The major line of a SemVer version: the integer before the first dot. */
-export function majorOf(version: string): number {
-  return Number(version.slice(0, version.indexOf('.')));
-}
+  .refine(isSemver, 'must be a semantic version like 1.2.3');
 
 export const majorSchema = z.number().int('must be an integer').min(0).max(1_000_000);
 export const epochMsSchema = z.number().int('must be integer epoch milliseconds').min(0);

@@ -1,12 +1,13 @@
 /** Deploying Ponds and reading them: status, run history, published tables, the catalog. */
 import { ponds } from '../../../api/index.js';
+import { RequestError } from '../../../shared/errors.js';
 import type { Application } from '../../app/index.js';
-import { HttpError, type RouteTable } from '../routes.js';
+import type { RouteTable } from '../routes.js';
 
 export function registerPondRoutes(routes: RouteTable, app: Application): void {
   routes.implement(ponds.deploy, async ({ body, identity, reply }) => {
     if (!Buffer.isBuffer(body) || body.length === 0) {
-      throw new HttpError(
+      throw new RequestError(
         400,
         'invalid_archive',
         'send the Pond archive as the request body (Content-Type: application/octet-stream)',
