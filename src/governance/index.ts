@@ -45,7 +45,6 @@ export {
   type GovernanceServiceOptions,
   type Identity,
   QueryExecutionFailed,
-  type QuerySource,
   Unauthenticated,
   UnknownEntity,
 } from './service.js';

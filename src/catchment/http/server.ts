@@ -17,6 +17,7 @@ import type { GovernanceService, Identity } from '../../governance/service.js';
 import { unpackPond } from '../../pond/archive.js';
 import { majorOf, parseManifest } from '../../pond/manifest.js';
 import { requestBodyLimit } from '../../query/limits.js';
+import type { QueryService } from '../../query/query-service.js';
 import type { Catchment } from '../catchment.js';
 import type { DataService } from '../data.js';
 import { deployArchive } from '../deploy.js';
@@ -35,6 +36,8 @@ export interface ServerDeps {
   data: DataService;
   /** Authentication, authorization, policy management, governed queries and the audit log. */
   governance: GovernanceService;
+  /** Governed queries: govern → route → execute → audit. */
+  queries: QueryService;
   metrics: Metrics;
   logger?: boolean | object;
 }
@@ -67,7 +70,7 @@ const durationField = z.string().refine(
 );
 
 export function buildServer(deps: ServerDeps): FastifyInstance {
-  const { catchment, data, metrics, governance } = deps;
+  const { catchment, data, metrics, governance, queries } = deps;
   const app = Fastify({ logger: deps.logger ?? false, bodyLimit: 512 * 1024 * 1024 });
   app.addContentTypeParser(
     ['application/octet-stream', 'application/gzip'],
@@ -517,7 +520,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     // The SQL's own size limit is the service's (413 sql_too_large); this only bounds what is parsed.
     bodyLimit: requestBodyLimit(governance.queryLimits),
     body: z.object({ sql: z.string().min(1, 'sql must not be empty') }).strict(),
-    handler: async ({ body, raw }) => governance.query(who(raw), body.sql, data.source),
+    handler: async ({ body, raw }) => queries.query(who(raw), body.sql),
   });
 
   registerGovernanceRoutes(routes, governance, who);
