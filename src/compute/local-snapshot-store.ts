@@ -16,6 +16,8 @@ import {
   SnapshotError,
 } from './snapshots.js';
 
+/** Resolutions of one line before a reader gives up on a set that keeps being replaced under it. */
+const RESOLVE_ATTEMPTS = 3;
 const FILE = /^([A-Za-z_][A-Za-z0-9_]*)\/[^/\0]+\.parquet$/;
 
 export interface LocalSnapshotStoreOptions {
@@ -57,17 +59,18 @@ export class LocalSnapshotStore implements SnapshotStore {
   /**
    * Reads the manifest and leases its files in the same turn; if garbage collection removed one in
    * the moment between (the manifest was read just before a republish retired it), the manifest has
-   * moved on: resolve once more, now under the lease.
+   * moved on: resolve again, now racing only a further republish. After a few attempts the last
+   * set is returned as is (the reader then reports the snapshot unavailable).
    */
   private async acquireLine(line: LineKey, releases: Array<() => void>): Promise<LineSnapshot | null> {
-    for (let attempt = 0; ; attempt++) {
+    for (let attempt = 1; ; attempt++) {
       // An unreadable manifest leaves the line out, like an unpublished one, rather than failing
       // every reader of every other line.
       const manifest = await readManifest(this.options.dataDir(line)).catch(() => null);
       const snapshot = toSnapshot(line, manifest);
       if (!snapshot) return null;
       const release = this.lease(snapshot.tables.map((t) => t.ref));
-      if (attempt > 0 || (await this.allPresent(snapshot))) {
+      if (attempt >= RESOLVE_ATTEMPTS || (await this.allPresent(snapshot))) {
         releases.push(release);
         return snapshot;
       }

@@ -406,7 +406,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
           `windows apply to Inlets only; ${params.name} has Sources`,
         );
       }
-      catchment.store.addWindow(params.name, major, window, Date.now());
+      catchment.store.addWindow(params.name, major, window, catchment.clock.now());
       catchment.reloadTopology();
       reply.status(201);
       return { window: windowOut(window) };
@@ -461,7 +461,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
         params.name,
         major,
         { immediateRetries: body.immediate_retries, sourceRetries: body.source_retries },
-        Date.now(),
+        catchment.clock.now(),
       );
       catchment.reloadTopology();
       return { immediate_retries: b.immediateRetries, source_retries: b.sourceRetries };
