@@ -134,7 +134,7 @@ export class Catchment {
         inFlight: (line) => this.inFlight(line),
         keepWarm: (line) => this.keepWarm(line),
         duckLost: (line, reason) => this.duckLost(line, reason),
-        log: (msg, data) => this.log('info', msg, data),
+        log: (msg, data, level = 'info') => this.log(level, msg, data),
       },
     );
   }

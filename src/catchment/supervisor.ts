@@ -45,7 +45,7 @@ export interface SupervisorHooks {
   keepWarm(line: string): boolean;
   /** The Duck is gone or silent while work was in flight. */
   duckLost(line: string, reason: string): void;
-  log(msg: string, data?: Record<string, unknown>): void;
+  log(msg: string, data?: Record<string, unknown>, level?: 'info' | 'warn'): void;
 }
 
 interface SupervisedDuck {
@@ -181,12 +181,16 @@ export class DuckSupervisor {
         if (d.lastContact === null) {
           const waited = now - d.since;
           if (waited > this.startupGraceMs) {
-            this.hooks.log('duck missed start-up grace', {
-              line: d.line,
-              duckPid: d.instance.id,
-              waitedMs: waited,
-              startupGraceMs: this.startupGraceMs,
-            });
+            this.hooks.log(
+              'duck missed start-up grace',
+              {
+                line: d.line,
+                duckPid: d.instance.id,
+                waitedMs: waited,
+                startupGraceMs: this.startupGraceMs,
+              },
+              'warn',
+            );
             this.declareDead(
               d,
               `Duck did not dial in within its start-up grace of ${Math.round(this.startupGraceMs / 1000)} s during a run`,
@@ -196,7 +200,7 @@ export class DuckSupervisor {
         }
         const silent = now - d.lastContact;
         if (silent > this.opts.livenessMs) {
-          this.hooks.log('duck silent past liveness window', { line: d.line, silentMs: silent });
+          this.hooks.log('duck silent past liveness window', { line: d.line, silentMs: silent }, 'warn');
           this.declareDead(d, `Duck silent for ${Math.round(silent / 1000)} s during a run`);
         }
       } else if (!this.hooks.keepWarm(d.line) && now - d.lastWork > this.opts.idleMs) {

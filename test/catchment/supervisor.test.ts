@@ -12,7 +12,7 @@ const LINE = 'sales@1';
 let clock: ManualClock;
 let fleet: MemoryFleet;
 let lost: Array<{ line: string; reason: string }>;
-let logs: Array<{ msg: string; data?: Record<string, unknown> }>;
+let logs: Array<{ msg: string; level?: string; data?: Record<string, unknown> }>;
 let inFlight: boolean;
 let keepWarm: boolean;
 
@@ -23,7 +23,7 @@ function supervisor(opts: { livenessMs?: number; startupGraceMs?: number; idleMs
     inFlight: () => inFlight,
     keepWarm: () => keepWarm,
     duckLost: (line, reason) => lost.push({ line, reason }),
-    log: (msg, data) => logs.push({ msg, ...(data ? { data } : {}) }),
+    log: (msg, data, level) => logs.push({ msg, ...(level ? { level } : {}), ...(data ? { data } : {}) }),
   };
   const s = new DuckSupervisor(
     {
@@ -74,9 +74,9 @@ describe('start-up grace', () => {
     expect(lost).toEqual([
       { line: LINE, reason: 'Duck did not dial in within its start-up grace of 10 s during a run' },
     ]);
-    expect(logs.find((l) => l.msg === 'duck missed start-up grace')?.data).toMatchObject({
-      line: LINE,
-      startupGraceMs: 10_000,
+    expect(logs.find((l) => l.msg === 'duck missed start-up grace')).toMatchObject({
+      level: 'warn',
+      data: { line: LINE, startupGraceMs: 10_000 },
     });
     expect(fleet.of(LINE)[0]!.running).toBe(false);
     // Declared dead once, not on every pass.
