@@ -32,7 +32,10 @@ export class DataService {
     private readonly graceMs = SNAPSHOT_GRACE_MS,
   ) {
     const root = catchment.options.root;
-    this.snapshots = new LocalSnapshotStore({ dataDir: (l) => linePaths(root, l.pond, l.major).data });
+    this.snapshots = new LocalSnapshotStore({
+      dataDir: (l) => linePaths(root, l.pond, l.major).data,
+      clock: catchment.clock,
+    });
     this.executor = new QueryExecutor({ leases: this.snapshots.leases, linkDirectory: queryLinksDir(root) });
     this.backend = new LocalQueryBackend(this.executor, this.snapshots);
     catchment.onPublished((name, major) => void this.collect(name, major));

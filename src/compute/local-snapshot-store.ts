@@ -5,6 +5,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { type Clock, systemClock } from '../shared/clock.js';
 import { SnapshotLeases } from './leases.js';
 import type { LeasedSnapshots, LineKey, LineSnapshot, SnapshotRef, SnapshotStore } from './snapshot-store.js';
 import {
@@ -25,6 +26,8 @@ export interface LocalSnapshotStoreOptions {
   dataDir: (line: LineKey) => string;
   /** Shared with every local reader, so garbage collection never deletes a file being read. */
   leases?: SnapshotLeases;
+  /** Stamps publications (publishedAt, retired). */
+  clock?: Clock;
 }
 
 export class LocalSnapshotStore implements SnapshotStore {
@@ -94,7 +97,8 @@ export class LocalSnapshotStore implements SnapshotStore {
   }
 
   publish(line: LineKey, input: PublishInput): Promise<LineSnapshot> {
-    return publish(this.options.dataDir(line), input).then((m) => toSnapshot(line, m)!);
+    const now = (this.options.clock ?? systemClock).now();
+    return publish(this.options.dataDir(line), input, { now }).then((m) => toSnapshot(line, m)!);
   }
 
   async collect(line: LineKey, options: { now: number; graceMs: number }): Promise<string[]> {
