@@ -1,6 +1,8 @@
 /**
- * The governance service: authentication, authorization, policy changes and governed queries, each
- * audited. Independent of HTTP; the Catchment's server maps its errors to statuses.
+ * The governance service: authentication, authorization and policy changes, each audited, and the
+ * governing of queries (what `who` may see, as rewritten SQL). Running a query and its audit entry
+ * are the query service's (src/query/query-service.ts). Independent of HTTP; the Catchment's server
+ * maps its errors to statuses.
  *
  * Who may change what:
  * - principals, groups, memberships, administrators, `policy apply`, the whole document and the
