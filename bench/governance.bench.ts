@@ -31,6 +31,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { CatchmentStore } from '../src/catchment/store/index.js';
 import { exportParquet } from '../src/compute/parquet.js';
 import { QueryExecutor, type QueryResult } from '../src/compute/query.js';
+import { type SnapshotRef, snapshotKey } from '../src/compute/snapshot-store.js';
 import { GovernorPool } from '../src/governance/governor-pool.js';
 import {
   Catalog,
@@ -40,10 +41,11 @@ import {
   type PolicyDocumentInput,
   policyDocumentSchema,
 } from '../src/governance/index.js';
-import { GovernanceService, type Identity, type QuerySource } from '../src/governance/service.js';
+import { GovernanceService, type Identity } from '../src/governance/service.js';
 import { DuckSqlParser } from '../src/governance/sql-parser.js';
 import { GovernanceStore } from '../src/governance/store.js';
 import { resolveQueryLimits } from '../src/query/limits.js';
+import { QueryService } from '../src/query/query-service.js';
 
 const ROWS = 10_000_000;
 const OVERHEAD_ROUNDS = 20;
@@ -702,17 +704,30 @@ async function governedService(snapshot: Snapshot, catalog: Catalog) {
     catalog: async () => catalog,
   });
   const executor = new QueryExecutor();
-  const source: QuerySource = {
-    snapshot: async () => ({ catalog, files: snapshot.byKey }),
-    execute: (sql, tables, options) =>
-      executor.execute(sql, {
-        tables,
-        ...(options ? { principal: options.principal, limits: { timeoutMs: options.timeoutMs } } : {}),
-      }),
-  };
+  // The bench's files are not laid out as a line's data directory: references resolve through its map.
+  const refs = new Map<string, SnapshotRef>(
+    [...snapshot.byKey.keys()].map((key) => {
+      const table = key.slice(key.indexOf('.') + 1);
+      return [key, { pond: 'sales', major: 1, table, file: `${table}/bench.parquet`, checksum: '' }];
+    }),
+  );
+  const queries = new QueryService({
+    governance: service,
+    snapshots: { snapshot: async () => ({ catalog, refs, release: () => {} }) },
+    route: () => ({
+      execute: (request) =>
+        executor.execute(request.sql, {
+          tables: new Map(
+            request.tables.map((t) => [t.relation, snapshot.byKey.get(snapshotKey(t.snapshot))!]),
+          ),
+          principal: request.principal,
+          limits: { timeoutMs: request.timeoutMs },
+        }),
+    }),
+    limits: service.queryLimits,
+  });
   return {
-    service,
-    source,
+    service: queries,
     async close() {
       await service.close();
       await executor.close();
@@ -732,10 +747,10 @@ async function loadFairness(snapshot: Snapshot, catalog: Catalog): Promise<void>
     `heavy: ${clients} clients (its limit of queries in progress), each sending a ${heavySql.length.toLocaleString('en')}-byte query (limit ${limits.maxSqlBytes.toLocaleString('en')}) scanning ${ROWS.toLocaleString('en')} rows, back to back`,
   );
   console.log(`small: ${SMALL_QUERY}`);
-  const { service, source, close } = await governedService(snapshot, catalog);
+  const { service, close } = await governedService(snapshot, catalog);
   const analyst: Identity = { principal: PRINCIPAL, keyId: null };
   const heavy: Identity = { principal: HEAVY, keyId: null };
-  const small = async () => (await time(() => service.query(analyst, SMALL_QUERY, source))).ms;
+  const small = async () => (await time(() => service.query(analyst, SMALL_QUERY))).ms;
   try {
     for (let i = 0; i < LOAD_WARMUP; i++) await small();
     const unloaded: number[] = [];
@@ -752,7 +767,7 @@ async function loadFairness(snapshot: Snapshot, catalog: Catalog): Promise<void>
       while (!stop) {
         const started = performance.now();
         try {
-          await service.query(heavy, heavySql, source);
+          await service.query(heavy, heavySql);
           heavyTimes.push(performance.now() - started);
         } catch (error) {
           const code = (error as { code?: string }).code ?? (error as Error).message.slice(0, 60);

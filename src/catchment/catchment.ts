@@ -8,6 +8,9 @@ import type { DuckConfig, DuckEvent } from '../duck/protocol.js';
 import type { EngineEvent } from '../engine/engine.js';
 import type { PondSpec, RippleSpec } from '../engine/topology.js';
 import type { GovernanceService } from '../governance/service.js';
+import { type Clock, clockFrom, systemClock } from '../shared/clock.js';
+import type { DuckFleet } from './fleet/fleet.js';
+import { LocalProcessFleet } from './fleet/local-fleet.js';
 import { type GovernedInputs, InputsError } from './governed-inputs.js';
 import { JobQueues } from './jobs.js';
 import { lineId, Orchestrator, OrchestratorStopped, parseLineId } from './orchestrator.js';
@@ -18,12 +21,21 @@ export interface CatchmentOptions {
   root: string;
   /** Silence after which a Duck with a run in flight is declared dead (default 60 s). */
   livenessMs?: number;
+  /**
+   * How long a launched Duck may take to dial in before silence counts against it (default: the
+   * larger of 60 s and livenessMs).
+   */
+  startupGraceMs?: number;
   /** Idle time after which a Duck with no standing trigger is stopped (default 5 min). */
   idleMs?: number;
   /** A Duck with work but nothing running for this long reports itself failed (default 30 s). */
   watchdogMs?: number;
-  /** Clock for the engine; tests may substitute. */
+  /** Time for the engine, supervision and history (default: the system clock). */
+  clock?: Clock;
+  /** Only the time source, with the system's timers (older form of `clock`). */
   now?: () => number;
+  /** Where Ducks run (default: local processes). */
+  fleet?: DuckFleet;
   log?: (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
 }
 
@@ -63,6 +75,7 @@ export class Catchment {
   /** False until the engine is rebuilt from duck.db, and again once stopping begins. */
   ready = false;
   private url = '';
+  readonly clock: Clock;
   private readonly now: () => number;
   private readonly livenessMs: number;
   private readonly watchdogMs: number;
@@ -81,7 +94,8 @@ export class Catchment {
 
   constructor(readonly options: CatchmentOptions) {
     this.store = CatchmentStore.open(options.root);
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? (options.now ? clockFrom(options.now) : systemClock);
+    this.now = () => this.clock.now();
     this.livenessMs = options.livenessMs ?? 60_000;
     this.watchdogMs = options.watchdogMs ?? 30_000;
     this.log = options.log ?? (() => {});
@@ -89,11 +103,18 @@ export class Catchment {
       {
         catchmentUrl: () => this.url,
         livenessMs: this.livenessMs,
+        ...(options.startupGraceMs !== undefined ? { startupGraceMs: options.startupGraceMs } : {}),
         idleMs: options.idleMs ?? 300_000,
-        logFile: (line) => {
-          const { name, major } = parseLineId(line);
-          return path.join(ensureLineDirs(options.root, name, major).dir, 'duck.log');
-        },
+        clock: this.clock,
+        fleet:
+          options.fleet ??
+          new LocalProcessFleet({
+            clock: this.clock,
+            logFile: (line) => {
+              const { name, major } = parseLineId(line);
+              return path.join(ensureLineDirs(options.root, name, major).dir, 'duck.log');
+            },
+          }),
       },
       {
         issueToken: (line) => {
@@ -113,7 +134,7 @@ export class Catchment {
         inFlight: (line) => this.inFlight(line),
         keepWarm: (line) => this.keepWarm(line),
         duckLost: (line, reason) => this.duckLost(line, reason),
-        log: (msg, data) => this.log('info', msg, data),
+        log: (msg, data, level = 'info') => this.log(level, msg, data),
       },
     );
   }
@@ -239,7 +260,7 @@ export class Catchment {
     });
     if (verb === 'kill') {
       this.jobs.discard(line);
-      this.supervisor.terminate(line, 'SIGKILL');
+      this.supervisor.terminate(line, true);
     }
   }
 

@@ -49,7 +49,7 @@ export async function deployArchive(
   const checksum = createHash('sha256').update(archive).digest('hex');
   const stagingRoot = path.join(root, 'ponds', '.staging');
   await mkdir(stagingRoot, { recursive: true });
-  const staged = path.join(stagingRoot, `deploy-${Date.now()}-${randomBytes(4).toString('hex')}`);
+  const staged = path.join(stagingRoot, `deploy-${catchment.clock.now()}-${randomBytes(4).toString('hex')}`);
   /** The version directory placed inside the deploy transaction; removed again if it rolls back. */
   let placedDir: string | null = null;
   try {
@@ -143,7 +143,7 @@ export async function deployArchive(
         checksum,
         manifest: stored as unknown as Record<string, unknown>,
         budgets: { immediateRetries: m.immediateRetries, sourceRetries: m.sourceRetries },
-        atMs: Date.now(),
+        atMs: catchment.clock.now(),
       },
       {
         beforeCommit: (r) => {

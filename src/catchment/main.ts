@@ -7,6 +7,7 @@ import { constrainLinePrincipals, linePrincipal } from '../governance/line-princ
 import { GovernanceService } from '../governance/service.js';
 import { GovernanceStore } from '../governance/store.js';
 import type { QueryLimitsInput } from '../query/limits.js';
+import { QueryService } from '../query/query-service.js';
 import { Catchment, type CatchmentOptions, type StoredManifest } from './catchment.js';
 import { DataService } from './data.js';
 import { GovernedInputs } from './governed-inputs.js';
@@ -58,10 +59,17 @@ async function startLocked(opts: StartOptions, lock: RootLock): Promise<RunningC
   const governance = new GovernanceService(new GovernanceStore(catchment.store.db), {
     adminKey: key,
     catalog: async () => (await data.snapshot()).catalog,
-    onTapRead: (name, major) => tapDemand(catchment, name, major),
     ...(opts.queries ? { queries: opts.queries } : {}),
+    now: () => catchment.clock.now(),
     constrain: (before, next, action) =>
       constrainLinePrincipals(before, next, action, livePrincipals(catchment)),
+  });
+  const queries = new QueryService({
+    governance,
+    snapshots: data.querySnapshots,
+    route: () => data.backend,
+    limits: governance.queryLimits,
+    onTapRead: (name, major) => tapDemand(catchment, name, major),
   });
   catchment.useGovernance(governance, new GovernedInputs(opts.root, data, governance));
   try {
@@ -85,6 +93,7 @@ async function startLocked(opts: StartOptions, lock: RootLock): Promise<RunningC
     data,
     metrics,
     governance,
+    queries,
     logger: opts.httpLogger ?? false,
   });
   let address: string;

@@ -64,7 +64,7 @@ export class Metrics {
       collect() {
         this.reset();
         const engine = c.orchestrator.state;
-        const now = Date.now();
+        const now = c.clock.now();
         for (const p of engine.topology.ponds) {
           const s = engine.pondState(p.spec.name);
           if (Number.isFinite(s.endF)) this.set({ pond: p.spec.name }, (now - s.endF) / 1000);

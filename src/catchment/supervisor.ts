@@ -1,132 +1,132 @@
 /**
- * Local Duck processes: one per executing Pond major line, spawned on the line's first run, kept warm
- * while a standing trigger is active, stopped when idle. It also watches liveness: a Duck whose process
- * is gone, or that has been silent past the liveness window while a run is in flight, fails that run
- * through the engine's ordinary fault path.
+ * Duck supervision policy: one Duck per executing Pond major line, started on the line's first run,
+ * kept warm while a standing trigger is active, stopped when idle. It also watches liveness: a Duck
+ * that is gone, or that has been silent past the liveness window while a run is in flight, fails
+ * that run through the engine's ordinary fault path.
+ *
+ * Silence counts from the Duck's last contact, and only once it has dialled in at all: a Duck that
+ * was just launched (or adopted across a Catchment restart) first gets a start-up grace, because
+ * starting a runtime and loading DuckDB on a busy machine (or a remote worker) can take far longer
+ * than the liveness window. A Duck that never dials in within the grace is declared dead with a
+ * reason saying so.
+ *
+ * Where Ducks run (processes, remote workers) is the fleet's business (fleet/fleet.ts); time comes
+ * from the injected clock, so the policy is tested without processes or sleeps.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { type Clock, systemClock, type Timer } from '../shared/clock.js';
+import type { DuckFleet, DuckInstance } from './fleet/fleet.js';
+
+/** Default start-up grace: generous, since a cold start on a loaded machine takes seconds. */
+export const DEFAULT_STARTUP_GRACE_MS = 60_000;
 
 export interface SupervisorOptions {
   catchmentUrl: () => string;
   /** Silence (ms) after which a Duck with a run in flight is declared dead. */
   livenessMs: number;
+  /**
+   * How long (ms) a launched or adopted Duck may take to dial in before silence counts against it
+   * (default: the larger of DEFAULT_STARTUP_GRACE_MS and livenessMs).
+   */
+  startupGraceMs?: number;
   /** Idle time (ms) after which a Duck with nothing to do and no standing trigger is stopped. */
   idleMs: number;
-  /** Extra environment for Duck processes (tests pass watchdog settings). */
-  env?: Record<string, string>;
-  /**
-   * Where a line's Duck writes its output. A file, not the Catchment's own streams: a Duck must
-   * outlive its Catchment, and writing to a dead parent's pipe would kill it.
-   */
-  logFile: (line: string) => string;
+  fleet: DuckFleet;
+  clock?: Clock;
 }
 
 export interface SupervisorHooks {
   /** Issues the token a new Duck must present (the Catchment keeps only its hash). */
   issueToken(line: string): string;
-  /** A Duck process was started (record its pid so a restarted Catchment can adopt it). */
-  spawned(line: string, pid: number | undefined): void;
+  /** A Duck was launched (record its id so a restarted Catchment can adopt it). */
+  spawned(line: string, id: number | undefined): void;
   /** Is a run of this line in flight (engine startF > endF)? */
   inFlight(line: string): boolean;
   /** Should the Duck stay warm (standing trigger, queued jobs)? */
   keepWarm(line: string): boolean;
-  /** The process is gone or silent while work was in flight. */
+  /** The Duck is gone or silent while work was in flight. */
   duckLost(line: string, reason: string): void;
-  log(msg: string, data?: Record<string, unknown>): void;
+  log(msg: string, data?: Record<string, unknown>, level?: 'info' | 'warn'): void;
 }
 
-interface DuckProcess {
-  /** Null for a Duck adopted from a previous Catchment process (not our child). */
-  child: ChildProcess | null;
-  pid: number | undefined;
+interface SupervisedDuck {
+  instance: DuckInstance;
   line: string;
-  lastContact: number;
+  /** When it was launched or adopted. */
+  since: number;
+  /** Null until the Duck first dials in: until then the start-up grace applies, not liveness. */
+  lastContact: number | null;
   /** Last job handed out or event received: what "idle" is measured from (polls do not count). */
   lastWork: number;
   exited: boolean;
   stopping: boolean;
 }
 
-const BIN = fileURLToPath(new URL('../../bin/duckstring.js', import.meta.url));
-
 export class DuckSupervisor {
-  private ducks = new Map<string, DuckProcess>();
-  private ticker: NodeJS.Timeout | null = null;
+  private ducks = new Map<string, SupervisedDuck>();
+  private ticker: Timer | null = null;
+  private readonly clock: Clock;
+  private readonly fleet: DuckFleet;
+  private readonly startupGraceMs: number;
 
   constructor(
     private readonly opts: SupervisorOptions,
     private readonly hooks: SupervisorHooks,
-  ) {}
-
-  start(): void {
-    this.ticker = setInterval(
-      () => this.check(Date.now()),
-      Math.max(50, Math.min(1000, this.opts.livenessMs / 4)),
-    );
-    this.ticker.unref();
+  ) {
+    this.clock = opts.clock ?? systemClock;
+    this.fleet = opts.fleet;
+    this.startupGraceMs = opts.startupGraceMs ?? Math.max(DEFAULT_STARTUP_GRACE_MS, opts.livenessMs);
   }
 
-  /** Spawns the line's Duck unless one is alive. */
+  start(): void {
+    this.ticker = this.clock
+      .setInterval(() => this.check(this.clock.now()), Math.max(50, Math.min(1000, this.opts.livenessMs / 4)))
+      .unref();
+  }
+
+  /** Launches the line's Duck unless one is alive. */
   ensure(line: string): void {
     const d = this.ducks.get(line);
     if (d && !d.exited && !d.stopping) return;
     const token = this.hooks.issueToken(line);
-    const log = openSync(this.opts.logFile(line), 'a');
-    const child = spawn(process.execPath, [BIN, 'duck'], {
-      env: {
-        ...process.env,
-        ...this.opts.env,
-        DUCKSTRING_CATCHMENT_URL: this.opts.catchmentUrl(),
-        DUCKSTRING_DUCK: line,
-        DUCKSTRING_DUCK_TOKEN: token,
-      },
-      stdio: ['ignore', log, log],
+    const now = this.clock.now();
+    let duck: SupervisedDuck | undefined;
+    const instance = this.fleet.launch({ line, catchmentUrl: this.opts.catchmentUrl(), token }, (how) => {
+      if (duck) this.gone(duck, how);
     });
-    closeSync(log);
-    const proc: DuckProcess = {
-      child,
-      pid: child.pid,
-      line,
-      lastContact: Date.now(),
-      lastWork: Date.now(),
-      exited: false,
-      stopping: false,
-    };
-    this.ducks.set(line, proc);
-    this.hooks.spawned(line, child.pid);
-    this.hooks.log('duck spawned', { line, duckPid: child.pid });
-    child.on('exit', (code, signal) => this.gone(proc, signal ?? `code ${code}`));
+    duck = { instance, line, since: now, lastContact: null, lastWork: now, exited: false, stopping: false };
+    this.ducks.set(line, duck);
+    this.hooks.spawned(line, instance.id);
+    this.hooks.log('duck spawned', { line, duckPid: instance.id });
   }
 
   /**
    * Takes over a Duck a previous Catchment process started: it keeps working across a Catchment
-   * restart and dials back here. Not our child, so its exit is noticed by probing the pid.
+   * restart and dials back here (within the start-up grace).
    */
-  adopt(line: string, pid: number): boolean {
-    if (!isDuckProcess(pid)) return false;
-    const now = Date.now();
+  adopt(line: string, id: number): boolean {
+    const instance = this.fleet.adopt(line, id);
+    if (!instance) return false;
+    const now = this.clock.now();
     this.ducks.set(line, {
-      child: null,
-      pid,
+      instance,
       line,
-      lastContact: now,
+      since: now,
+      lastContact: null,
       lastWork: now,
       exited: false,
       stopping: false,
     });
-    this.hooks.log('duck adopted', { line, duckPid: pid });
+    this.hooks.log('duck adopted', { line, duckPid: id });
     return true;
   }
 
-  private gone(proc: DuckProcess, how: string): void {
-    if (proc.exited) return;
-    proc.exited = true;
-    if (this.ducks.get(proc.line) === proc) this.ducks.delete(proc.line);
-    this.hooks.log('duck exited', { line: proc.line, duckPid: proc.pid, how });
-    if (!proc.stopping && this.hooks.inFlight(proc.line)) {
-      this.hooks.duckLost(proc.line, `Duck process exited (${how}) during a run`);
+  private gone(duck: SupervisedDuck, how: string): void {
+    if (duck.exited) return;
+    duck.exited = true;
+    if (this.ducks.get(duck.line) === duck) this.ducks.delete(duck.line);
+    this.hooks.log('duck exited', { line: duck.line, duckPid: duck.instance.id, how });
+    if (!duck.stopping && this.hooks.inFlight(duck.line)) {
+      this.hooks.duckLost(duck.line, `Duck process exited (${how}) during a run`);
     }
   }
 
@@ -134,63 +134,74 @@ export class DuckSupervisor {
   contact(line: string, work = false): void {
     const d = this.ducks.get(line);
     if (!d) return;
-    d.lastContact = Date.now();
+    d.lastContact = this.clock.now();
     if (work) d.lastWork = d.lastContact;
   }
 
   pid(line: string): number | undefined {
-    return this.ducks.get(line)?.pid;
+    return this.ducks.get(line)?.instance.id;
   }
 
+  /** Supervised Ducks; `lastContact` is the launch (or adoption) time until a Duck first dials in. */
   live(): Array<{ line: string; pid: number | undefined; lastContact: number }> {
-    return [...this.ducks.values()].map((d) => ({ line: d.line, pid: d.pid, lastContact: d.lastContact }));
+    return [...this.ducks.values()].map((d) => ({
+      line: d.line,
+      pid: d.instance.id,
+      lastContact: d.lastContact ?? d.since,
+    }));
   }
 
-  /** Terminates a line's Duck (kill verb, redeploy of a running line is NOT a reason: runs finish). */
-  terminate(line: string, signal: NodeJS.Signals = 'SIGTERM'): void {
+  /** Stops a line's Duck (kill verb: `force`; a redeploy of a running line is NOT a reason: runs finish). */
+  terminate(line: string, force = false): void {
     const d = this.ducks.get(line);
     if (!d || d.exited) return;
     d.stopping = true;
-    signalDuck(d, signal);
+    this.fleet.signal(d.instance, force);
   }
 
   async stopAll(timeoutMs = 5000): Promise<void> {
-    if (this.ticker) clearInterval(this.ticker);
+    this.ticker?.cancel();
     this.ticker = null;
-    const waits = [...this.ducks.values()].map(
-      (d) =>
-        new Promise<void>((resolve) => {
-          if (d.exited) return resolve();
-          d.stopping = true;
-          const t = setTimeout(() => signalDuck(d, 'SIGKILL'), timeoutMs);
-          const done = () => {
-            clearTimeout(t);
-            clearInterval(probe);
-            resolve();
-          };
-          d.child?.once('exit', done);
-          // An adopted Duck is not our child: watch its pid instead.
-          const probe = setInterval(() => {
-            if (d.child === null && !isDuckProcess(d.pid!)) done();
-          }, 50);
-          signalDuck(d, 'SIGTERM');
-        }),
+    await Promise.all(
+      [...this.ducks.values()].map((d) => {
+        if (d.exited) return undefined;
+        d.stopping = true;
+        return this.fleet.stop(d.instance, timeoutMs);
+      }),
     );
-    await Promise.all(waits);
     this.ducks.clear();
   }
 
-  private check(now: number): void {
+  /** One supervision pass at `now` (the ticker runs it; exposed for deterministic tests). */
+  check(now: number): void {
     for (const d of [...this.ducks.values()]) {
-      if (d.child === null && !d.exited && !isDuckProcess(d.pid!)) this.gone(d, 'gone');
+      if (!d.exited && this.fleet.observe(d.instance) === 'gone') this.gone(d, 'gone');
       if (d.exited || d.stopping) continue;
-      const silent = now - d.lastContact;
       if (this.hooks.inFlight(d.line)) {
+        if (d.lastContact === null) {
+          const waited = now - d.since;
+          if (waited > this.startupGraceMs) {
+            this.hooks.log(
+              'duck missed start-up grace',
+              {
+                line: d.line,
+                duckPid: d.instance.id,
+                waitedMs: waited,
+                startupGraceMs: this.startupGraceMs,
+              },
+              'warn',
+            );
+            this.declareDead(
+              d,
+              `Duck did not dial in within its start-up grace of ${Math.round(this.startupGraceMs / 1000)} s during a run`,
+            );
+          }
+          continue;
+        }
+        const silent = now - d.lastContact;
         if (silent > this.opts.livenessMs) {
-          this.hooks.log('duck silent past liveness window', { line: d.line, silentMs: silent });
-          d.stopping = true;
-          signalDuck(d, 'SIGKILL');
-          this.hooks.duckLost(d.line, `Duck silent for ${Math.round(silent / 1000)} s during a run`);
+          this.hooks.log('duck silent past liveness window', { line: d.line, silentMs: silent }, 'warn');
+          this.declareDead(d, `Duck silent for ${Math.round(silent / 1000)} s during a run`);
         }
       } else if (!this.hooks.keepWarm(d.line) && now - d.lastWork > this.opts.idleMs) {
         this.hooks.log('duck idle, stopping', { line: d.line });
@@ -198,28 +209,10 @@ export class DuckSupervisor {
       }
     }
   }
-}
 
-function signalDuck(d: DuckProcess, signal: NodeJS.Signals): void {
-  try {
-    if (d.child) d.child.kill(signal);
-    else if (d.pid) process.kill(d.pid, signal);
-  } catch {
-    // Already gone.
-  }
-}
-
-/** Is `pid` a live Duck process (guards against pid reuse by checking its command line)? */
-export function isDuckProcess(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    return cmd.includes('duckstring') && cmd.includes('duck');
-  } catch {
-    return true; // no /proc: trust the signal probe
+  private declareDead(d: SupervisedDuck, reason: string): void {
+    d.stopping = true;
+    this.fleet.signal(d.instance, true);
+    this.hooks.duckLost(d.line, reason);
   }
 }

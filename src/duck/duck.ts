@@ -6,6 +6,7 @@
  */
 import { DuckEngine } from '../engine/duck-engine.js';
 import type { RippleSpec } from '../engine/topology.js';
+import { type Clock, systemClock } from '../shared/clock.js';
 import { CatchmentUnreachable, DuckClient } from './client.js';
 import { RunLedger } from './ledger.js';
 import type { DuckConfig, DuckEvent, DuckJobMessage } from './protocol.js';
@@ -38,6 +39,8 @@ export interface DuckOptions {
   /** An idle Duck that cannot reach its Catchment for this long exits (default 10 min). */
   orphanMs?: number;
   log?: (msg: string, data?: Record<string, unknown>) => void;
+  /** Time for event stamps, the watchdog and the orphan check (default: the system clock). */
+  clock?: Clock;
 }
 
 const RETRY_MS = 500;
@@ -55,9 +58,10 @@ export class Duck {
   private runner!: RippleRunner;
   private running = new Set<Promise<void>>();
   private stopped = false;
-  private lastProgress = Date.now();
+  private readonly clock: Clock;
+  private lastProgress: number;
   /** Last successful poll: an idle Duck whose Catchment stays away past `orphanMs` exits. */
-  private lastReached = Date.now();
+  private lastReached: number;
   private readonly orphanMs: number;
   private flushing: Promise<void> | null = null;
   private pollAbort = new AbortController();
@@ -76,6 +80,9 @@ export class Duck {
       Number(opts.line.slice(at + 1)),
     );
     this.log = opts.log ?? (() => {});
+    this.clock = opts.clock ?? systemClock;
+    this.lastProgress = this.clock.now();
+    this.lastReached = this.lastProgress;
     this.orphanMs = opts.orphanMs ?? 10 * 60_000;
   }
 
@@ -93,13 +100,16 @@ export class Duck {
 
   /** Runs until `stop()`: long-polls for jobs; survives the Catchment going away. */
   async loop(): Promise<void> {
-    const watchdog = setInterval(() => this.checkWatchdog(), Math.min(1000, this.config.watchdogMs / 4));
+    const watchdog = this.clock.setInterval(
+      () => this.checkWatchdog(),
+      Math.min(1000, this.config.watchdogMs / 4),
+    );
     try {
       while (!this.stopped) {
         let jobs: DuckJobMessage[] = [];
         try {
           jobs = await this.client.jobs(this.config.pollWaitMs, this.pollAbort.signal);
-          this.lastReached = Date.now();
+          this.lastReached = this.clock.now();
         } catch (err) {
           if (this.stopped) break;
           const idle = this.running.size === 0 && !this.engine.hasWork();
@@ -107,11 +117,11 @@ export class Duck {
             this.log('jobs poll refused', errorInfo(err));
             // Refused (not unreachable): another Duck holds this line's token now. Leave once idle.
             if (idle) break;
-          } else if (idle && Date.now() - this.lastReached > this.orphanMs) {
+          } else if (idle && this.clock.now() - this.lastReached > this.orphanMs) {
             this.log('no Catchment for too long with nothing to do; exiting', { orphanMs: this.orphanMs });
             break;
           }
-          await sleep(RETRY_MS);
+          await this.sleep(RETRY_MS);
           continue;
         }
         for (const job of jobs) {
@@ -124,7 +134,7 @@ export class Duck {
         void this.flush();
       }
     } finally {
-      clearInterval(watchdog);
+      watchdog.cancel();
     }
     await Promise.allSettled([...this.running]);
     await this.flush();
@@ -160,7 +170,7 @@ export class Duck {
     this.ledger.beginRun(job.f, this.config.immediateRetries, job.version, job.inputs);
     const { runCompleted } = this.engine.beginRun(job.f, this.config.immediateRetries, { force: job.force });
     for (const f of runCompleted) await this.finishRun(f);
-    this.lastProgress = Date.now();
+    this.lastProgress = this.clock.now();
     this.pump();
   }
 
@@ -178,7 +188,7 @@ export class Duck {
     for (const s of this.engine.takeStarts()) {
       const p = this.execute(s.ripple, s.f, s.attempt).finally(() => {
         this.running.delete(p);
-        this.lastProgress = Date.now();
+        this.lastProgress = this.clock.now();
         this.pump();
         if (this.running.size === 0 && this.wantedVersion && this.wantedVersion !== this.loadedVersion) {
           void this.reload().then(() => this.pump());
@@ -189,7 +199,7 @@ export class Duck {
   }
 
   private async execute(ripple: string, f: number, attempt: number): Promise<void> {
-    this.emit({ kind: 'ripple-start', at: Date.now(), f, ripple, attempt });
+    this.emit({ kind: 'ripple-start', at: this.clock.now(), f, ripple, attempt });
     let result: { rows: number | null; changed: boolean };
     try {
       result = await this.runner.run(ripple, f, this.ledger.inputs(f));
@@ -197,7 +207,7 @@ export class Duck {
       const outcome = this.engine.failed(ripple, f);
       this.emit({
         kind: 'ripple-fail',
-        at: Date.now(),
+        at: this.clock.now(),
         f,
         ripple,
         attempt,
@@ -215,7 +225,7 @@ export class Duck {
     this.ledger.rippleCompleted(ripple, f);
     this.emit({
       kind: 'ripple-done',
-      at: Date.now(),
+      at: this.clock.now(),
       f,
       ripple,
       attempt,
@@ -227,9 +237,9 @@ export class Duck {
   private async finishRun(f: number): Promise<void> {
     try {
       const tables = await this.runner.publish(f);
-      this.emit({ kind: 'run-published', at: Date.now(), f, tables });
+      this.emit({ kind: 'run-published', at: this.clock.now(), f, tables });
     } catch (err) {
-      this.emit({ kind: 'run-failed', at: Date.now(), f, error: errorInfo(err) });
+      this.emit({ kind: 'run-failed', at: this.clock.now(), f, error: errorInfo(err) });
     }
     this.ledger.endRun(f);
   }
@@ -245,7 +255,7 @@ export class Duck {
       try {
         while (!(await this.client.flush(this.ledger))) {
           if (this.stopped && this.running.size === 0) return;
-          await sleep(RETRY_MS);
+          await this.sleep(RETRY_MS);
         }
       } catch (err) {
         this.log('events refused by the Catchment', errorInfo(err));
@@ -259,11 +269,11 @@ export class Duck {
   /** Work outstanding but nothing running for too long: report the runs failed instead of hanging. */
   private checkWatchdog(): void {
     if (this.running.size > 0 || !this.engine.hasWork()) return;
-    if (Date.now() - this.lastProgress < this.config.watchdogMs) return;
+    if (this.clock.now() - this.lastProgress < this.config.watchdogMs) return;
     for (const f of this.engine.outstandingRuns()) {
       this.emit({
         kind: 'run-failed',
-        at: Date.now(),
+        at: this.clock.now(),
         f,
         error: { message: `watchdog: no Ripple could start for ${this.config.watchdogMs} ms` },
       });
@@ -274,7 +284,7 @@ export class Duck {
       { endF: this.ledger.read().endF, runs: [] },
       this.config.line,
     ).engine;
-    this.lastProgress = Date.now();
+    this.lastProgress = this.clock.now();
   }
 
   private async retrying<T>(fn: () => Promise<T>): Promise<T> {
@@ -283,12 +293,13 @@ export class Duck {
         return await fn();
       } catch (err) {
         if (!(err instanceof CatchmentUnreachable) || this.stopped) throw err;
-        await sleep(RETRY_MS);
+        await this.sleep(RETRY_MS);
       }
     }
   }
-}
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+  /** Waits on the injected clock, so a test driving time drives the retries too. */
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.clock.setTimeout(resolve, ms));
+  }
 }

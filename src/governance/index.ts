@@ -42,8 +42,6 @@ export {
   GovernanceService,
   type GovernanceServiceOptions,
   type Identity,
-  QueryExecutionFailed,
-  type QuerySource,
   Unauthenticated,
   UnknownEntity,
 } from './service.js';

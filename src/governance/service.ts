@@ -1,6 +1,8 @@
 /**
- * The governance service: authentication, authorization, policy changes and governed queries, each
- * audited. Independent of HTTP; the Catchment's server maps its errors to statuses.
+ * The governance service: authentication, authorization and policy changes, each audited, and the
+ * governing of queries (what `who` may see, as rewritten SQL). Running a query and its audit entry
+ * are the query service's (src/query/query-service.ts). Independent of HTTP; the Catchment's server
+ * maps its errors to statuses.
  *
  * Who may change what:
  * - principals, groups, memberships, administrators, `policy apply`, the whole document and the
@@ -14,20 +16,7 @@
  * Every change is validated as a whole policy (Policy.parse, then Governor.validatePolicy against
  * the published catalog) before it is stored, so a bad filter or mask changes nothing.
  */
-import {
-  httpStatusForQueryError,
-  QueryError,
-  type QueryErrorCode,
-  type QueryResult,
-} from '../compute/query.js';
-import { QueryAdmission } from '../query/admission.js';
-import { QueryDeadlineExceeded } from '../query/errors.js';
-import {
-  checkSqlText,
-  type QueryLimitsConfig,
-  type QueryLimitsInput,
-  resolveQueryLimits,
-} from '../query/limits.js';
+import { type QueryLimitsConfig, type QueryLimitsInput, resolveQueryLimits } from '../query/limits.js';
 import { DomainError } from '../shared/errors.js';
 import type { Catalog } from './catalog.js';
 import { GovernanceError, PolicyError } from './errors.js';
@@ -47,8 +36,7 @@ import {
   type Securable,
 } from './policy.js';
 import { diffDocuments, fileToDocument, type PolicyFile, parsePolicyFile } from './policy-file.js';
-import { Governor } from './rewrite.js';
-import { sanitizeExecutionError } from './sanitize.js';
+import { type GovernedQuery, Governor } from './rewrite.js';
 import {
   ADMINS_GROUP,
   type ApiKeyInfo,
@@ -81,47 +69,21 @@ export class EntityConflict extends DomainError {
     super({ code: 'conflict', httpStatus: 409, message });
   }
 }
-/** A governed query failed while executing; only the safe message and the error id go out. */
-export class QueryExecutionFailed extends DomainError {
-  declare readonly errorId: string;
-
-  /** `code` is a QueryErrorCode (sanitize.ts passes only those); anything else answers 400. */
-  constructor(code: string, message: string, errorId: string) {
-    const httpStatus = httpStatusForQueryError(code as QueryErrorCode) ?? 400;
-    super({ code, httpStatus, message, errorId, expose: true });
-  }
-}
-
-export interface QuerySource {
-  /**
-   * The published catalog and, per 'pond@N.table' key, the snapshot file a query would read. The
-   * files stay leased (garbage collection keeps them) until `release` is called.
-   */
-  snapshot(): Promise<{ catalog: Catalog; files: ReadonlyMap<string, string>; release?: () => void }>;
-  /**
-   * `principal` shares query slots fairly with other principals; `timeoutMs` is what is left of
-   * the query's time limit once it has been governed.
-   */
-  execute(
-    sql: string,
-    tables: Map<string, string>,
-    options?: { principal: string; timeoutMs: number },
-  ): Promise<QueryResult>;
-}
-
 export interface GovernanceServiceOptions {
   /** The adminKey of the root: authenticates as principal `admin`. */
   adminKey: string;
   catalog: () => Promise<Catalog>;
-  /** A read by a tap principal: pull demand on that Pond line. */
-  onTapRead?: (pond: string, major: number) => void;
   /**
    * Checks (and may complete) every policy change before it is validated; throws to refuse it.
    * The Catchment uses it to keep its Pond lines' principals (see line-principals.ts).
    */
   constrain?: (before: PolicyDocument, next: PolicyDocument, action: string) => PolicyDocument;
-  /** Limits on queries: SQL size and nesting, per-principal concurrency, time (src/query/limits.ts). */
+  /**
+   * Limits on queries (src/query/limits.ts): governance uses the governor threads; the query
+   * service (src/query/query-service.ts) enforces the rest.
+   */
   queries?: QueryLimitsInput;
+  /** The time audit entries, key expiries and policy revisions are stamped with (default Date.now). */
   now?: () => number;
 }
 
@@ -141,7 +103,6 @@ export class GovernanceService {
   private governorPool: GovernorPool | undefined;
   private readonly now: () => number;
   readonly queryLimits: QueryLimitsConfig;
-  private readonly admission: QueryAdmission;
 
   constructor(
     readonly store: GovernanceStore,
@@ -149,7 +110,6 @@ export class GovernanceService {
   ) {
     this.now = options.now ?? Date.now;
     this.queryLimits = resolveQueryLimits(options.queries);
-    this.admission = new QueryAdmission(this.queryLimits.maxQueriesPerPrincipal);
   }
 
   private getGovernor(): Promise<Governor> {
@@ -701,106 +661,35 @@ export class GovernanceService {
   // ───────────── queries ─────────────
 
   /**
-   * Governs and runs one query for `who`. Refusals keep their precise (safe) message; any error while
-   * executing becomes a generic message with an error id, the full text going to the audit log.
-   * Load limits (docs/governance.md, "Limits"): the SQL's size and nesting are checked before
-   * anything else (QueryLimitError), then the principal's queries in progress (429 past
-   * maxQueriesPerPrincipal); governing runs on the worker pool, and one time limit counts from here
-   * to the last row.
+   * Governs one query of `who` against `catalog`: authorization, row filters and column masks, as
+   * rewritten SQL and the tables it reads. Runs on the governor worker pool (created at the first
+   * query), within `timeoutMs` (QueryDeadlineExceeded past it); a refusal throws its precise, safe
+   * error. Executing and auditing the query are the query service's (src/query/query-service.ts).
    */
-  async query(who: Identity, sql: string, source: QuerySource): Promise<QueryResult> {
-    const started = performance.now();
-    const limits = this.queryLimits;
-    const detail: Record<string, unknown> = {};
-    const audit = (decision: AuditEntry['decision']) =>
-      this.store.audit({
-        at: this.now(),
-        principal: who.principal,
-        kind: 'query',
-        action: 'query',
-        decision,
-        detail: { ...detail, duration_ms: Math.round((performance.now() - started) * 1000) / 1000 },
-      });
-    // The cheap refusals come first: a text past the limits, or a principal with as many queries in
-    // progress as it may have, costs no parsing, no snapshot and no slot.
-    let release: () => void;
-    try {
-      checkSqlText(sql, limits);
-      detail.sql = sql;
-      release = this.admission.admit(who.principal);
-    } catch (error) {
-      if (detail.sql === undefined) detail.sql_bytes = Buffer.byteLength(sql, 'utf8');
-      detail.reason = (error as Error).message;
-      audit('denied');
-      throw error;
-    }
-    // One deadline from acceptance covers governing, waiting for a slot and executing.
-    const remainingMs = () => Math.floor(limits.timeoutMs - (performance.now() - started));
-    const timedOut = (stage: string, cause?: unknown) => {
-      const error = new QueryError(
-        'timeout',
-        `query exceeded its time limit of ${limits.timeoutMs} ms (while ${stage})`,
-        cause instanceof Error ? cause.message : undefined,
-      );
-      const safe = sanitizeExecutionError(error);
-      detail.error_id = safe.errorId;
-      detail.error = safe.detail;
-      audit('failed');
-      return new QueryExecutionFailed(safe.code, safe.publicMessage, safe.errorId);
-    };
-    let releaseSnapshot: (() => void) | undefined;
-    try {
-      const { policy, revision, document } = this.current();
-      const { catalog, files, release: releaseFiles } = await source.snapshot();
-      releaseSnapshot = releaseFiles;
-      this.governorPool ??= new GovernorPool({ threads: limits.governorThreads });
-      let governed: Awaited<ReturnType<Governor['governQuery']>>;
-      try {
-        governed = await this.governorPool.govern(
-          { sql, principal: who.principal, policy: { revision, document }, catalog },
-          remainingMs(),
-        );
-      } catch (error) {
-        if (error instanceof QueryDeadlineExceeded) throw timedOut(error.stage);
-        detail.reason = (error as Error).message;
-        audit('denied');
-        throw error;
-      }
-      detail.rewritten_sql = governed.sql;
-      detail.tables = governed.tables.map((t) => t.key);
-      detail.columns = governed.columns;
-      const tables = new Map<string, string>();
-      for (const t of governed.tables) {
-        const file = files.get(t.key);
-        if (file) tables.set(t.relation, file);
-      }
-      const timeoutMs = remainingMs();
-      if (timeoutMs <= 0) throw timedOut('governing');
-      let result: QueryResult;
-      try {
-        result = await source.execute(governed.sql, tables, { principal: who.principal, timeoutMs });
-      } catch (error) {
-        if ((error as { code?: unknown }).code === 'timeout') {
-          const waited = String((error as { detail?: unknown }).detail).startsWith('while waiting');
-          throw timedOut(waited ? 'waiting for a query slot' : 'executing', error);
-        }
-        const safe = sanitizeExecutionError(error, new Map(governed.tables.map((t) => [t.relation, t.key])));
-        detail.error_id = safe.errorId;
-        detail.error = safe.detail;
-        audit('failed');
-        throw new QueryExecutionFailed(safe.code, safe.publicMessage, safe.errorId);
-      }
-      detail.rows = result.row_count;
-      audit('allowed');
-      if (policy.principal(who.principal)?.kind === 'tap' && this.options.onTapRead) {
-        const lines = new Map(governed.tables.map((t) => [`${t.pond}@${t.major}`, t]));
-        for (const t of lines.values()) this.options.onTapRead(t.pond, t.major);
-      }
-      return result;
-    } finally {
-      releaseSnapshot?.();
-      release();
-    }
+  govern(who: Identity, sql: string, catalog: Catalog, timeoutMs: number): Promise<GovernedQuery> {
+    const { revision, document } = this.current();
+    this.governorPool ??= new GovernorPool({ threads: this.queryLimits.governorThreads });
+    return this.governorPool.govern(
+      { sql, principal: who.principal, policy: { revision, document }, catalog },
+      timeoutMs,
+    );
+  }
+
+  /** Is `who` a tap principal (its reads are pull demand on the lines it reads)? */
+  isTap(who: Identity): boolean {
+    return this.policy().principal(who.principal)?.kind === 'tap';
+  }
+
+  /** Records one query's outcome in the audit log, stamped with this service's clock. */
+  auditQuery(who: Identity, decision: AuditEntry['decision'], detail: Record<string, unknown>): void {
+    this.store.audit({
+      at: this.now(),
+      principal: who.principal,
+      kind: 'query',
+      action: 'query',
+      decision,
+      detail,
+    });
   }
 }
 

@@ -97,9 +97,12 @@ describe('a Duck killed mid-run', () => {
       ).status,
     ).toBe(201);
     await c.api('POST', '/api/ponds/quiet/tap', {});
-    const pid = await waitFor('the Duck to run', async () => {
+    // Silence counts once the Duck has dialled in (before that its start-up grace applies; see
+    // test/catchment/supervisor.test.ts): stop it once it reported its Ripple started.
+    const pid = await waitFor('the Duck to run its Ripple', async () => {
       const s = await c.status('quiet');
-      return s.status === 'running' && s.duck.pid;
+      const started = ((await c.runs('quiet'))[0]?.attempts?.length ?? 0) > 0;
+      return s.status === 'running' && started && s.duck.pid;
     });
     process.kill(pid, 'SIGSTOP');
     try {

@@ -3,6 +3,7 @@
  * client (4xx) or server (5xx) error, and answers over HTTP in the one shape. The list below must name
  * every subclass: the test reads the sources to find them, so a new error class cannot skip this.
  */
+
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -22,16 +23,16 @@ import { SnapshotError, type SnapshotErrorCode } from '../../src/compute/snapsho
 import { DurationError } from '../../src/engine/duration.js';
 import { EngineError } from '../../src/engine/engine.js';
 import { GovernanceError, type GovernanceErrorCode, PolicyError } from '../../src/governance/errors.js';
-import {
-  EntityConflict,
-  QueryExecutionFailed,
-  Unauthenticated,
-  UnknownEntity,
-} from '../../src/governance/service.js';
+import { EntityConflict, Unauthenticated, UnknownEntity } from '../../src/governance/service.js';
 import { ArchiveError } from '../../src/pond/archive.js';
 import { PondError } from '../../src/pond/manifest.js';
 import { ScaffoldError } from '../../src/pond/scaffold.js';
-import { QueryDeadlineExceeded, type QueryLimitCode, QueryLimitError } from '../../src/query/errors.js';
+import {
+  QueryDeadlineExceeded,
+  QueryExecutionFailed,
+  type QueryLimitCode,
+  QueryLimitError,
+} from '../../src/query/errors.js';
 import { DomainError, GrpcStatus, RequestError } from '../../src/shared/errors.js';
 
 const QUERY_CODES: QueryErrorCode[] = [

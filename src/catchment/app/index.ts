@@ -4,6 +4,7 @@
  * one of these; none of them knows about HTTP.
  */
 import type { GovernanceService } from '../../governance/service.js';
+import type { QueryService } from '../../query/query-service.js';
 import type { Catchment } from '../catchment.js';
 import type { DataService } from '../data.js';
 import type { Metrics } from '../metrics.js';
@@ -24,8 +25,9 @@ export interface ApplicationDeps {
   data: DataService;
   /** Authentication, authorization, policy management, governed queries and the audit log. */
   governance: GovernanceService;
+  /** Governed queries: govern → route → execute → audit. */
+  queries: QueryService;
   metrics: Metrics;
-  now?: () => number;
 }
 
 export interface Application extends ApplicationDeps {
@@ -43,7 +45,7 @@ export function createApplication(deps: ApplicationDeps): Application {
     ...deps,
     access,
     reading: new ReadingService(catchment, data, governance, access),
-    lineConfig: new LineConfigService(catchment, deps.now),
+    lineConfig: new LineConfigService(catchment, () => catchment.clock.now()),
     deploys: new DeployService(catchment, governance),
     ducks: new DuckService(catchment),
   };

@@ -38,7 +38,7 @@ export interface BudgetsView {
 export class LineConfigService {
   constructor(
     private readonly catchment: Catchment,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number,
   ) {}
 
   /** Runs a trigger or control verb on the line. */

@@ -3,9 +3,11 @@
  * the shape `{"error":{"code","message","details"?,"error_id"?}}`; the table below decides status and
  * body from the error alone.
  */
+
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { DurationError } from '../../engine/duration.js';
 import { EngineError } from '../../engine/engine.js';
+import { QueryExecutionFailed } from '../../query/errors.js';
 import { formatBytes } from '../../query/limits.js';
 import { DomainError } from '../../shared/errors.js';
 

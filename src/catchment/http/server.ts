@@ -6,6 +6,7 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { GovernanceService } from '../../governance/service.js';
+import type { QueryService } from '../../query/query-service.js';
 import { createApplication } from '../app/index.js';
 import type { Catchment } from '../catchment.js';
 import type { DataService } from '../data.js';
@@ -26,6 +27,8 @@ export interface ServerDeps {
   data: DataService;
   /** Authentication, authorization, policy management, governed queries and the audit log. */
   governance: GovernanceService;
+  /** Governed queries: govern → route → execute → audit. */
+  queries: QueryService;
   metrics: Metrics;
   logger?: boolean | object;
   /**

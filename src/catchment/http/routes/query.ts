@@ -7,7 +7,7 @@ import type { RouteTable } from '../routes.js';
 export function registerQueryRoutes(routes: RouteTable, app: Application): void {
   routes.implement(
     query.query,
-    ({ body, identity }) => app.governance.query(identity, body.sql, app.data.source),
+    ({ body, identity }) => app.queries.query(identity, body.sql),
     // The SQL's own size limit is the service's (413 sql_too_large); this only bounds what is parsed.
     { bodyLimit: requestBodyLimit(app.governance.queryLimits) },
   );

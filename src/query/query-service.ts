@@ -1,0 +1,147 @@
+/**
+ * The query service: one governed query from acceptance to answer — govern → route → execute →
+ * audit. Governance decides what `who` may see and rewrites the SQL (src/governance/service.ts);
+ * a QueryBackend runs the rewritten SQL against snapshot references (src/compute/query-backend.ts);
+ * this module holds the order, the load limits and the one audit entry each query leaves.
+ *
+ * Load limits (docs/governance.md, "Limits"): the SQL's size and nesting are checked before anything
+ * else (QueryLimitError), then the principal's queries in progress (429 past
+ * maxQueriesPerPrincipal); governing runs on the worker pool, and one time limit counts from
+ * acceptance to the last row. Refusals keep their precise (safe) message; any error while executing
+ * becomes a generic message with an error id, the full text going to the audit log.
+ */
+
+import { QueryError, type QueryResult } from '../compute/query.js';
+import type { QueryBackend, QueryBackendRequest } from '../compute/query-backend.js';
+import type { SnapshotRef } from '../compute/snapshot-store.js';
+import type { Catalog } from '../governance/catalog.js';
+import type { GovernedQuery } from '../governance/rewrite.js';
+import { sanitizeExecutionError } from '../governance/sanitize.js';
+import type { GovernanceService, Identity } from '../governance/service.js';
+import type { AuditEntry } from '../governance/store.js';
+import { QueryAdmission } from './admission.js';
+import { QueryDeadlineExceeded, QueryExecutionFailed } from './errors.js';
+import { checkSqlText, type QueryLimitsConfig } from './limits.js';
+
+/** The published data a query is governed against and reads: one consistent view, leased. */
+export interface QuerySnapshot {
+  catalog: Catalog;
+  /** Per 'pond@N.table' key (lower case), the snapshot a query would read. */
+  refs: ReadonlyMap<string, SnapshotRef>;
+  /** Lets garbage collection have the files again; called once the query is done. */
+  release(): void;
+}
+
+export interface QuerySnapshots {
+  snapshot(): Promise<QuerySnapshot>;
+}
+
+export interface QueryServiceOptions {
+  governance: GovernanceService;
+  snapshots: QuerySnapshots;
+  /** Where a governed query runs; one backend today, a choice between workers later. */
+  route: (request: QueryBackendRequest) => QueryBackend;
+  limits: QueryLimitsConfig;
+  /** A read by a tap principal: pull demand on that Pond line. */
+  onTapRead?: (pond: string, major: number) => void;
+}
+
+export class QueryService {
+  readonly limits: QueryLimitsConfig;
+  private readonly admission: QueryAdmission;
+
+  constructor(private readonly options: QueryServiceOptions) {
+    this.limits = options.limits;
+    this.admission = new QueryAdmission(options.limits.maxQueriesPerPrincipal);
+  }
+
+  /** Governs, runs and audits one query of `who`. */
+  async query(who: Identity, sql: string): Promise<QueryResult> {
+    const { governance, snapshots } = this.options;
+    const started = performance.now();
+    const limits = this.limits;
+    const detail: Record<string, unknown> = {};
+    const audit = (decision: AuditEntry['decision']) =>
+      governance.auditQuery(who, decision, {
+        ...detail,
+        duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
+      });
+    // The cheap refusals come first: a text past the limits, or a principal with as many queries in
+    // progress as it may have, costs no parsing, no snapshot and no slot.
+    let release: () => void;
+    try {
+      checkSqlText(sql, limits);
+      detail.sql = sql;
+      release = this.admission.admit(who.principal);
+    } catch (error) {
+      if (detail.sql === undefined) detail.sql_bytes = Buffer.byteLength(sql, 'utf8');
+      detail.reason = (error as Error).message;
+      audit('denied');
+      throw error;
+    }
+    // One deadline from acceptance covers governing, waiting for a slot and executing.
+    const remainingMs = () => Math.floor(limits.timeoutMs - (performance.now() - started));
+    const failed = (error: unknown, relations?: Map<string, string>) => {
+      const safe = sanitizeExecutionError(error, relations);
+      detail.error_id = safe.errorId;
+      detail.error = safe.detail;
+      audit('failed');
+      return new QueryExecutionFailed(safe.code, safe.publicMessage, safe.errorId);
+    };
+    const timedOut = (stage: string, cause?: unknown) =>
+      failed(
+        new QueryError(
+          'timeout',
+          `query exceeded its time limit of ${limits.timeoutMs} ms (while ${stage})`,
+          cause instanceof Error ? cause.message : undefined,
+        ),
+      );
+    let snapshot: QuerySnapshot | undefined;
+    try {
+      snapshot = await snapshots.snapshot();
+      // govern
+      let governed: GovernedQuery;
+      try {
+        governed = await governance.govern(who, sql, snapshot.catalog, remainingMs());
+      } catch (error) {
+        if (error instanceof QueryDeadlineExceeded) throw timedOut(error.stage);
+        detail.reason = (error as Error).message;
+        audit('denied');
+        throw error;
+      }
+      detail.rewritten_sql = governed.sql;
+      detail.tables = governed.tables.map((t) => t.key);
+      detail.columns = governed.columns;
+      const tables: QueryBackendRequest['tables'] = [];
+      for (const t of governed.tables) {
+        const ref = snapshot.refs.get(t.key);
+        if (ref) tables.push({ relation: t.relation, snapshot: ref });
+      }
+      const timeoutMs = remainingMs();
+      if (timeoutMs <= 0) throw timedOut('governing');
+      // route → execute
+      const request: QueryBackendRequest = { sql: governed.sql, tables, principal: who.principal, timeoutMs };
+      let result: QueryResult;
+      try {
+        result = await this.options.route(request).execute(request);
+      } catch (error) {
+        if ((error as { code?: unknown }).code === 'timeout') {
+          const waited = String((error as { detail?: unknown }).detail).startsWith('while waiting');
+          throw timedOut(waited ? 'waiting for a query slot' : 'executing', error);
+        }
+        throw failed(error, new Map(governed.tables.map((t) => [t.relation, t.key])));
+      }
+      // audit
+      detail.rows = result.row_count;
+      audit('allowed');
+      if (this.options.onTapRead && governance.isTap(who)) {
+        const lines = new Map(governed.tables.map((t) => [`${t.pond}@${t.major}`, t]));
+        for (const t of lines.values()) this.options.onTapRead(t.pond, t.major);
+      }
+      return result;
+    } finally {
+      snapshot?.release();
+      release();
+    }
+  }
+}
