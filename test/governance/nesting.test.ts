@@ -127,13 +127,13 @@ describe('row filters and masks nest', () => {
     await gov.setRowFilter(as('table_mgr'), 'sales@2.daily', 'true');
     const preempted = await refused(() => gov.setRowFilter(as('pond_mgr'), 'sales.daily', "region = 'EU'"));
     expect(preempted).toEqual({
-      kind: 'EntityConflict',
+      kind: 'conflict',
       message:
         'sales@2.daily already has a row filter of its own, which would override this one on sales.daily for that major: remove it first, or set both in one policy file',
     });
     // administrators too: the point is that nobody is surprised by the override
     expect((await refused(() => gov.setRowFilter(admin, 'sales.daily', "region = 'EU'"))).kind).toBe(
-      'EntityConflict',
+      'conflict',
     );
     await gov.setRowFilter(as('pond_mgr'), 'sales@2.daily', null);
     await gov.setRowFilter(as('pond_mgr'), 'sales.daily', "region = 'EU'");
@@ -190,7 +190,7 @@ describe('grants nest', () => {
     // A revoke on the narrower securable would remove nothing and leave bob reading sales@2: refused.
     const narrow = await refused(() => gov.setGrant(as('major_mgr'), 'bob', ['SELECT'], 'sales@2', false));
     expect(narrow).toEqual({
-      kind: 'EntityConflict',
+      kind: 'conflict',
       message:
         'bob holds SELECT on sales@2 through the grant on sales, which a revoke on sales@2 cannot remove: revoke it on sales (needs MANAGE there)',
     });
@@ -285,7 +285,7 @@ describe('keys nest', () => {
     });
     expect(denied(as('cat_mgr'), 'admin').kind).toBe('permission_denied');
     expect(denied(as('cat_mgr'), 'nobody_at_all')).toEqual({
-      kind: 'UnknownEntity',
+      kind: 'not_found',
       message: 'no principal "nobody_at_all"',
     });
     // cat_mgr lists and revokes non-administrators' keys; an administrator's key id looks unknown
