@@ -110,9 +110,11 @@ async function up(opts: UpOptions, io: CliIO): Promise<void> {
           else if (e.kind === 'ripple-done')
             progress.ripple(`${pond}.${e.ripple}`, rowsWritten(pond, e.f, e.ripple));
           else if (e.kind === 'pond-done') progress.log(`✔ ${pond} published`);
+          else if (e.kind === 'pond-pass') progress.log(`✔ ${pond} unchanged (its Sources did not change)`);
           else if (e.kind === 'pond-fail')
             progress.log(`✖ ${pond} failed — see "duckstring history ${pond}"`);
-          if (e.kind === 'pond-done' && pond === 'reports') {
+          // On a resumed root the demo's data may come out the same: reports then passes.
+          if ((e.kind === 'pond-done' || e.kind === 'pond-pass') && pond === 'reports') {
             off();
             resolve();
           }

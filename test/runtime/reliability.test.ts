@@ -6,6 +6,7 @@
 
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   call,
@@ -271,6 +272,21 @@ export const ${name} = ripple({
       .filter((l) => l.includes(`"ripple":"${ripple}"`) && l.includes('"msg":"executed"')).length;
   };
 
+  /** Whether the line's Duck holds an unacknowledged event of `kind` in its ledger's outbox. */
+  const outboxHas = (root: string, pond: string, kind: string): boolean => {
+    const file = path.join(root, 'ponds', pond, 'm1', 'pond.db');
+    if (!existsSync(file)) return false;
+    const db = new Database(file, { readonly: true, fileMustExist: true });
+    try {
+      const row = db
+        .prepare('SELECT count(*) AS n FROM outbox WHERE event LIKE ?')
+        .get(`%"kind":"${kind}"%`) as { n: number };
+      return row.n > 0;
+    } finally {
+      db.close();
+    }
+  };
+
   it('the Duck finishes, buffers its events and replays them; every attempt appears once; state survives', async () => {
     const { work, root } = await setup('restart');
     let cp = await spawnCatchment(root, ['--port', '0', '--liveness', '30s']);
@@ -301,7 +317,8 @@ export const ${name} = ripple({
 
     cp.child.kill('SIGKILL'); // a crash: no shutdown, the Duck is orphaned and keeps working
     await cp.exited;
-    await new Promise((r) => setTimeout(r, 3500)); // the Ripple finishes while nobody listens
+    // The Ripple finishes while nobody listens: its completion waits in the Duck's outbox.
+    await waitFor('the Duck to buffer the completion', async () => outboxHas(root, 'slow', 'ripple-done'));
     expect(isAlive(pid)).toBe(true);
 
     cp = await spawnCatchment(root, ['--port', port, '--liveness', '30s']);
