@@ -307,8 +307,9 @@ export const ${name} = ripple({
     await call(cp, 'POST', '/api/ponds/slow/tap', {});
     const running = await waitFor('the Duck to run', async () => {
       const s = (await call(cp, 'GET', '/api/ponds/slow')).body.lines[0];
-      // A run starts (its inputs are prepared) before its Duck is spawned: wait for the Duck too.
-      return s.status === 'running' && s.duck.pid !== null && s;
+      // A run starts (its inputs are prepared) before its Duck is spawned, and a Duck fetches its
+      // configuration before it runs anything: wait until the Ripple itself is executing.
+      return s.status === 'running' && s.duck.pid !== null && executions(root, 'slow', 'slow') === 1 && s;
     });
     const pid: number = running.duck.pid;
     cleanups.push(async () => {
