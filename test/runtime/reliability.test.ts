@@ -79,7 +79,17 @@ describe('a Duck killed mid-run', () => {
     await c.api('POST', '/api/ponds/slow/clear', {});
     expect((await c.status('sink')).status).toBe('idle');
     await c.api('POST', '/api/ponds/sink/pulse', {});
-    await waitFor('sink to complete', async () => (await c.status('sink')).runs.completed === 1, 30_000);
+    await waitFor(
+      'sink to complete',
+      async () => (await c.status('sink')).runs.completed === 1,
+      30_000,
+    ).catch(async (e) => {
+      console.log(
+        'DEBUG',
+        JSON.stringify([await c.status('slow'), await c.runs('slow'), await c.status('sink')]),
+      );
+      throw e;
+    });
     const after = await c.status('slow');
     expect(after.duck.pid).not.toBe(pid);
     expect(after.status).toBe('idle');
