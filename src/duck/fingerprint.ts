@@ -27,8 +27,19 @@ function quoteLiteral(text: string): string {
   return `'${text.replaceAll("'", "''")}'`;
 }
 
-/** The content fingerprint of one Parquet file's rows and schema (order-insensitive). */
-export async function fingerprintParquet(conn: DuckDBConnection, file: string): Promise<string> {
+/**
+ * The content fingerprint of one Parquet file's rows and schema (order-insensitive), or null when it
+ * cannot be taken: a run never fails for it, it only counts as changed.
+ */
+export async function fingerprintParquet(conn: DuckDBConnection, file: string): Promise<string | null> {
+  try {
+    return await fingerprintOrThrow(conn, file);
+  } catch {
+    return null;
+  }
+}
+
+async function fingerprintOrThrow(conn: DuckDBConnection, file: string): Promise<string> {
   const source = `read_parquet(${quoteLiteral(file)})`;
   const columns = await conn.runAndReadAll(
     `SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM ${source})`,
@@ -54,8 +65,11 @@ export function stagedFingerprintPath(stagedParquet: string): string {
   return stagedParquet.replace(/\.parquet$/, '.fingerprint');
 }
 
-export async function writeStagedFingerprint(stagedParquet: string, fingerprint: string): Promise<void> {
-  await fsp.writeFile(stagedFingerprintPath(stagedParquet), fingerprint);
+export async function writeStagedFingerprint(
+  stagedParquet: string,
+  fingerprint: string | null,
+): Promise<void> {
+  if (fingerprint !== null) await fsp.writeFile(stagedFingerprintPath(stagedParquet), fingerprint);
 }
 
 /** The staged fingerprint, or null when there is none (staged by a Duck that did not write them). */
@@ -93,8 +107,19 @@ export class PublishedFingerprints {
     return parsed.success ? new Map(Object.entries(parsed.data.files)) : new Map();
   }
 
-  /** Keeps the fingerprints of `manifest`'s files: those just published (`added`) and carried-forward ones. */
+  /**
+   * Keeps the fingerprints of `manifest`'s files: those just published (`added`) and carried-forward
+   * ones. Best effort: the snapshot is already published, and a lost map only costs "changed" answers.
+   */
   async record(manifest: Manifest, added: ReadonlyMap<string, string>): Promise<void> {
+    try {
+      await this.write(manifest, added);
+    } catch {
+      // The next run finds no fingerprint for these files and reports a change.
+    }
+  }
+
+  private async write(manifest: Manifest, added: ReadonlyMap<string, string>): Promise<void> {
     const known = await this.read();
     const files: Record<string, string> = {};
     for (const entry of Object.values(manifest.tables)) {

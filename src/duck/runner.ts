@@ -170,18 +170,19 @@ export async function createRunner(config: DuckConfig): Promise<RippleRunner> {
     }));
     // Footers and fingerprints are read on the registry's own instance: no throwaway DuckDB per publish.
     const { manifest, added } = await withConnection(async (connection) => {
-      const byName = new Map<string, string>();
+      const byName = new Map<string, string | null>();
       for (const t of tables) {
         byName.set(
           t.name,
-          (await readStagedFingerprint(t.stagedPath)) ?? (await fingerprintParquet(connection, t.stagedPath)),
+          (await readStagedFingerprint(t.stagedPath).catch(() => null)) ??
+            (await fingerprintParquet(connection, t.stagedPath)),
         );
       }
       const m = await publish(config.dataDir, { f, tables }, { connection });
       const files = new Map<string, string>();
       for (const [name, fingerprint] of byName) {
         const entry = m.tables[name];
-        if (entry) files.set(entry.file, fingerprint);
+        if (entry && fingerprint !== null) files.set(entry.file, fingerprint);
       }
       return { manifest: m, added: { byName, files } };
     });
