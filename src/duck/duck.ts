@@ -215,7 +215,7 @@ export class Duck {
     // starts on it always reads this run's data; the ledger records the Ripple only then too, so a
     // crash before publishing re-runs it rather than losing the publish. Its `changed` is the whole
     // snapshot's: that event is the one the Catchment takes as the Pond Run's outcome.
-    let changed = result.changed;
+    let changed = runCompleted.length > 0 ? false : result.changed;
     for (const done of runCompleted) if (await this.finishRun(done)) changed = true;
     this.ledger.rippleCompleted(ripple, f);
     this.emit({
