@@ -85,7 +85,7 @@ describe('a Duck killed mid-run', () => {
       30_000,
     ).catch(async (e) => {
       console.log(
-        'DEBUG',
+        'slow, its runs and sink when sink did not complete:',
         JSON.stringify([await c.status('slow'), await c.runs('slow'), await c.status('sink')]),
       );
       throw e;
