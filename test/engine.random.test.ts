@@ -73,19 +73,24 @@ function report(
   ].join('\n');
 }
 
+const YIELD_EVERY = 25;
+
 /**
  * Runs `count` cases of one property. Stops at the first violation, shrinks it, and fails with a
  * message that reproduces it. Returns how many cases actually applied (not skipped).
  */
-function runCases<M>(
+async function runCases<M>(
   property: string,
   salt: number,
   count: number,
   generate: (rng: Rng, index: number) => Case<M>,
   check: (c: Case<M>) => string | null | 'skip',
-): number {
+): Promise<number> {
   let applied = 0;
   for (let i = 0; i < count; i++) {
+    // Let the worker breathe: seconds of synchronous work on a loaded machine starve vitest's own
+    // messages to its worker (a "Timeout calling onTaskUpdate" fails the whole run).
+    if (i % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
     const seed = mixSeed(BASE, salt, i);
     const c = generate(new Rng(seed), i);
     const v = verdict(check, c);
@@ -115,24 +120,24 @@ describe(`engine, randomized (DUCKSTRING_SEED=${BASE})`, () => {
     return c;
   };
 
-  it(`1: the work-list engine equals the scanAll reference (${COUNT.shared} cases)`, () => {
-    runCases('property 1 (work-list ≡ scanAll)', 1, COUNT.shared, shared, checkScanEquivalence);
+  it(`1: the work-list engine equals the scanAll reference (${COUNT.shared} cases)`, async () => {
+    await runCases('property 1 (work-list ≡ scanAll)', 1, COUNT.shared, shared, checkScanEquivalence);
   });
 
-  it(`2: a JSON snapshot round trip mid-run continues identically (${COUNT.shared} cases)`, () => {
-    runCases('property 2 (snapshot round trip)', 1, COUNT.shared, shared, checkRestoreContinues);
+  it(`2: a JSON snapshot round trip mid-run continues identically (${COUNT.shared} cases)`, async () => {
+    await runCases('property 2 (snapshot round trip)', 1, COUNT.shared, shared, checkRestoreContinues);
   });
 
-  it(`3: a Pond Run's F never exceeds its Sources' freshness at start (${COUNT.shared} cases)`, () => {
-    runCases('property 3 (F ≤ Sources)', 1, COUNT.shared, shared, checkStartFreshness);
+  it(`3: a Pond Run's F never exceeds its Sources' freshness at start (${COUNT.shared} cases)`, async () => {
+    await runCases('property 3 (F ≤ Sources)', 1, COUNT.shared, shared, checkStartFreshness);
   });
 
-  it(`8: the same case twice gives byte-identical JSON Lines (${COUNT.shared} cases)`, () => {
-    runCases('property 8 (determinism)', 1, COUNT.shared, shared, checkDeterminism);
+  it(`8: the same case twice gives byte-identical JSON Lines (${COUNT.shared} cases)`, async () => {
+    await runCases('property 8 (determinism)', 1, COUNT.shared, shared, checkDeterminism);
   });
 
-  it(`4: one Pulse on a quiescent graph runs each ancestor once at one F (${COUNT.quiescentPulse} cases)`, () => {
-    const applied = runCases(
+  it(`4: one Pulse on a quiescent graph runs each ancestor once at one F (${COUNT.quiescentPulse} cases)`, async () => {
+    const applied = await runCases(
       'property 4 (quiescent Pulse)',
       4,
       COUNT.quiescentPulse,
@@ -145,8 +150,8 @@ describe(`engine, randomized (DUCKSTRING_SEED=${BASE})`, () => {
     );
   });
 
-  it(`5: a blocked Pond solicits nothing (${COUNT.kill} cases)`, () => {
-    runCases(
+  it(`5: a blocked Pond solicits nothing (${COUNT.kill} cases)`, async () => {
+    await runCases(
       'property 5 (blocked solicits nothing)',
       5,
       COUNT.kill,
@@ -155,8 +160,8 @@ describe(`engine, randomized (DUCKSTRING_SEED=${BASE})`, () => {
     );
   });
 
-  it(`6 + 7: no Pulse target is lost; every started run finishes (${COUNT.liveness} cases)`, () => {
-    runCases(
+  it(`6 + 7: no Pulse target is lost; every started run finishes (${COUNT.liveness} cases)`, async () => {
+    await runCases(
       'properties 6 + 7 (targets, liveness)',
       6,
       COUNT.liveness,
@@ -165,8 +170,8 @@ describe(`engine, randomized (DUCKSTRING_SEED=${BASE})`, () => {
     );
   });
 
-  it(`7: liveness also under Sleep, Force and failures (${COUNT.livenessWithSleepForceFailures} cases)`, () => {
-    runCases(
+  it(`7: liveness also under Sleep, Force and failures (${COUNT.livenessWithSleepForceFailures} cases)`, async () => {
+    await runCases(
       'property 7 (liveness with sleep/force/failures)',
       7,
       COUNT.livenessWithSleepForceFailures,

@@ -22,8 +22,11 @@ export interface RippleRunner {
     f: number,
     inputs: Readonly<Record<string, string>>,
   ): Promise<{ rows: number | null; changed: boolean }>;
-  /** Publishes the tables staged for run f as the Pond's snapshot at freshness f. */
-  publish(f: number): Promise<Record<string, { rows: number }>>;
+  /**
+   * Publishes the tables staged for run f as the Pond's snapshot at freshness f; `changed` says
+   * whether the snapshot's content differs from the previous run's (true when unknown).
+   */
+  publish(f: number): Promise<{ tables: Record<string, { rows: number }>; changed: boolean }>;
   /** Drops every table (refresh: the next run rebuilds from scratch). */
   reset(): Promise<void>;
   close(): Promise<void>;
@@ -220,8 +223,10 @@ export class Duck {
     const { runCompleted } = this.engine.completed(ripple, f);
     // The event that completes a run goes out only after the snapshot is published, so a Sink that
     // starts on it always reads this run's data; the ledger records the Ripple only then too, so a
-    // crash before publishing re-runs it rather than losing the publish.
-    for (const done of runCompleted) await this.finishRun(done);
+    // crash before publishing re-runs it rather than losing the publish. Its `changed` is the whole
+    // snapshot's: that event is the one the Catchment takes as the Pond Run's outcome.
+    let changed = runCompleted.length > 0 ? false : result.changed;
+    for (const done of runCompleted) if (await this.finishRun(done)) changed = true;
     this.ledger.rippleCompleted(ripple, f);
     this.emit({
       kind: 'ripple-done',
@@ -229,19 +234,23 @@ export class Duck {
       f,
       ripple,
       attempt,
-      changed: result.changed,
+      changed,
       rows: result.rows,
     });
   }
 
-  private async finishRun(f: number): Promise<void> {
+  /** Publishes run f; whether its snapshot changed (true when the publish failed: nothing is known). */
+  private async finishRun(f: number): Promise<boolean> {
+    let changed = true;
     try {
-      const tables = await this.runner.publish(f);
-      this.emit({ kind: 'run-published', at: this.clock.now(), f, tables });
+      const published = await this.runner.publish(f);
+      changed = published.changed;
+      this.emit({ kind: 'run-published', at: this.clock.now(), f, tables: published.tables });
     } catch (err) {
       this.emit({ kind: 'run-failed', at: this.clock.now(), f, error: errorInfo(err) });
     }
     this.ledger.endRun(f);
+    return changed;
   }
 
   private emit(event: DuckEvent): void {

@@ -6,6 +6,9 @@
  * The registry is sandboxed (sandbox.ts) and TS Ripples run in a sandboxed Ripple host; a Ripple's
  * Sources are the run's `inputs`, files the Catchment wrote into the line's folder with the Pond's
  * own policy applied. The Sources' data directories (`config.sources`) are never read.
+ *
+ * `changed` is honest (fingerprint.ts): a Ripple reports whether its tables' rows differ from the
+ * previous run's snapshot, and a publish whether the whole snapshot does.
  */
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -15,6 +18,13 @@ import { loadPond } from '../pond/loader.js';
 import { quoteIdent } from '../pond/names.js';
 import type { RippleRunner } from './duck.js';
 import { closeRippleHost, executeRipple, exportTables } from './executor.js';
+import {
+  fingerprintParquet,
+  PublishedFingerprints,
+  readStagedFingerprint,
+  tableChanged,
+  writeStagedFingerprint,
+} from './fingerprint.js';
 import type { DuckConfig } from './protocol.js';
 import { enterPondDir, openSandboxedRegistry } from './sandbox.js';
 
@@ -77,18 +87,25 @@ export async function createRunner(config: DuckConfig): Promise<RippleRunner> {
     await mkdir(dir, { recursive: true });
     return dir;
   };
+  const fingerprints = new PublishedFingerprints(path.join(lineDir, 'published-fingerprints.json'));
+  /** Publishes one after another: each compares with the snapshot it replaces. */
+  let publishing: Promise<unknown> = Promise.resolve();
 
   return {
     async run(ripple, f, inputs) {
       const sources = resolveInputs(lineDir, inputs);
       // The previous successful run is the one last published (survives Duck restarts).
       const published = await readManifest(config.dataDir);
-      const previousF = published && published.f < f ? published.f : null;
+      // An earlier run's snapshot; none when this run was already published (a replay): then
+      // nothing is known to be unchanged.
+      const previous = published && published.f < f ? published : null;
+      const previousF = previous?.f ?? null;
       const log = rippleLogger(config.line, ripple);
       // Each table is exported as soon as its Ripple finishes, before any later run can overwrite it
       // in the registry (Ripples of the next run may already be running): the published set of run
       // F is exactly what run F's Ripples wrote.
-      const result = await withConnection(async (conn) => {
+      const known = await fingerprints.read();
+      const { result, changed } = await withConnection(async (conn) => {
         const r = await executeRipple({
           conn,
           pond,
@@ -98,52 +115,27 @@ export async function createRunner(config: DuckConfig): Promise<RippleRunner> {
           sources,
           log,
         });
-        await exportTables(
+        const exported = await exportTables(
           conn,
           r.tables.map((t) => t.name),
           await stagingFor(f),
         );
-        return r;
+        let changed = previous === null;
+        for (const e of exported) {
+          const fingerprint = await fingerprintParquet(conn, e.file);
+          await writeStagedFingerprint(e.file, fingerprint);
+          if (tableChanged(e.table, fingerprint, previous, known)) changed = true;
+        }
+        return { result: r, changed };
       });
       const rows = result.tables.reduce((n, t) => n + t.rows, 0);
-      return { rows: result.tables.length > 0 ? rows : null, changed: true };
+      return { rows: result.tables.length > 0 ? rows : null, changed };
     },
 
-    async publish(f) {
-      const staging = await stagingFor(f);
-      const staged = (await readdir(staging)).filter((n) => n.endsWith('.parquet'));
-      // A replayed completion of a run already published (a restarted Duck, a re-dispatch): nothing new.
-      const current = await readManifest(config.dataDir);
-      if (staged.length === 0 && current !== null && current.f >= f) {
-        await rm(staging, { recursive: true, force: true });
-        return {};
-      }
-      // Footers are read on the registry's own instance: no throwaway DuckDB per publish.
-      const manifest = await withConnection((connection) =>
-        publish(
-          config.dataDir,
-          {
-            f,
-            tables: staged.map((n) => ({
-              name: n.slice(0, -'.parquet'.length),
-              stagedPath: path.join(staging, n),
-            })),
-          },
-          { connection },
-        ),
-      );
-      // This run's folder, and those of older runs that failed before publishing, are done with.
-      const stagingRoot = path.join(config.dataDir, STAGING_DIR);
-      for (const entry of await readdir(stagingRoot)) {
-        const m = /^run-(\d+)$/.exec(entry);
-        if (m && Number(m[1]) <= f) await rm(path.join(stagingRoot, entry), { recursive: true, force: true });
-      }
-      return Object.fromEntries(
-        staged.map((n) => {
-          const name = n.slice(0, -'.parquet'.length);
-          return [name, { rows: manifest.tables[name]?.rows ?? 0 }];
-        }),
-      );
+    publish(f) {
+      const next = publishing.then(() => publishRun(f));
+      publishing = next.catch(() => undefined);
+      return next;
     },
 
     async reset() {
@@ -159,4 +151,56 @@ export async function createRunner(config: DuckConfig): Promise<RippleRunner> {
       leaveDir();
     },
   };
+
+  async function publishRun(f: number): ReturnType<RippleRunner['publish']> {
+    const staging = await stagingFor(f);
+    const staged = (await readdir(staging)).filter((n) => n.endsWith('.parquet'));
+    // A replayed completion of a run already published (a restarted Duck, a re-dispatch): nothing
+    // new, and whether it changed was the business of the first completion; say it did.
+    const current = await readManifest(config.dataDir);
+    if (staged.length === 0 && current !== null && current.f >= f) {
+      await rm(staging, { recursive: true, force: true });
+      return { tables: {}, changed: true };
+    }
+    const previous = current !== null && current.f < f ? current : null;
+    const known = await fingerprints.read();
+    const tables = staged.map((n) => ({
+      name: n.slice(0, -'.parquet'.length),
+      stagedPath: path.join(staging, n),
+    }));
+    // Footers and fingerprints are read on the registry's own instance: no throwaway DuckDB per publish.
+    const { manifest, added } = await withConnection(async (connection) => {
+      const byName = new Map<string, string | null>();
+      for (const t of tables) {
+        byName.set(
+          t.name,
+          (await readStagedFingerprint(t.stagedPath).catch(() => null)) ??
+            (await fingerprintParquet(connection, t.stagedPath)),
+        );
+      }
+      const m = await publish(config.dataDir, { f, tables }, { connection });
+      const files = new Map<string, string>();
+      for (const [name, fingerprint] of byName) {
+        const entry = m.tables[name];
+        if (entry && fingerprint !== null) files.set(entry.file, fingerprint);
+      }
+      return { manifest: m, added: { byName, files } };
+    });
+    await fingerprints.record(manifest, added.files);
+    const changed =
+      previous === null ||
+      [...added.byName].some(([name, fingerprint]) => tableChanged(name, fingerprint, previous, known));
+    // This run's folder, and those of older runs that failed before publishing, are done with.
+    const stagingRoot = path.join(config.dataDir, STAGING_DIR);
+    for (const entry of await readdir(stagingRoot)) {
+      const m = /^run-(\d+)$/.exec(entry);
+      if (m && Number(m[1]) <= f) await rm(path.join(stagingRoot, entry), { recursive: true, force: true });
+    }
+    return {
+      tables: Object.fromEntries(
+        tables.map(({ name }) => [name, { rows: manifest.tables[name]?.rows ?? 0 }]),
+      ),
+      changed,
+    };
+  }
 }

@@ -56,6 +56,10 @@ it(`${READERS} readers never see an error or a mix while ${PUBLISHES} publishes 
   const publishMs: number[] = [];
   let deleted = 0;
   let writing = true;
+  let firstPublished!: () => void;
+  const published = new Promise<void>((resolve) => {
+    firstPublished = resolve;
+  });
 
   async function writer(): Promise<void> {
     try {
@@ -73,11 +77,13 @@ it(`${READERS} readers never see an error or a mix while ${PUBLISHES} publishes 
         const started = performance.now();
         await publish(dataDir, { f: version, tables: staged }, { connection: duck.connection });
         publishMs.push(performance.now() - started);
+        firstPublished();
         const gc = await collectGarbage(dataDir, { graceMs: GRACE_MS, inUse: executor.leases });
         deleted += gc.deleted.length;
       }
     } finally {
       writing = false;
+      firstPublished();
     }
   }
 
@@ -85,12 +91,10 @@ it(`${READERS} readers never see an error or a mix while ${PUBLISHES} publishes 
   const seen: Observation[][] = Array.from({ length: READERS }, () => []);
 
   async function reader(index: number): Promise<void> {
+    await published;
     while (writing) {
       const manifest = await readManifest(dataDir);
-      if (!manifest) {
-        await new Promise((resolve) => setTimeout(resolve, 5));
-        continue;
-      }
+      if (!manifest) throw new Error('the manifest disappeared after the first publish');
       try {
         const result = await executor.execute(READ_SQL, {
           tables: queryTablesFromManifest(dataDir, manifest, ['loop']),

@@ -1,5 +1,5 @@
 /**
- * Bypass-corpus entries grown from the differential fuzzer (test/governance/fuzz.test.ts): each is
+ * Bypass-corpus entries grown from the differential fuzzer (test/governance/fuzz-*.test.ts): each is
  * a minimised real finding (`finding` names it, see fuzz/known-findings.ts) or a representative of
  * a shape class the generator exercises. Same contract as CORPUS (corpus.ts), for bob: the governed
  * answer equals the answer over bob's physically filtered and masked copy, and nothing hidden

@@ -127,6 +127,26 @@ describe('deploy, trigger, query', () => {
     expect(q.body.rows).toEqual([[7]]);
     expect((await c.status('numbers')).version).toBe('1.1.0');
   });
+
+  it('an Inlet whose re-run writes the same rows reports no change, and its reader passes', async () => {
+    const before = await c.status('numbers');
+    await c.api('POST', '/api/ponds/stats/pulse', {});
+    await waitFor('stats run 3', async () => (await c.status('stats')).runs.completed === 3);
+    const numbers = await c.status('numbers');
+    expect(numbers.runs.completed).toBe(before.runs.completed + 1);
+    // The run happened (freshness moved) but its output did not change.
+    expect(Date.parse(numbers.freshness.end)).toBeGreaterThan(Date.parse(before.freshness.end));
+    expect(numbers.freshness.changed).toBe(before.freshness.changed);
+    const [numbersRun] = await c.runs('numbers');
+    expect(numbersRun.status).toBe('succeeded');
+    expect(numbersRun.attempts.map((a: { status: string }) => a.status)).toEqual(['succeeded']);
+    const [pass] = await c.runs('stats');
+    expect(pass).toMatchObject({ status: 'passed', triggerReason: 'no source changed', attempts: [] });
+    const stats = await c.status('stats');
+    expect(stats.freshness.end).toBe(numbers.freshness.end);
+    const q = await c.api('POST', '/api/query', { sql: 'SELECT rows FROM stats.summary' });
+    expect(q.body.rows).toEqual([[7]]);
+  });
 });
 
 describe('bad input leaves state unchanged', () => {

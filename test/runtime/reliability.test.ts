@@ -6,6 +6,7 @@
 
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   call,
@@ -78,7 +79,17 @@ describe('a Duck killed mid-run', () => {
     await c.api('POST', '/api/ponds/slow/clear', {});
     expect((await c.status('sink')).status).toBe('idle');
     await c.api('POST', '/api/ponds/sink/pulse', {});
-    await waitFor('sink to complete', async () => (await c.status('sink')).runs.completed === 1, 30_000);
+    await waitFor(
+      'sink to complete',
+      async () => (await c.status('sink')).runs.completed === 1,
+      30_000,
+    ).catch(async (e) => {
+      console.log(
+        'slow, its runs and sink when sink did not complete:',
+        JSON.stringify([await c.status('slow'), await c.runs('slow'), await c.status('sink')]),
+      );
+      throw e;
+    });
     const after = await c.status('slow');
     expect(after.duck.pid).not.toBe(pid);
     expect(after.status).toBe('idle');
@@ -274,6 +285,21 @@ export const ${name} = ripple({
       .filter((l) => l.includes(`"ripple":"${ripple}"`) && l.includes('"msg":"executed"')).length;
   };
 
+  /** Whether the line's Duck holds an unacknowledged event of `kind` in its ledger's outbox. */
+  const outboxHas = (root: string, pond: string, kind: string): boolean => {
+    const file = path.join(root, 'ponds', pond, 'm1', 'pond.db');
+    if (!existsSync(file)) return false;
+    const db = new Database(file, { readonly: true, fileMustExist: true });
+    try {
+      const row = db
+        .prepare('SELECT count(*) AS n FROM outbox WHERE event LIKE ?')
+        .get(`%"kind":"${kind}"%`) as { n: number };
+      return row.n > 0;
+    } finally {
+      db.close();
+    }
+  };
+
   it('the Duck finishes, buffers its events and replays them; every attempt appears once; state survives', async () => {
     const { work, root } = await setup('restart');
     let cp = await spawnCatchment(root, ['--port', '0', '--liveness', '30s']);
@@ -294,8 +320,9 @@ export const ${name} = ripple({
     await call(cp, 'POST', '/api/ponds/slow/tap', {});
     const running = await waitFor('the Duck to run', async () => {
       const s = (await call(cp, 'GET', '/api/ponds/slow')).body.lines[0];
-      // A run starts (its inputs are prepared) before its Duck is spawned: wait for the Duck too.
-      return s.status === 'running' && s.duck.pid !== null && s;
+      // A run starts (its inputs are prepared) before its Duck is spawned, and a Duck fetches its
+      // configuration before it runs anything: wait until the Ripple itself is executing.
+      return s.status === 'running' && s.duck.pid !== null && executions(root, 'slow', 'slow') === 1 && s;
     });
     const pid: number = running.duck.pid;
     cleanups.push(async () => {
@@ -304,7 +331,8 @@ export const ${name} = ripple({
 
     cp.child.kill('SIGKILL'); // a crash: no shutdown, the Duck is orphaned and keeps working
     await cp.exited;
-    await new Promise((r) => setTimeout(r, 3500)); // the Ripple finishes while nobody listens
+    // The Ripple finishes while nobody listens: its completion waits in the Duck's outbox.
+    await waitFor('the Duck to buffer the completion', async () => outboxHas(root, 'slow', 'ripple-done'));
     expect(isAlive(pid)).toBe(true);
 
     cp = await spawnCatchment(root, ['--port', port, '--liveness', '30s']);
@@ -406,8 +434,10 @@ describe('readers during republishing', () => {
     let queries = 0;
     let lastA = 0;
     let lastB = 0;
-    const deadline = Date.now() + 4000;
-    while (Date.now() < deadline) {
+    // Read until enough reads saw the Pond republish underneath them (not for a fixed time: a loaded
+    // machine answers fewer queries per second); the deadline only bounds a broken republish.
+    const deadline = Date.now() + 60_000;
+    while ((queries <= 10 || seen.size <= 1) && Date.now() < deadline) {
       const q = await c.api('POST', '/api/query', {
         sql: 'SELECT (SELECT count(DISTINCT v) FROM pair.a) AS versions_in_a, (SELECT min(v) FROM pair.a) AS a_v, (SELECT count(*) FROM pair.a) AS n, (SELECT count(*) FROM pair.b) AS b_rows, (SELECT v FROM pair.b) AS b_v',
       });

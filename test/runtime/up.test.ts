@@ -88,5 +88,6 @@ describe('duckstring up (npm start)', () => {
     expect(second.output()).not.toMatch(/Admin key/);
     second.child.kill('SIGINT');
     expect(await second.exit).toBe(0);
-  });
+    // Two cold starts of a whole Catchment and four Ducks: generous for a loaded machine.
+  }, 240_000);
 });

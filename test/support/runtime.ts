@@ -68,8 +68,10 @@ export class TestCatchment {
     const running = await startCatchment({
       root,
       port: 0,
-      livenessMs: 3000,
-      watchdogMs: 5000,
+      // Generous: these tests are not about liveness (those set their own), and a loaded machine
+      // must not turn a slow Duck into a dead one.
+      livenessMs: 60_000,
+      watchdogMs: 60_000,
       idleMs: 60_000,
       ...opts,
     });
@@ -122,7 +124,7 @@ export class TestCatchment {
 export async function waitFor<T>(
   what: string,
   fn: () => Promise<T | undefined | false>,
-  timeoutMs = 20_000,
+  timeoutMs = 60_000,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;

@@ -400,7 +400,7 @@ export function describeCase(report: CaseReport, seed: number, index: number): s
         ? `${o.result.rows.length} rows ${JSON.stringify(o.result.columns.map((c) => `${c.name}:${c.type}`))} ${JSON.stringify(o.result.rows.slice(0, 5)).slice(0, 600)}`
         : `error: ${o.message.slice(0, 400)}`;
   return [
-    `case #${index} (reproduce: DUCKSTRING_FUZZ_SEED=${seed} DUCKSTRING_FUZZ_ONLY=${index} npx vitest run test/governance/fuzz.test.ts)`,
+    `case #${index} (reproduce: DUCKSTRING_FUZZ_SEED=${seed} DUCKSTRING_FUZZ_ONLY=${index} npx vitest run test/governance/fuzz-)`,
     `  principal: ${report.query.principal}`,
     `  sql:       ${report.query.sql}`,
     `  problems:  ${report.problems.join('\n             ')}`,

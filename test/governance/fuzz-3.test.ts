@@ -1,0 +1,4 @@
+/** Governance differential fuzzer, shard 3 of 4 (see fuzz/suite.ts; the shards run in parallel). */
+import { defineFuzzShard } from './fuzz/suite.js';
+
+defineFuzzShard(2);
