@@ -17,7 +17,7 @@ const DOCS = [
     .filter((f) => f.endsWith('.md'))
     .sort()
     .map((f) => `docs/${f}`),
-];
+].filter((doc) => !process.env.DOCS_ONLY || doc.includes(process.env.DOCS_ONLY));
 
 const scratchDirs: string[] = [];
 afterAll(async () => {
