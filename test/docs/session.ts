@@ -52,7 +52,9 @@ export class DocSession {
   }
 
   async run(parsed: ParsedDoc): Promise<void> {
-    for (const step of parsed.steps) await this.step(step);
+    // Files first: a doc may use a file it shows further down (a walkthrough using the reference).
+    for (const step of parsed.steps) if (step.kind === 'file') await this.step(step);
+    for (const step of parsed.steps) if (step.kind !== 'file') await this.step(step);
   }
 
   async close(): Promise<void> {
