@@ -18,6 +18,7 @@ const MASKS: Array<[RegExp, string]> = [
   [/\b\d+(\.\d+)? ?(ms|s)\b/g, '<duration>'],
   [/(https?:\/\/[\w.-]+):\d+/g, '$1:<port>'],
   [/\bpid \d+/g, 'pid <pid>'],
+  [/(\b\d+\/\d+ +)\d+\b/g, '$1<pid>'], // `duckstring status`: the Duck's pid after the runs column
   [/"(duckPid|pid)":\d+/g, '"$1":<pid>'],
   [/(?<![\w.:/<])\/(?:[\w.@+-]+\/)*[\w.@+-]*/g, '<path>'],
   [/─+/g, '─'],
