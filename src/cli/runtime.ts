@@ -452,7 +452,8 @@ function registerWindowCommands(trigger: Command, io: CliIO): void {
         until: string | null;
       }>;
     }>('GET', `${route(name)}${majorQuery(opts.major)}`);
-    if (res.windows.length === 0) return io.stdout(`${name} has no windows (it may run whenever demanded).\n`);
+    if (res.windows.length === 0)
+      return io.stdout(`${name} has no windows (it may run whenever demanded).\n`);
     const rows = res.windows.map((w) => [
       w.name,
       w.start,

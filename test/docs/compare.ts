@@ -73,7 +73,7 @@ export function compareOutput(documented: string[], printed: string[]): string |
     let result: boolean;
     if (di === doc.length) result = oi === out.length;
     else if (matchers[di] === null) result = matches(di + 1, oi) || (oi < out.length && matches(di, oi + 1));
-    else result = oi < out.length && matchers[di]!(out[oi]) && matches(di + 1, oi + 1);
+    else result = oi < out.length && matchers[di]!(out[oi]!) && matches(di + 1, oi + 1);
     memo.set(key, result);
     return result;
   };
@@ -83,7 +83,7 @@ export function compareOutput(documented: string[], printed: string[]): string |
 
 function trimBlank(lines: string[]): string[] {
   const out = [...lines];
-  while (out.length > 0 && out[0].trim() === '') out.shift();
+  while (out.length > 0 && out[0]!.trim() === '') out.shift();
   while (out.length > 0 && out.at(-1)!.trim() === '') out.pop();
   return out;
 }
@@ -98,19 +98,19 @@ function diff(doc: string[], out: string[], matchers: Array<((p: string) => bool
     if (m === null) {
       const next = matchers.slice(di + 1).find((x) => x !== null);
       const from = oi;
-      while (oi < out.length && next && !next(out[oi])) oi++;
+      while (oi < out.length && next && !next(out[oi]!)) oi++;
       if (!next) oi = out.length;
       report.push(`  … (skips ${oi - from} printed lines)`);
       continue;
     }
-    if (oi < out.length && m(out[oi])) {
+    if (oi < out.length && m!(out[oi]!)) {
       report.push(`  ${doc[di]}`);
       oi++;
       continue;
     }
     report.push(`- ${doc[di]}`, `+ ${oi < out.length ? out[oi] : '(end of output)'}`);
-    report.push(`  masked: documented ${JSON.stringify(mask(doc[di]))}`);
-    if (oi < out.length) report.push(`          printed    ${JSON.stringify(mask(out[oi]))}`);
+    report.push(`  masked: documented ${JSON.stringify(mask(doc[di]!))}`);
+    if (oi < out.length) report.push(`          printed    ${JSON.stringify(mask(out[oi]!))}`);
     break;
   }
   if (di === doc.length && oi < out.length)

@@ -2,7 +2,7 @@
  * The docs are executed: every command block of README.md and docs/*.md runs, in order, in a scratch
  * directory against a real Catchment, and its documented output must match what is printed (after
  * the masks of compare.ts). A block is run, or data (json, toml, …), or excused with
- * `<!-- not run: REASON -->`; anything else fails here. Conventions: docs/cli.md#docs-are-tested.
+ * `<!-- not run: REASON -->`; anything else fails here. Conventions: README.md, "The docs are executed".
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';

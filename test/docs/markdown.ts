@@ -44,23 +44,23 @@ export function parseDoc(markdown: string): ParsedDoc {
   let afterRunBlock = false;
 
   for (let i = 0; i < lines.length; i++) {
-    const trimmed = lines[i].trim();
+    const trimmed = lines[i]!.trim();
     const marker = MARKER.exec(trimmed);
     if (marker) {
-      if (marker[1] === 'run') steps.push({ kind: 'hidden', line: i + 1, command: marker[2] });
-      else pending = { kind: marker[1], value: marker[2] };
+      if (marker[1] === 'run') steps.push({ kind: 'hidden', line: i + 1, command: marker[2]! });
+      else pending = { kind: marker[1]!, value: marker[2]! };
       continue;
     }
-    const fence = /^(\s*)```(\S*)\s*$/.exec(lines[i]);
+    const fence = /^(\s*)```(\S*)\s*$/.exec(lines[i]!);
     if (!fence) {
       if (trimmed.startsWith('#') && !trimmed.startsWith('#!')) afterRunBlock = false; // a heading
       continue;
     }
-    const indent = fence[1].length;
-    const info = fence[2];
+    const indent = fence[1]!.length;
+    const info = fence[2]!;
     const start = i + 1;
     const body: string[] = [];
-    for (i++; i < lines.length && !/^\s*```\s*$/.test(lines[i]); i++) body.push(lines[i].slice(indent));
+    for (i++; i < lines.length && !/^\s*```\s*$/.test(lines[i]!); i++) body.push(lines[i]!.slice(indent));
     const where = `line ${start}`;
     const marked = pending;
     pending = null;
@@ -94,7 +94,7 @@ export function parseDoc(markdown: string): ParsedDoc {
       continue;
     }
     if (body.some((l) => l.startsWith('$ '))) {
-      if (!body[0].startsWith('$ ')) problems.push(`${where}: a transcript must start with "$ command"`);
+      if (!body[0]!.startsWith('$ ')) problems.push(`${where}: a transcript must start with "$ command"`);
       steps.push({ kind: 'transcript', line: start, lines: body });
       afterRunBlock = false;
       continue;

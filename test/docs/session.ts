@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { runCli } from '../../src/cli/main.js';
 import { waitFor } from '../support/runtime.js';
 import { compareOutput, keyIds } from './compare.js';
-import { type ParsedDoc, type Step } from './markdown.js';
+import type { ParsedDoc, Step } from './markdown.js';
 import { type CommandLine, logicalLines, parseCommandLine, type SimpleCommand } from './shell.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -104,11 +104,11 @@ export class DocSession {
     const logical = logicalLines(body);
     const all: string[] = [];
     for (let k = 0; k < logical.length; k++) {
-      const { text, index } = logical[k];
+      const { text, index } = logical[k]!;
       if (text.trim() === '' || text.trim().startsWith('#')) continue;
       const documented: string[] = [];
-      while (k + 1 < logical.length && logical[k + 1].text.startsWith('# ')) {
-        documented.push(logical[++k].text.slice(2));
+      while (k + 1 < logical.length && logical[k + 1]!.text.startsWith('# ')) {
+        documented.push(logical[++k]!.text.slice(2));
       }
       const r = await this.runLine(text, first + index);
       all.push(...lines(r.output));
@@ -124,10 +124,10 @@ export class DocSession {
   /** `$ command` lines, each followed by its documented output. */
   private async transcript(first: number, body: string[]): Promise<void> {
     for (let k = 0; k < body.length; k++) {
-      if (!body[k].startsWith('$ ')) continue;
-      const command = body[k].slice(2);
+      const command = body[k]!.startsWith('$ ') ? body[k]!.slice(2) : null;
+      if (command === null) continue;
       const documented: string[] = [];
-      while (k + 1 < body.length && !body[k + 1].startsWith('$ ')) documented.push(body[++k]);
+      while (k + 1 < body.length && !body[k + 1]!.startsWith('$ ')) documented.push(body[++k]!);
       const r = await this.runLine(command, first + k);
       const expectError = documented.some((l) => l.startsWith('error:'));
       if ((r.status !== 0) !== expectError) {
@@ -151,7 +151,8 @@ export class DocSession {
     // The doc may type an id it showed earlier: learn which real id it stands for.
     const docIds = keyIds(documented);
     const realIds = keyIds(printed);
-    if (docIds.length === realIds.length) docIds.forEach((d, i) => this.ids.set(d, realIds[i]));
+    if (docIds.length !== realIds.length) return;
+    for (const [i, d] of docIds.entries()) this.ids.set(d, realIds[i]!);
   }
 
   private async runLine(text: string, line: number): Promise<Result> {
@@ -191,7 +192,7 @@ export class DocSession {
     else if (background) throw new Error(`only servers run in the background here: ${argv.join(' ')}`);
     else if (program) r = await this.duckstring(program, cmd.assignments);
     else if (argv[0] === 'echo') r = ok(`${argv.slice(1).join(' ')}\n`);
-    else if (argv[0] === 'cat' && argv.length === 2) r = ok(readFileSync(this.localPath(argv[1]), 'utf8'));
+    else if (argv[0] === 'cat' && argv.length === 2) r = ok(readFileSync(this.localPath(argv[1]!), 'utf8'));
     else if (argv[0] === 'curl') r = await this.external(argv);
     else r = { status: 127, output: `the docs harness cannot run "${argv[0]}"\n`, stdout: '' };
     if (cmd.pipe) {
@@ -283,7 +284,8 @@ export class DocSession {
   private async serve(args: string[]): Promise<Result> {
     const portAt = args.indexOf('--port');
     const documentedPort = portAt >= 0 ? Number(args[portAt + 1]) : DEFAULT_PORT;
-    const real = portAt >= 0 ? [...args.slice(0, portAt + 1), '0', ...args.slice(portAt + 2)] : [...args, '--port', '0'];
+    const real =
+      portAt >= 0 ? [...args.slice(0, portAt + 1), '0', ...args.slice(portAt + 2)] : [...args, '--port', '0'];
     const child = spawn(process.execPath, [BIN, ...real], {
       cwd: this.scratch,
       env: { ...process.env, ...this.env([]) },
@@ -308,7 +310,9 @@ export class DocSession {
       `"duckstring ${args.join(' ')}" to be ready`,
       async () => {
         if (exitCode !== null) return -1;
-        const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(stdout) ?? /API: http:\/\/127\.0\.0\.1:(\d+)/.exec(stdout);
+        const m =
+          /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(stdout) ??
+          /API: http:\/\/127\.0\.0\.1:(\d+)/.exec(stdout);
         if (!m) return false;
         if (isUp && !stdout.includes('Press Ctrl-C to stop.')) return false;
         const res = await fetch(`http://127.0.0.1:${m[1]}/health`);
@@ -327,7 +331,12 @@ export class DocSession {
 
   private external(argv: string[]): Promise<Result> {
     return new Promise((resolve) => {
-      execFile(argv[0], argv.slice(1), { cwd: this.scratch, env: { ...process.env, ...this.env([]) } }, (err, out, errOut) => {
+      const options = {
+        cwd: this.scratch,
+        env: { ...process.env, ...this.env([]) },
+        encoding: 'utf8' as const,
+      };
+      execFile(argv[0]!, argv.slice(1), options, (err, out, errOut) => {
         const status = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
         resolve({ status, output: `${out}${errOut}`, stdout: out });
       });

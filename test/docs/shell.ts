@@ -27,8 +27,8 @@ export function logicalLines(lines: string[]): Array<{ text: string; index: numb
   const out: Array<{ text: string; index: number }> = [];
   for (let i = 0; i < lines.length; i++) {
     const index = i;
-    let text = lines[i];
-    while (text.endsWith('\\') && i + 1 < lines.length) text = `${text.slice(0, -1)} ${lines[++i].trim()}`;
+    let text = lines[i]!;
+    while (text.endsWith('\\') && i + 1 < lines.length) text = `${text.slice(0, -1)} ${lines[++i]!.trim()}`;
     out.push({ text, index });
   }
   return out;
@@ -95,7 +95,7 @@ export async function parseCommandLine(
       continue;
     }
     let word = '';
-    while (i < s.length && !/[ \t&|;]/.test(s[i])) {
+    while (i < s.length && !/[ \t&|;]/.test(s[i]!)) {
       const ch = s[i];
       if (ch === "'") {
         const end = s.indexOf("'", i + 1);
@@ -105,7 +105,7 @@ export async function parseCommandLine(
       } else if (ch === '"') {
         i++;
         while (i < s.length && s[i] !== '"') {
-          if (s[i] === '\\' && i + 1 < s.length && '"$\\`'.includes(s[i + 1])) {
+          if (s[i] === '\\' && i + 1 < s.length && '"$\\`'.includes(s[i + 1]!)) {
             word += s[i + 1];
             i += 2;
           } else if (s[i] === '$' && s[i + 1] === '(') word += await expandSubstitution();
@@ -127,10 +127,10 @@ export async function parseCommandLine(
   const line: CommandLine = { sequence: [], background: false };
   let current: SimpleCommand = { assignments: [], argv: [] };
   for (let k = 0; k < tokens.length; k++) {
-    const t = tokens[k];
+    const t = tokens[k]!;
     if ('word' in t) {
       const assign = /^([A-Za-z_][A-Za-z0-9_]*)=([\s\S]*)$/.exec(t.word);
-      if (assign && current.argv.length === 0) current.assignments.push([assign[1], assign[2]]);
+      if (assign && current.argv.length === 0) current.assignments.push([assign[1]!, assign[2]!]);
       else current.argv.push(t.word);
       continue;
     }
@@ -155,7 +155,7 @@ export async function parseCommandLine(
     cmd.argv.shift();
     while (cmd.argv.length > 0 && /^[A-Za-z_]\w*=/.test(cmd.argv[0])) {
       const [name, ...rest] = cmd.argv.shift()!.split('=');
-      cmd.assignments.push([name, rest.join('=')]);
+      cmd.assignments.push([name!, rest.join('=')]);
     }
   }
   return line;
