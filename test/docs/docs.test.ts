@@ -3,13 +3,13 @@
  * directory against a real Catchment, and its documented output must match what is printed (after
  * the masks of compare.ts). A block is run, or data (json, toml, …), or excused with
  * `<!-- not run: REASON -->`; anything else fails here. Conventions: README.md, "The docs are executed".
+ * The runs themselves are one test file per document (run-*.test.ts), listed in RUN_FILES.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { removeDir, tempDir } from '../support/runtime.js';
+import { describe, expect, it } from 'vitest';
 import { parseDoc } from './markdown.js';
-import { DocSession, REPO } from './session.js';
+import { REPO } from './session.js';
 
 const DOCS = [
   'README.md',
@@ -17,12 +17,11 @@ const DOCS = [
     .filter((f) => f.endsWith('.md'))
     .sort()
     .map((f) => `docs/${f}`),
-].filter((doc) => !process.env.DOCS_ONLY || doc.includes(process.env.DOCS_ONLY));
+];
 
-const scratchDirs: string[] = [];
-afterAll(async () => {
-  await Promise.all(scratchDirs.map(removeDir));
-});
+/** The test file that runs a document: `docs/cli.md` → `run-cli.test.ts`. */
+const runFile = (doc: string) =>
+  path.join(REPO, 'test/docs', `run-${path.basename(doc, '.md').toLowerCase()}.test.ts`);
 
 describe.each(DOCS)('%s', (doc) => {
   const parsed = parseDoc(readFileSync(path.join(REPO, doc), 'utf8'));
@@ -31,19 +30,8 @@ describe.each(DOCS)('%s', (doc) => {
     expect(parsed.problems).toEqual([]);
   });
 
-  it.skipIf(!parsed.steps.some((s) => s.kind !== 'file'))(
-    'runs as written',
-    async () => {
-      const scratch = await tempDir('docs');
-      scratchDirs.push(scratch);
-      const session = new DocSession(doc, scratch);
-      try {
-        await session.run(parsed);
-      } finally {
-        await session.close();
-      }
-      expect(session.failures.join('\n\n')).toBe('');
-    },
-    120_000,
-  );
+  it('is run by a test file of its own when it has anything to run', () => {
+    const runs = parsed.steps.some((s) => s.kind !== 'file');
+    if (runs) expect(existsSync(runFile(doc)), `${path.relative(REPO, runFile(doc))} runs ${doc}`).toBe(true);
+  });
 });

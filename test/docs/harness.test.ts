@@ -29,7 +29,7 @@ describe('compareOutput', () => {
 describe('parseDoc', () => {
   it('refuses a block that is neither run, data nor excused', () => {
     const doc = ['```', 'some text', '```', '', '```sh', 'ls', '```'].join('\n');
-    expect(parseDoc(doc).problems).toEqual([expect.stringContaining('line 2: a block that is neither run')]);
+    expect(parseDoc(doc).problems).toEqual([expect.stringContaining('line 1: a block that is neither run')]);
   });
 
   it('runs sh blocks and transcripts, and reads markers', () => {

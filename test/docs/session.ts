@@ -110,13 +110,13 @@ export class DocSession {
       while (k + 1 < logical.length && logical[k + 1]!.text.startsWith('# ')) {
         documented.push(logical[++k]!.text.slice(2));
       }
-      const r = await this.runLine(text, first + index);
+      const r = await this.runLine(text, first + 1 + index);
       all.push(...lines(r.output));
       if (r.status !== 0) {
-        this.fail(first + index, `"${text}" exited ${r.status}:\n${r.output}`);
+        this.fail(first + 1 + index, `"${text}" exited ${r.status}:\n${r.output}`);
         return;
       }
-      if (documented.length > 0) this.expect(first + index, text, documented, lines(r.output));
+      if (documented.length > 0) this.expect(first + 1 + index, text, documented, lines(r.output));
     }
     this.previous = { line: first, output: all };
   }
@@ -128,16 +128,16 @@ export class DocSession {
       if (command === null) continue;
       const documented: string[] = [];
       while (k + 1 < body.length && !body[k + 1]!.startsWith('$ ')) documented.push(body[++k]!);
-      const r = await this.runLine(command, first + k);
+      const r = await this.runLine(command, first + 1 + k);
       const expectError = documented.some((l) => l.startsWith('error:'));
       if ((r.status !== 0) !== expectError) {
         this.fail(
-          first + k,
+          first + 1 + k,
           `"${command}" exited ${r.status}, the doc shows ${expectError ? 'an error' : 'success'}:\n${r.output}`,
         );
         continue;
       }
-      this.expect(first + k, command, documented, lines(r.output));
+      this.expect(first + 1 + k, command, documented, lines(r.output));
     }
     this.previous = null;
   }
