@@ -31,9 +31,10 @@ const majorOption = () =>
 
 const iso = (v: string | null | undefined) => (v ? v.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '—');
 
+/** `trigger window add`: --name and --every are required options (commander refuses without them). */
 type WindowOptions = ConnectionOptions & {
-  name?: string;
-  every?: string;
+  name: string;
+  every: string;
   start?: string;
   duration?: string;
   on?: string;
@@ -130,66 +131,7 @@ export function registerRuntimeCommands(program: Command, io: CliIO): void {
     await postVerb(new CatchmentClient(opts), name, 'tide', { major: opts.major, bound }, io);
   });
 
-  withConnection(
-    trigger
-      .command('window')
-      .description('Availability windows of an Inlet (anchor + fixed interval; no cron): add, list, remove.')
-      .argument('<pond>')
-      .argument('<action>', 'add | list | remove')
-      .argument('[window]', 'window name (remove)')
-      .option('--name <name>', 'add: window name (unique per Pond)')
-      .option('--every <interval>', 'add: one <int><unit> group: 30m, 1h, 1d, 1w')
-      .option('--start <when>', 'add: ISO-8601 instant or HH:MM (UTC, today); default 00:00 today')
-      .option('--duration <duration>', 'add: how long each occurrence stays open (default: --every)')
-      .option('--on <days>', 'add: comma list of MON..SUN')
-      .option('--until <iso>', 'add: no occurrence after this instant')
-      .addOption(majorOption())
-      .addHelpText(
-        'after',
-        '\nExample: duckstring trigger window orders add --name nightly --every 1d --start 02:00 --duration 2h',
-      ),
-  ).action(async (name: string, action: string, win: string | undefined, opts: WindowOptions) => {
-    const client = new CatchmentClient(opts);
-    const params = { name };
-    const query = { major: opts.major };
-    if (action === 'add') {
-      if (!opts.name || !opts.every) throw new UsageError('window add needs --name and --every');
-      const body = {
-        name: opts.name,
-        every: opts.every,
-        ...(opts.start ? { start: opts.start } : {}),
-        ...(opts.duration ? { duration: opts.duration } : {}),
-        // The Catchment checks the day names (400 naming a wrong one).
-        ...(opts.on ? { on: opts.on.split(',').map((d) => d.trim().toUpperCase() as lineApi.Weekday) } : {}),
-        ...(opts.until ? { until: opts.until } : {}),
-        ...(opts.major !== undefined ? { major: opts.major } : {}),
-      };
-      const res = await client.call(lineApi.addWindow, { params, body });
-      io.stdout(`added window ${JSON.stringify(res.window)}\n`);
-    } else if (action === 'list') {
-      const res = await client.call(lineApi.listWindows, { params, query });
-      if (res.windows.length === 0)
-        return io.stdout(`${name} has no windows (it may run whenever demanded).\n`);
-      const rows = res.windows.map((w) => [
-        w.name,
-        w.start,
-        formatDuration(w.every_ms),
-        formatDuration(w.duration_ms),
-        w.on.join(',') || 'every day',
-        w.until ?? '—',
-      ]);
-      io.stdout(`${formatTable(['name', 'start', 'every', 'duration', 'on', 'until'], rows)}\n`);
-    } else if (action === 'remove') {
-      if (!win)
-        throw new UsageError(
-          'window remove needs the window name: duckstring trigger window POND remove NAME',
-        );
-      await client.call(lineApi.removeWindow, { params: { name, window: win }, query });
-      io.stdout(`removed window ${win} from ${name}\n`);
-    } else {
-      throw new UsageError(`unknown window action "${action}" (expected add, list or remove)`);
-    }
-  });
+  registerWindowCommands(trigger, io);
 
   withConnection(
     program
@@ -407,4 +349,76 @@ async function pondsInOrder(dir: string): Promise<string[]> {
   };
   for (const f of found) visit(f);
   return order;
+}
+
+/**
+ * `trigger window add|list|remove POND …`: verb first, like `trigger tap POND`, so the documented
+ * order is the one the parser accepts.
+ */
+function registerWindowCommands(trigger: Command, io: CliIO): void {
+  const windows = trigger
+    .command('window')
+    .description('Availability windows of an Inlet (anchor + fixed interval; no cron): add, list, remove.')
+    .addHelpText(
+      'after',
+      '\nExample: duckstring trigger window add orders --name nightly --every 1d --start 02:00 --duration 2h',
+    );
+  withConnection(
+    windows
+      .command('add')
+      .description('add a window (overlapping windows and duplicate names are refused)')
+      .argument('<pond>')
+      .requiredOption('--name <name>', 'window name (unique per Pond)')
+      .requiredOption('--every <interval>', 'one <int><unit> group: 30m, 1h, 1d, 1w')
+      .option('--start <when>', 'ISO-8601 instant or HH:MM (UTC, today); default 00:00 today')
+      .option('--duration <duration>', 'how long each occurrence stays open (default: --every)')
+      .option('--on <days>', 'comma list of MON..SUN')
+      .option('--until <iso>', 'no occurrence after this instant')
+      .addOption(majorOption()),
+  ).action(async (name: string, opts: WindowOptions) => {
+    const client = new CatchmentClient(opts);
+    const body = {
+      name: opts.name,
+      every: opts.every,
+      ...(opts.start ? { start: opts.start } : {}),
+      ...(opts.duration ? { duration: opts.duration } : {}),
+      // The Catchment checks the day names (400 naming a wrong one).
+      ...(opts.on ? { on: opts.on.split(',').map((d) => d.trim().toUpperCase() as lineApi.Weekday) } : {}),
+      ...(opts.until ? { until: opts.until } : {}),
+      ...(opts.major !== undefined ? { major: opts.major } : {}),
+    };
+    const res = await client.call(lineApi.addWindow, { params: { name }, body });
+    io.stdout(`added window ${JSON.stringify(res.window)}\n`);
+  });
+
+  withConnection(
+    windows.command('list').description("the line's windows").argument('<pond>').addOption(majorOption()),
+  ).action(async (name: string, opts: ConnectionOptions & { major?: number }) => {
+    const client = new CatchmentClient(opts);
+    const res = await client.call(lineApi.listWindows, { params: { name }, query: { major: opts.major } });
+    if (res.windows.length === 0)
+      return io.stdout(`${name} has no windows (it may run whenever demanded).\n`);
+    const rows = res.windows.map((w) => [
+      w.name,
+      w.start,
+      formatDuration(w.every_ms),
+      formatDuration(w.duration_ms),
+      w.on.join(',') || 'every day',
+      w.until ?? '—',
+    ]);
+    io.stdout(`${formatTable(['name', 'start', 'every', 'duration', 'on', 'until'], rows)}\n`);
+  });
+
+  withConnection(
+    windows
+      .command('remove')
+      .description('remove one window')
+      .argument('<pond>')
+      .argument('<window>', 'window name')
+      .addOption(majorOption()),
+  ).action(async (name: string, win: string, opts: ConnectionOptions & { major?: number }) => {
+    const client = new CatchmentClient(opts);
+    await client.call(lineApi.removeWindow, { params: { name, window: win }, query: { major: opts.major } });
+    io.stdout(`removed window ${win} from ${name}\n`);
+  });
 }

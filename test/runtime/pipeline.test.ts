@@ -282,8 +282,8 @@ describe('CLI against a live Catchment', () => {
         [
           'trigger',
           'window',
-          'numbers',
           'add',
+          'numbers',
           '--name',
           'nightly',
           '--every',
@@ -297,11 +297,11 @@ describe('CLI against a live Catchment', () => {
         io,
       ),
     ).toBe(0);
-    expect(await runCli(['trigger', 'window', 'numbers', 'list', ...conn], io)).toBe(0);
+    expect(await runCli(['trigger', 'window', 'list', 'numbers', ...conn], io)).toBe(0);
     expect(out.join('')).toMatch(/nightly\s+\S+\s+1d\s+2h\s+MON,FRI/);
-    expect(await runCli(['trigger', 'window', 'numbers', 'remove', 'nightly', ...conn], io)).toBe(0);
+    expect(await runCli(['trigger', 'window', 'remove', 'numbers', 'nightly', ...conn], io)).toBe(0);
     expect(
-      await runCli(['trigger', 'window', 'stats', 'add', '--name', 'x', '--every', '1h', ...conn], io),
+      await runCli(['trigger', 'window', 'add', 'stats', '--name', 'x', '--every', '1h', ...conn], io),
     ).toBe(2);
     expect(err.join('')).toMatch(/windows apply to Inlets only/);
     out.length = 0;
