@@ -7,7 +7,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { DurationError } from '../../engine/duration.js';
 import { EngineError } from '../../engine/engine.js';
-import { QueryExecutionFailed } from '../../query/errors.js';
 import { formatBytes } from '../../query/limits.js';
 import { DomainError } from '../../shared/errors.js';
 
