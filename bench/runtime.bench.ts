@@ -636,7 +636,7 @@ class DirectPipeline {
  */
 async function profileDuckWork(work: string): Promise<void> {
   const { dir: demoDir } = await prepareDemo(work);
-  const { loadPond } = await import('../src/pond/loader.js');
+  const { loadPond } = await import('../src/duck/loader.js');
   const { executeRipple, exportTables } = await import('../src/duck/executor.js');
   const { publish, readManifest, tableFilePath } = await import('../src/compute/snapshots.js');
   const { inspectParquet } = await import('../src/compute/parquet.js');
@@ -738,7 +738,7 @@ async function profileDuckWork(work: string): Promise<void> {
  * the runtime's own modules: what the runner does per run for `SELECT x + 1 AS x FROM p00.t`.
  */
 async function profileTrivialRipple(work: string): Promise<void> {
-  const { loadPond } = await import('../src/pond/loader.js');
+  const { loadPond } = await import('../src/duck/loader.js');
   const { executeRipple, exportTables } = await import('../src/duck/executor.js');
   const { publish, readManifest, tableFilePath } = await import('../src/compute/snapshots.js');
   const { inspectParquet } = await import('../src/compute/parquet.js');

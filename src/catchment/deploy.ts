@@ -7,11 +7,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { loadPond } from '../duck/loader.js';
 import { validateTopology } from '../engine/topology.js';
 import type { Identity } from '../governance/service.js';
 import { BOOTSTRAP_ADMIN } from '../governance/store.js';
 import { ArchiveError, unpackPond } from '../pond/archive.js';
-import { loadPond } from '../pond/loader.js';
 import { PondError } from '../pond/manifest.js';
 import { RequestError } from '../shared/errors.js';
 import { isDuckdbReservedName, lineId } from '../shared/ids.js';

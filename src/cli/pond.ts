@@ -5,8 +5,8 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { RippleError, type RippleRunResult } from '../duck/executor.js';
-import { type LoadedPond, loadPond } from '../pond/loader.js';
-import { runPondLocally } from '../pond/local-run.js';
+import { type LoadedPond, loadPond } from '../duck/loader.js';
+import { runPondLocally } from '../duck/local-run.js';
 import { PondError } from '../pond/manifest.js';
 import { ScaffoldError, scaffoldPond } from '../pond/scaffold.js';
 import { type CliIO, UsageError } from './io.js';

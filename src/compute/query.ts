@@ -11,8 +11,8 @@
 import path from 'node:path';
 import { type DuckDBConnection, type DuckDBPreparedStatement, StatementType } from '@duckdb/node-api';
 import { z } from 'zod';
-import { FairScheduler } from '../query/fair-scheduler.js';
 import { DomainError } from '../shared/errors.js';
+import { FairScheduler } from '../shared/fair-scheduler.js';
 import { IDENTIFIER_SOURCE, isDuckdbReservedName, POND_REF_SOURCE } from '../shared/ids.js';
 import { SnapshotLeases } from './leases.js';
 import { type ConvertedResult, readResult } from './results.js';

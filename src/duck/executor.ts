@@ -19,9 +19,9 @@
  */
 import path from 'node:path';
 import { type DuckDBConnection, type DuckDBValue, timestampTZValueFromDate } from '@duckdb/node-api';
-import type { LoadedPond, LoadedRipple } from '../pond/loader.js';
 import { quoteIdent, quoteLiteral } from '../pond/names.js';
 import type { RippleLogger, SqlParams, SqlValue } from '../pond/sdk.js';
+import type { LoadedPond, LoadedRipple } from './loader.js';
 import { missingSnapshot, type PublishedTables } from './published.js';
 import { HostRunFailure, RippleHost } from './ripple-host-client.js';
 import { DEFAULT_WRITE_RETRY, type RetryPolicy, retryOnConflict, withKeyLock } from './write-queue.js';

@@ -14,7 +14,6 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { publish, readManifest, STAGING_DIR } from '../compute/snapshots.js';
-import { loadPond } from '../pond/loader.js';
 import { quoteIdent } from '../pond/names.js';
 import type { RippleRunner } from './duck.js';
 import { closeRippleHost, executeRipple, exportTables } from './executor.js';
@@ -25,6 +24,7 @@ import {
   tableChanged,
   writeStagedFingerprint,
 } from './fingerprint.js';
+import { loadPond } from './loader.js';
 import type { DuckConfig } from './protocol.js';
 import { enterPondDir, openSandboxedRegistry } from './sandbox.js';
 

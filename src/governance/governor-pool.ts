@@ -16,7 +16,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { QueryDeadlineExceeded, QueryLimitError } from '../query/errors.js';
-import { FairScheduler, type SchedulerLoad } from '../query/fair-scheduler.js';
+import { FairScheduler, type SchedulerLoad } from '../shared/fair-scheduler.js';
 import type { Catalog, CatalogInput } from './catalog.js';
 import { GovernanceError, PolicyError } from './errors.js';
 import type { GovernRequest, GovernResponse, SerializedError } from './governor-worker.js';

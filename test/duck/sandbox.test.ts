@@ -13,8 +13,8 @@ import { readManifest, tableFilePath } from '../../src/compute/snapshots.js';
 import type { RippleRunner } from '../../src/duck/duck.js';
 import { RippleError } from '../../src/duck/executor.js';
 import { RunLedger } from '../../src/duck/ledger.js';
+import { loadPond } from '../../src/duck/loader.js';
 import { createRunner } from '../../src/duck/runner.js';
-import { loadPond } from '../../src/pond/loader.js';
 import { PondError } from '../../src/pond/manifest.js';
 import { cleanupTempDirs, MANIFEST_WITH_SOURCES, makePond, tempDir, writeFiles } from '../pond/helpers.js';
 

@@ -3,8 +3,8 @@ import { readdir, readFile, symlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
+import { loadPond } from '../../src/duck/loader.js';
 import { ARCHIVE_MAGIC, ArchiveError, listPondFiles, packPond, unpackPond } from '../../src/pond/archive.js';
-import { loadPond } from '../../src/pond/loader.js';
 import { cleanupTempDirs, makePond, tempDir, writeFiles } from './helpers.js';
 
 afterAll(cleanupTempDirs);

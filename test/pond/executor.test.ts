@@ -3,8 +3,8 @@ import path from 'node:path';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { executeRipple, exportTables, RippleError } from '../../src/duck/executor.js';
+import { type LoadedPond, loadPond } from '../../src/duck/loader.js';
 import { retryOnConflict } from '../../src/duck/write-queue.js';
-import { type LoadedPond, loadPond } from '../../src/pond/loader.js';
 import { cleanupTempDirs, MANIFEST_WITH_SOURCES, makePond, tempDir } from './helpers.js';
 
 let work: string;

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadPond } from '../../src/pond/loader.js';
+import { loadPond } from '../../src/duck/loader.js';
 import { PondError } from '../../src/pond/manifest.js';
 import { cleanupTempDirs, MANIFEST_WITH_SOURCES, makePond, tempDir } from './helpers.js';
 

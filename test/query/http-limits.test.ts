@@ -9,7 +9,7 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api } from '../../src/api/index.js';
-import type { FairScheduler } from '../../src/query/fair-scheduler.js';
+import type { FairScheduler } from '../../src/shared/fair-scheduler.js';
 import { removeDir, TestCatchment, tempDir, waitFor, writePond } from '../support/runtime.js';
 
 const TIMEOUT_MS = 10_000;

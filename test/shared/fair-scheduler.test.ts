@@ -3,7 +3,7 @@
  * order of grants is observed exactly (no timers, no sleeps).
  */
 import { describe, expect, it } from 'vitest';
-import { FairScheduler } from '../../src/query/fair-scheduler.js';
+import { FairScheduler } from '../../src/shared/fair-scheduler.js';
 
 /** A work item whose start is recorded and whose end the test decides. */
 class Item {

@@ -9,18 +9,18 @@ import { copyFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { PondError } from '../pond/manifest.js';
+import { nameProblem, quoteLiteral } from '../pond/names.js';
+import type { RippleLogger } from '../pond/sdk.js';
 import {
   closeRippleHost,
   type ExportedTable,
   executeRipple,
   exportTables,
   type RippleRunResult,
-} from '../duck/executor.js';
-import { enterPondDir, openSandboxedRegistry } from '../duck/sandbox.js';
+} from './executor.js';
 import { type LoadedPond, loadPond } from './loader.js';
-import { PondError } from './manifest.js';
-import { nameProblem, quoteLiteral } from './names.js';
-import type { RippleLogger } from './sdk.js';
+import { enterPondDir, openSandboxedRegistry } from './sandbox.js';
 
 export interface LocalRunOptions {
   dir: string;

@@ -19,12 +19,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DuckDBInstance } from '@duckdb/node-api';
 import * as esbuild from 'esbuild';
-import { BUNDLE_DIR, RippleHost, writeBundle } from '../duck/ripple-host-client.js';
 import type { RippleSpec } from '../engine/topology.js';
 import { validateTopology } from '../engine/topology.js';
-import { PondError, type PondManifest, parseManifest } from './manifest.js';
-import { nameProblem, tableNameProblem } from './names.js';
-import { analyzeSelect } from './sql-refs.js';
+import { PondError, type PondManifest, parseManifest } from '../pond/manifest.js';
+import { nameProblem, tableNameProblem } from '../pond/names.js';
+import { analyzeSelect } from '../pond/sql-refs.js';
+import { BUNDLE_DIR, RippleHost, writeBundle } from './ripple-host-client.js';
 
 export interface LoadedRipple {
   name: string;
@@ -149,8 +149,8 @@ async function listRippleFiles(root: string): Promise<string[]> {
 
 /** The SDK source the bundle uses for `duckstring/pond`: compiled JS in dist, TS when run from src. */
 function sdkEntry(): string {
-  const js = fileURLToPath(new URL('./sdk.js', import.meta.url));
-  return existsSync(js) ? js : fileURLToPath(new URL('./sdk.ts', import.meta.url));
+  const js = fileURLToPath(new URL('../pond/sdk.js', import.meta.url));
+  return existsSync(js) ? js : fileURLToPath(new URL('../pond/sdk.ts', import.meta.url));
 }
 
 const BUILTINS = new Set(builtinModules);
