@@ -63,6 +63,11 @@ export async function watch(opts: WatchOptions, io: CliIO, signal: AbortSignal):
           signal,
           ...(lastEventId ? { lastEventId } : {}),
           onOpen: () => {
+            io.stderr(
+              connected
+                ? `reconnected to ${url}\n`
+                : `watching ${url} for run activity${opts.pond ? ` of ${opts.pond}` : ''} (Ctrl-C to stop)\n`,
+            );
             connected = true;
             failures = 0;
           },
