@@ -8,6 +8,8 @@ import type { Clock, Timer } from '../../../shared/clock.js';
 import type { RunActivity } from '../../activity.js';
 import { type ActivityHub, activityView, type Sequenced } from '../../activity-hub.js';
 import type { Application } from '../../app/index.js';
+import { secretsEqual } from '../../store/index.js';
+import { bearer } from '../guard.js';
 import type { RouteTable } from '../routes.js';
 
 /** Where a stream's text goes: an HTTP response, in practice. */
@@ -156,9 +158,22 @@ export function registerEventRoutes(routes: RouteTable, app: Application, hub: A
       activities: (batch) => writer.push(frames(batch)),
       closed: () => writer.end(),
     });
+    // A key revoked (or a principal deleted) while its stream is open ends the stream; grants are
+    // read afresh for every batch anyway.
+    const key = bearer(raw);
+    const recheck = app.catchment.clock
+      .setInterval(() => {
+        try {
+          app.governance.authenticate(key, secretsEqual);
+        } catch {
+          writer.end();
+        }
+      }, STREAM_TIMING.keepAliveMs)
+      .unref();
     res.on('close', () => {
       sub.unsubscribe();
       writer.stop();
+      recheck.cancel();
     });
     // The reconnection delay for EventSource clients, then what the cursor missed, in one write.
     writer.push(['retry: 1000\n\n', ...(sub.gap ? [sseFrame('gap', sub.gap)] : []), ...frames(sub.replay)]);
