@@ -21,7 +21,8 @@ export async function* readServerEvents(body: AsyncIterable<Uint8Array>): AsyncG
   for await (const chunk of body) {
     buffer += decoder.decode(chunk, { stream: true });
     let nl = buffer.search(/\r\n|\r|\n/);
-    while (nl >= 0) {
+    // A CR at the end may be the first half of a CRLF split across chunks: wait for the next one.
+    while (nl >= 0 && !(nl === buffer.length - 1 && buffer[nl] === '\r')) {
       const line = buffer.slice(0, nl);
       buffer = buffer.slice(nl + (buffer.startsWith('\r\n', nl) ? 2 : 1));
       nl = buffer.search(/\r\n|\r|\n/);
