@@ -3,6 +3,7 @@
  * answers are typed by the endpoint declarations the server implements (`src/api/*.ts`), so a change
  * to a route's schema shows up at every caller when it compiles. Plain `fetch`; no server code.
  */
+import type { z } from 'zod/v4';
 import {
   type AnyEndpoint,
   fillPath,
@@ -11,6 +12,7 @@ import {
   type RequestOf,
   type ResponseOf,
 } from './endpoint.js';
+import { readServerEvents } from './sse.js';
 
 /** The Catchment did not answer at all (not running, wrong URL, network down). */
 export class ApiUnreachable extends Error {
@@ -60,6 +62,17 @@ export interface SendOptions {
   signal?: AbortSignal;
 }
 
+/** One event of a stream endpoint: its name, the stream's last event id, and its parsed data. */
+export type StreamEvent<E> = E extends { events: infer M }
+  ? {
+      [K in keyof M & string]: {
+        event: K;
+        id: string;
+        data: M[K] extends z.ZodType ? z.output<M[K]> : never;
+      };
+    }[keyof M & string]
+  : never;
+
 export class CatchmentApi {
   /** The base URL, without a trailing slash. */
   readonly url: string;
@@ -94,6 +107,63 @@ export class CatchmentApi {
   ): Promise<Answer<ResponseOf<E>>> {
     const { path, send } = this.prepare(e, request);
     return (await this.send(e.method, path, { ...send, ...opts })) as Answer<ResponseOf<E>>;
+  }
+
+  /**
+   * Opens an event-stream endpoint (`events` in its declaration) and yields its events, each `data`
+   * parsed against the declared schema. An error status throws ApiError, no answer ApiUnreachable;
+   * the iteration ends when the server ends the stream (abort `signal` to stop reading).
+   */
+  async *stream<E extends AnyEndpoint>(
+    e: E,
+    request: RequestOf<E>,
+    opts: {
+      lastEventId?: string;
+      signal?: AbortSignal;
+      key?: string | null;
+      /** Called once the server has accepted the stream (before any event). */
+      onOpen?: () => void;
+    } = {},
+  ): AsyncGenerator<StreamEvent<E>> {
+    const schemas = e.events;
+    if (!schemas) throw new Error(`${e.method} ${e.path} is not an event stream`);
+    const { path } = this.prepare(e, request);
+    const key = opts.key === undefined ? this.key : opts.key;
+    let res: Response;
+    try {
+      res = await fetch(`${this.url}${path}`, {
+        method: e.method,
+        headers: {
+          accept: 'text/event-stream',
+          ...(key ? { authorization: `Bearer ${key}` } : {}),
+          ...(opts.lastEventId ? { 'last-event-id': opts.lastEventId } : {}),
+        },
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+    } catch (err) {
+      const reason = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+      throw new ApiUnreachable(this.url, reason, err as Error);
+    }
+    if (res.status < 200 || res.status >= 300 || !res.body) {
+      const text = await res.text();
+      let err: { code?: string; message?: string } | undefined;
+      try {
+        err = (JSON.parse(text) as { error?: typeof err }).error;
+      } catch {
+        // Not a JSON error body.
+      }
+      throw new ApiError(e.method, path, res.status, err?.code, err?.message, text);
+    }
+    opts.onOpen?.();
+    for await (const ev of readServerEvents(res.body)) {
+      const schema = schemas[ev.event];
+      if (!schema) continue; // an event this client does not know: a newer server
+      yield {
+        event: ev.event,
+        id: ev.lastEventId,
+        data: schema.parse(JSON.parse(ev.data)),
+      } as StreamEvent<E>;
+    }
   }
 
   /** Any request by method and path (for paths that are not endpoints, e.g. probing a wrong one). */

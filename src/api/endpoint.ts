@@ -51,6 +51,11 @@ export interface Endpoint<
   response?: R;
   /** Success statuses, the usual one first (default 200). */
   statuses?: readonly number[];
+  /**
+   * The answer is a server-sent-event stream (`text/event-stream`), not one body: each event name
+   * with the schema of its `data` (JSON). Such an endpoint declares no `response`.
+   */
+  events?: Readonly<Record<string, z.ZodType>>;
 }
 
 /** Declares an endpoint (an identity function that keeps the schema types). */

@@ -4,6 +4,7 @@
  */
 export * as duck from './duck.js';
 export * from './endpoint.js';
+export * as events from './events.js';
 export * as governance from './governance.js';
 export * as lines from './lines.js';
 export * as operations from './operations.js';
@@ -11,6 +12,7 @@ export * as ponds from './ponds.js';
 export * as query from './query.js';
 
 import * as duck from './duck.js';
+import * as events from './events.js';
 import * as governance from './governance.js';
 import * as lines from './lines.js';
 import * as operations from './operations.js';
@@ -18,4 +20,4 @@ import * as ponds from './ponds.js';
 import * as query from './query.js';
 
 /** Every area of the contract: `api.ponds.runs` is `GET /api/ponds/:name/runs`. */
-export const api = { operations, ponds, lines, query, governance, duck };
+export const api = { operations, ponds, lines, query, governance, duck, events };

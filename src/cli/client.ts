@@ -53,7 +53,8 @@ export class CatchmentClient {
   }
 }
 
-function readLocalKey(root: string): string | undefined {
+/** The admin key a local Catchment wrote under `root`, if there is one. */
+export function readLocalKey(root: string): string | undefined {
   try {
     return readFileSync(path.join(root, 'admin.key'), 'utf8').trim() || undefined;
   } catch {

@@ -10,6 +10,7 @@ import { registerPondCommands } from './pond.js';
 import { registerRuntimeCommands } from './runtime.js';
 import { runScenarioText, simulateCommand } from './simulate.js';
 import { registerUpCommand } from './up.js';
+import { registerWatchCommand } from './watch.js';
 
 const VERSION = '0.1.0';
 
@@ -55,6 +56,7 @@ function buildProgram(io: CliIO): Command {
   registerRuntimeCommands(program, io);
   registerGovernanceCommands(program, io);
   registerUpCommand(program, io);
+  registerWatchCommand(program, io);
 
   program
     .command('duck', { hidden: true })

@@ -179,10 +179,32 @@ export class RouteTable {
 }
 
 function successResponse(e: AnyEndpoint): unknown {
+  if (e.events) return { description: 'a stream of server-sent events', content: eventStream(e.events) };
   if (!e.response) return { description: 'success' };
   const schema = z.toJSONSchema(e.response, { io: 'output', unrepresentable: 'any' });
   const type = (schema as { type?: string }).type === 'string' ? 'text/plain' : 'application/json';
   return { description: 'success', content: { [type]: { schema } } };
+}
+
+/**
+ * A `text/event-stream` answer: the stream is text; `itemSchema` (as OpenAPI 3.2 writes it) says
+ * which events it carries, each event's `data` being JSON of the declared schema.
+ */
+function eventStream(events: Readonly<Record<string, z.ZodType>>): unknown {
+  const oneOf = Object.entries(events).map(([name, schema]) => ({
+    type: 'object',
+    properties: {
+      event: { const: name },
+      id: { type: 'string' },
+      data: {
+        type: 'string',
+        contentMediaType: 'application/json',
+        contentSchema: z.toJSONSchema(schema, { io: 'output', unrepresentable: 'any' }),
+      },
+    },
+    required: ['event', 'data'],
+  }));
+  return { 'text/event-stream': { schema: { type: 'string' }, itemSchema: { oneOf } } };
 }
 
 /** A success answer that does not match its declared schema: a bug in the server or the schema. */

@@ -7,6 +7,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { GovernanceService } from '../../governance/service.js';
 import type { QueryService } from '../../query/query-service.js';
+import { ActivityHub } from '../activity-hub.js';
 import { createApplication } from '../app/index.js';
 import type { Catchment } from '../catchment.js';
 import type { DataService } from '../data.js';
@@ -14,6 +15,7 @@ import type { Metrics } from '../metrics.js';
 import { installErrorHandler } from './error-handler.js';
 import { createGuard } from './guard.js';
 import { registerDuckRoutes } from './routes/ducks.js';
+import { registerEventRoutes } from './routes/events.js';
 import { registerGovernanceRoutes } from './routes/governance.js';
 import { registerLineRoutes } from './routes/lines.js';
 import { registerOperationsRoutes } from './routes/operations.js';
@@ -67,5 +69,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   registerQueryRoutes(routes, application);
   registerGovernanceRoutes(routes, application);
   registerDuckRoutes(routes, application);
+  // Run activity for watchers; their streams end before the server closes, or close would wait on them.
+  const hub = new ActivityHub(catchment);
+  registerEventRoutes(routes, application, hub);
+  app.addHook('preClose', async () => hub.close());
   return app;
 }
