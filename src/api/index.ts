@@ -6,6 +6,7 @@ export * as duck from './duck.js';
 export * from './endpoint.js';
 export * as governance from './governance.js';
 export * as lines from './lines.js';
+export * as logs from './logs.js';
 export * as operations from './operations.js';
 export * as ponds from './ponds.js';
 export * as query from './query.js';
@@ -13,9 +14,10 @@ export * as query from './query.js';
 import * as duck from './duck.js';
 import * as governance from './governance.js';
 import * as lines from './lines.js';
+import * as logs from './logs.js';
 import * as operations from './operations.js';
 import * as ponds from './ponds.js';
 import * as query from './query.js';
 
 /** Every area of the contract: `api.ponds.runs` is `GET /api/ponds/:name/runs`. */
-export const api = { operations, ponds, lines, query, governance, duck };
+export const api = { operations, ponds, lines, logs, query, governance, duck };

@@ -15,7 +15,7 @@ import path from 'node:path';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { publish, readManifest, STAGING_DIR } from '../compute/snapshots.js';
 import { quoteIdent } from '../pond/names.js';
-import type { RippleRunner } from './duck.js';
+import type { RippleLogSink, RippleRunner } from './duck.js';
 import { closeRippleHost, executeRipple, exportTables } from './executor.js';
 import {
   fingerprintParquet,
@@ -28,12 +28,14 @@ import { loadPond } from './loader.js';
 import type { DuckConfig } from './protocol.js';
 import { enterPondDir, openSandboxedRegistry } from './sandbox.js';
 
-/** `ctx.log` of a Ripple: JSON lines in the Duck's log file. */
-function rippleLogger(line: string, ripple: string) {
-  const write = (level: string) => (message: string, fields?: Record<string, unknown>) =>
+/** `ctx.log` of a Ripple: JSON lines in the Duck's log file, and the attempt's log sent to the Catchment. */
+function rippleLogger(line: string, ripple: string, sink: RippleLogSink | undefined) {
+  const write = (level: 'info' | 'warn' | 'error') => (message: string, fields?: Record<string, unknown>) => {
+    sink?.(level, message, fields);
     process.stderr.write(
-      `${JSON.stringify({ time: Date.now(), level, duck: line, ripple, msg: message, ...fields })}\n`,
+      `${JSON.stringify({ time: Date.now(), level, duck: line, ripple, msg: message, ...fields }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}\n`,
     );
+  };
   return { info: write('info'), warn: write('warn'), error: write('error') };
 }
 
@@ -92,7 +94,7 @@ export async function createRunner(config: DuckConfig): Promise<RippleRunner> {
   let publishing: Promise<unknown> = Promise.resolve();
 
   return {
-    async run(ripple, f, inputs) {
+    async run(ripple, f, inputs, sink) {
       const sources = resolveInputs(lineDir, inputs);
       // The previous successful run is the one last published (survives Duck restarts).
       const published = await readManifest(config.dataDir);
@@ -100,7 +102,7 @@ export async function createRunner(config: DuckConfig): Promise<RippleRunner> {
       // nothing is known to be unchanged.
       const previous = published && published.f < f ? published : null;
       const previousF = previous?.f ?? null;
-      const log = rippleLogger(config.line, ripple);
+      const log = rippleLogger(config.line, ripple, sink);
       // Each table is exported as soon as its Ripple finishes, before any later run can overwrite it
       // in the registry (Ripples of the next run may already be running): the published set of run
       // F is exactly what run F's Ripples wrote.

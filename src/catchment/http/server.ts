@@ -16,6 +16,7 @@ import { createGuard } from './guard.js';
 import { registerDuckRoutes } from './routes/ducks.js';
 import { registerGovernanceRoutes } from './routes/governance.js';
 import { registerLineRoutes } from './routes/lines.js';
+import { registerLogRoutes } from './routes/logs.js';
 import { registerOperationsRoutes } from './routes/operations.js';
 import { registerPondRoutes } from './routes/ponds.js';
 import { registerQueryRoutes } from './routes/query.js';
@@ -64,6 +65,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   registerOperationsRoutes(routes, application);
   registerPondRoutes(routes, application);
   registerLineRoutes(routes, application);
+  registerLogRoutes(routes, application);
   registerQueryRoutes(routes, application);
   registerGovernanceRoutes(routes, application);
   registerDuckRoutes(routes, application);
