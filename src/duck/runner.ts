@@ -16,7 +16,7 @@ import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { publish, readManifest, STAGING_DIR } from '../compute/snapshots.js';
 import { quoteIdent } from '../pond/names.js';
 import type { RippleLogSink, RippleRunner } from './duck.js';
-import { closeRippleHost, executeRipple, exportTables } from './executor.js';
+import { closeRippleHost, executeRipple, exportTables, RippleError } from './executor.js';
 import {
   fingerprintParquet,
   PublishedFingerprints,
@@ -25,6 +25,7 @@ import {
   writeStagedFingerprint,
 } from './fingerprint.js';
 import { loadPond } from './loader.js';
+import { pondRelativeStack } from './pond-stack.js';
 import type { DuckConfig } from './protocol.js';
 import { enterPondDir, openSandboxedRegistry } from './sandbox.js';
 
@@ -116,6 +117,12 @@ export async function createRunner(config: DuckConfig): Promise<RippleRunner> {
           previousF: previousF === null ? null : new Date(previousF),
           sources,
           log,
+        }).catch((err: unknown) => {
+          // The stack the Catchment stores is the Ripple's own, in the Pond's file names; the
+          // Duck's frames (executor, runner) say nothing to the Pond's author.
+          if (err instanceof RippleError)
+            err.stack = err.rippleStack ? pondRelativeStack(err.rippleStack, pond.dir) : err.message;
+          throw err;
         });
         const exported = await exportTables(
           conn,

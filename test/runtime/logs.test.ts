@@ -132,6 +132,18 @@ describe('ctx.log on the Catchment', () => {
   });
 });
 
+describe('a failed Ripple’s stack on the Catchment', () => {
+  it('names the Pond’s own file and line, relative to the Pond, and nothing of the root', async () => {
+    const [run] = await c.runs('failing');
+    const [attempt] = run.attempts;
+    expect(attempt.error).toMatch(/no data for this day/);
+    // broken.ts line 6 is the throw (source-mapped from the deploy-time bundle).
+    expect(attempt.stack).toMatch(/^Error: no data for this day\n\s+at .*\bripples\/broken\.ts:6:\d+/);
+    expect(attempt.stack).not.toContain(work);
+    expect(attempt.stack).not.toMatch(/\(\/|at \/|file:|node:/);
+  });
+});
+
 describe('duckstring logs', () => {
   it('prints the stored lines of one Ripple', async () => {
     const r = await cli(['logs', 'chatty', '--ripple', 'counts']);
