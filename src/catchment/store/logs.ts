@@ -67,7 +67,11 @@ function parseFields(text: string | null): Record<string, unknown> | null {
 }
 
 export class RippleLogRepository {
-  constructor(private readonly sql: SqlRunner) {}
+  constructor(
+    private readonly sql: SqlRunner,
+    /** Lines kept per line (tests pass fewer). */
+    private readonly retained = RETAINED_LINES_PER_LINE,
+  ) {}
 
   /** Stores one attempt's lines; returns how many were new. */
   append(input: RippleLogAppend): number {
@@ -146,7 +150,7 @@ export class RippleLogRepository {
         .where('major', '=', major)
         .orderBy('id', 'desc')
         .limit(1)
-        .offset(RETAINED_LINES_PER_LINE),
+        .offset(this.retained),
     );
     if (boundary)
       this.sql.run(
