@@ -1,12 +1,14 @@
 /**
- * The `ctx.log` lines of one Ripple attempt, as the Duck sends them to the Catchment (a `ripple-log`
- * event before the attempt's outcome). Bounded: a Ripple that logs in a loop must not grow the
+ * The `ctx.log` lines of one Ripple attempt, as the Duck sends them to the Catchment: `ripple-log`
+ * events while the attempt runs (every `LOG_FLUSH_MS`) and one before its outcome. Bounded: a Ripple that logs in a loop must not grow the
  * Duck's outbox or the Catchment's database without limit, so past the line or byte budget lines are
  * counted, not kept, and one closing line says how many were dropped.
  */
 import type { RippleLogLine } from './protocol.js';
 
 export const MAX_LOG_LINES = 1_000;
+/** How often a running attempt's new lines are sent, so `duckstring logs --follow` sees them live. */
+export const LOG_FLUSH_MS = 1_000;
 export const MAX_LOG_BYTES = 256 * 1024;
 /** One message is cut at this many characters (the protocol accepts a little more, for the marker). */
 export const MAX_MESSAGE_CHARS = 8_192;
@@ -31,6 +33,7 @@ export class AttemptLog {
   private readonly kept: RippleLogLine[] = [];
   private bytes = 0;
   private dropped = 0;
+  private taken = 0;
 
   constructor(private readonly now: () => number) {}
 
@@ -57,15 +60,20 @@ export class AttemptLog {
     });
   }
 
-  /** The lines to send, with the truncation marker when any were dropped. */
-  lines(): RippleLogLine[] {
-    if (this.dropped === 0) return [...this.kept];
-    const marker: RippleLogLine = {
-      seq: this.kept.length,
-      at: this.now(),
-      level: 'warn',
-      message: `… truncated: ${this.dropped} more line${this.dropped === 1 ? '' : 's'} not kept (limit ${MAX_LOG_LINES} lines or ${MAX_LOG_BYTES / 1024} KiB per attempt)`,
-    };
-    return [...this.kept, marker];
+  /**
+   * The lines not yet taken; `final` (the attempt ended) adds the truncation marker when any line
+   * was dropped. Sequence numbers run on across takes, so the Catchment stores each line once.
+   */
+  take(final: boolean): RippleLogLine[] {
+    const out = this.kept.slice(this.taken);
+    this.taken = this.kept.length;
+    if (final && this.dropped > 0)
+      out.push({
+        seq: this.kept.length,
+        at: this.now(),
+        level: 'warn',
+        message: `… truncated: ${this.dropped} more line${this.dropped === 1 ? '' : 's'} not kept (limit ${MAX_LOG_LINES} lines or ${MAX_LOG_BYTES / 1024} KiB per attempt)`,
+      });
+    return out;
   }
 }

@@ -7,7 +7,7 @@
 import { DuckEngine } from '../engine/duck-engine.js';
 import type { RippleSpec } from '../engine/topology.js';
 import { type Clock, systemClock } from '../shared/clock.js';
-import { AttemptLog } from './attempt-log.js';
+import { AttemptLog, LOG_FLUSH_MS } from './attempt-log.js';
 import { CatchmentUnreachable, DuckClient } from './client.js';
 import { RunLedger } from './ledger.js';
 import type { DuckConfig, DuckEvent, DuckJobMessage } from './protocol.js';
@@ -214,18 +214,22 @@ export class Duck {
     this.emit({ kind: 'ripple-start', at: this.clock.now(), f, ripple, attempt });
     let result: { rows: number | null; changed: boolean };
     const log = new AttemptLog(() => this.clock.now());
-    // The attempt's log lines go out before its outcome, so whoever sees the outcome can read them.
-    const sendLog = () => {
-      const lines = log.lines();
+    const sendLog = (final: boolean) => {
+      const lines = log.take(final);
       if (lines.length > 0)
         this.emit({ kind: 'ripple-log', at: this.clock.now(), f, ripple, attempt, lines });
     };
+    // Lines go out while the attempt runs, and the rest before its outcome, so whoever sees the
+    // outcome can read them all.
+    const ticker = this.clock.setInterval(() => sendLog(false), LOG_FLUSH_MS);
+    ticker.unref();
     try {
       result = await this.runner.run(ripple, f, this.ledger.inputs(f), (level, message, fields) =>
         log.add(level, message, fields),
       );
     } catch (err) {
-      sendLog();
+      ticker.cancel();
+      sendLog(true);
       const outcome = this.engine.failed(ripple, f);
       this.emit({
         kind: 'ripple-fail',
@@ -239,7 +243,8 @@ export class Duck {
       if (!outcome.retry) this.ledger.endRun(f);
       return;
     }
-    sendLog();
+    ticker.cancel();
+    sendLog(true);
     const { runCompleted } = this.engine.completed(ripple, f);
     // The event that completes a run goes out only after the snapshot is published, so a Sink that
     // starts on it always reads this run's data; the ledger records the Ripple only then too, so a

@@ -4,6 +4,7 @@
  * `duckstring logs [--follow]` read them back.
  */
 import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/main.js';
@@ -129,6 +130,37 @@ describe('ctx.log on the Catchment', () => {
     expect((await logs('chatty', '', key.body.key)).status).toBe(403);
     expect((await c.api('GET', '/api/ponds/chatty/runs', undefined, key.body.key)).status).toBe(403);
     expect((await logs('chatty', '', null)).status).toBe(401);
+  });
+});
+
+describe('a running attempt', () => {
+  it('sends its lines while it runs, and each line once', async () => {
+    // The Ripple logs, then holds until the test drops a file into the deployed Pond's folder.
+    const held = `import { existsSync } from 'node:fs';
+import { ripple } from 'duckstring/pond';
+export const held = ripple({
+  name: 'held',
+  async run(ctx) {
+    ctx.log.info('waiting for go');
+    const until = Date.now() + 60_000;
+    while (!existsSync('go') && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    ctx.log.info('going');
+    await ctx.writeTable('held', 'SELECT 1 AS n');
+  },
+});
+`;
+    expect(
+      (await c.deploy(await writePond(work, { name: 'live', files: { 'ripples/held.ts': held } }))).status,
+    ).toBe(201);
+    await c.api('POST', '/api/ponds/live/pulse', {});
+    await waitFor('the first line while the Ripple runs', async () =>
+      (await logs('live')).body.lines.some((l: any) => l.message === 'waiting for go'),
+    );
+    const [running] = await c.runs('live');
+    expect(running.attempts.map((a: any) => a.status)).toEqual(['running']);
+    await writeFile(path.join(c.root, 'ponds', 'live', '1.0.0', 'go'), '');
+    await waitFor('live to complete', async () => (await c.status('live')).runs.completed === 1);
+    expect((await logs('live')).body.lines.map((l: any) => l.message)).toEqual(['waiting for go', 'going']);
   });
 });
 
