@@ -14,14 +14,14 @@ export function pondRelativeStack(stack: string, pondDir: string): string {
   const prefixes = [`${pathToFileURL(dir).href}/`, `${dir}${path.sep}`];
   const head: string[] = [];
   const frames: string[] = [];
+  const relative = (line: string) => prefixes.reduce((text, prefix) => text.split(prefix).join(''), line);
   for (const line of stack.split('\n')) {
     if (!FRAME.test(line)) {
       // The message (possibly several lines) comes before the first frame.
-      if (frames.length === 0) head.push(line);
+      if (frames.length === 0) head.push(relative(line));
       continue;
     }
-    let rel = line;
-    for (const prefix of prefixes) rel = rel.split(prefix).join('');
+    const rel = relative(line);
     // Kept only when it names a file of the Pond: no absolute path, URL or Node-internal left.
     if (!/(^|[\s(])(\/|[A-Za-z]:\\|file:|node:)/.test(rel.replace(FRAME, ' ')) && /\.\w+:\d+:\d+/.test(rel))
       frames.push(rel);
