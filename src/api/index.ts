@@ -7,6 +7,7 @@ export * from './endpoint.js';
 export * as events from './events.js';
 export * as governance from './governance.js';
 export * as lines from './lines.js';
+export * as logs from './logs.js';
 export * as operations from './operations.js';
 export * as ponds from './ponds.js';
 export * as query from './query.js';
@@ -15,9 +16,10 @@ import * as duck from './duck.js';
 import * as events from './events.js';
 import * as governance from './governance.js';
 import * as lines from './lines.js';
+import * as logs from './logs.js';
 import * as operations from './operations.js';
 import * as ponds from './ponds.js';
 import * as query from './query.js';
 
 /** Every area of the contract: `api.ponds.runs` is `GET /api/ponds/:name/runs`. */
-export const api = { operations, ponds, lines, query, governance, duck, events };
+export const api = { operations, ponds, lines, logs, query, governance, duck, events };

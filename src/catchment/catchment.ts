@@ -325,6 +325,16 @@ export class Catchment {
             engine.rippleCompleted(line, e.ripple, e.f, now, e.changed),
           );
           break;
+        case 'ripple-log':
+          this.store.logs.append({
+            pond: name,
+            major,
+            f: e.f,
+            ripple: e.ripple,
+            attempt: e.attempt,
+            lines: e.lines,
+          });
+          break;
         case 'ripple-fail':
           this.store.recordRippleAttempt({
             ...base,

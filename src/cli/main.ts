@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { DEMO_SCENARIO } from '../sim/demo.js';
 import { registerGovernanceCommands } from './governance.js';
 import { type CliIO, processIO, UsageError } from './io.js';
+import { registerLogsCommand } from './logs.js';
 import { registerPondCommands } from './pond.js';
 import { registerRuntimeCommands } from './runtime.js';
 import { runScenarioText, simulateCommand } from './simulate.js';
@@ -54,6 +55,7 @@ function buildProgram(io: CliIO): Command {
 
   registerPondCommands(program, io);
   registerRuntimeCommands(program, io);
+  registerLogsCommand(program, io);
   registerGovernanceCommands(program, io);
   registerUpCommand(program, io);
   registerWatchCommand(program, io);

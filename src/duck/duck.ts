@@ -7,6 +7,7 @@
 import { DuckEngine } from '../engine/duck-engine.js';
 import type { RippleSpec } from '../engine/topology.js';
 import { type Clock, systemClock } from '../shared/clock.js';
+import { AttemptLog, LOG_FLUSH_MS } from './attempt-log.js';
 import { CatchmentUnreachable, DuckClient } from './client.js';
 import { RunLedger } from './ledger.js';
 import type { DuckConfig, DuckEvent, DuckJobMessage } from './protocol.js';
@@ -21,6 +22,8 @@ export interface RippleRunner {
     ripple: string,
     f: number,
     inputs: Readonly<Record<string, string>>,
+    /** Receives the attempt's `ctx.log` lines (they are stored per attempt on the Catchment). */
+    log?: RippleLogSink,
   ): Promise<{ rows: number | null; changed: boolean }>;
   /**
    * Publishes the tables staged for run f as the Pond's snapshot at freshness f; `changed` says
@@ -31,6 +34,12 @@ export interface RippleRunner {
   reset(): Promise<void>;
   close(): Promise<void>;
 }
+
+export type RippleLogSink = (
+  level: 'info' | 'warn' | 'error',
+  message: string,
+  fields?: Record<string, unknown>,
+) => void;
 
 export type RunnerFactory = (config: DuckConfig) => Promise<RippleRunner>;
 
@@ -204,9 +213,23 @@ export class Duck {
   private async execute(ripple: string, f: number, attempt: number): Promise<void> {
     this.emit({ kind: 'ripple-start', at: this.clock.now(), f, ripple, attempt });
     let result: { rows: number | null; changed: boolean };
+    const log = new AttemptLog(() => this.clock.now());
+    const sendLog = (final: boolean) => {
+      const lines = log.take(final);
+      if (lines.length > 0)
+        this.emit({ kind: 'ripple-log', at: this.clock.now(), f, ripple, attempt, lines });
+    };
+    // Lines go out while the attempt runs, and the rest before its outcome, so whoever sees the
+    // outcome can read them all.
+    const ticker = this.clock.setInterval(() => sendLog(false), LOG_FLUSH_MS);
+    ticker.unref();
     try {
-      result = await this.runner.run(ripple, f, this.ledger.inputs(f));
+      result = await this.runner.run(ripple, f, this.ledger.inputs(f), (level, message, fields) =>
+        log.add(level, message, fields),
+      );
     } catch (err) {
+      ticker.cancel();
+      sendLog(true);
       const outcome = this.engine.failed(ripple, f);
       this.emit({
         kind: 'ripple-fail',
@@ -220,6 +243,8 @@ export class Duck {
       if (!outcome.retry) this.ledger.endRun(f);
       return;
     }
+    ticker.cancel();
+    sendLog(true);
     const { runCompleted } = this.engine.completed(ripple, f);
     // The event that completes a run goes out only after the snapshot is published, so a Sink that
     // starts on it always reads this run's data; the ledger records the Ripple only then too, so a

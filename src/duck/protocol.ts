@@ -54,6 +54,17 @@ export const jobsResponseSchema = z.object({ jobs: z.array(duckJobSchema) });
 
 const errorInfo = z.object({ message: z.string(), stack: z.string().optional() });
 
+/** One `ctx.log` line of a Ripple attempt; the Duck bounds each attempt's lines (attempt-log.ts). */
+export const rippleLogLineSchema = z.object({
+  /** Position in the attempt's log, from 0: a replayed event stores nothing twice. */
+  seq: z.number().int().nonnegative(),
+  at: z.number(),
+  level: z.enum(['info', 'warn', 'error']),
+  message: z.string().max(16_384),
+  fields: z.record(z.string(), z.unknown()).optional(),
+});
+export type RippleLogLine = z.infer<typeof rippleLogLineSchema>;
+
 export const duckEventSchema = z.discriminatedUnion('kind', [
   z.object({
     kind: z.literal('ripple-start'),
@@ -70,6 +81,15 @@ export const duckEventSchema = z.discriminatedUnion('kind', [
     attempt: z.number().int().positive(),
     changed: z.boolean(),
     rows: z.number().int().nonnegative().nullable(),
+  }),
+  z.object({
+    /** `ctx.log` lines of one attempt, sent before that attempt's outcome. */
+    kind: z.literal('ripple-log'),
+    at: z.number(),
+    f: z.number(),
+    ripple: z.string(),
+    attempt: z.number().int().positive(),
+    lines: z.array(rippleLogLineSchema).max(2_000),
   }),
   z.object({
     kind: z.literal('ripple-fail'),

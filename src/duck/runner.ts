@@ -15,8 +15,8 @@ import path from 'node:path';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { publish, readManifest, STAGING_DIR } from '../compute/snapshots.js';
 import { quoteIdent } from '../pond/names.js';
-import type { RippleRunner } from './duck.js';
-import { closeRippleHost, executeRipple, exportTables } from './executor.js';
+import type { RippleLogSink, RippleRunner } from './duck.js';
+import { closeRippleHost, executeRipple, exportTables, RippleError } from './executor.js';
 import {
   fingerprintParquet,
   PublishedFingerprints,
@@ -25,15 +25,18 @@ import {
   writeStagedFingerprint,
 } from './fingerprint.js';
 import { loadPond } from './loader.js';
+import { pondRelativeStack } from './pond-stack.js';
 import type { DuckConfig } from './protocol.js';
 import { enterPondDir, openSandboxedRegistry } from './sandbox.js';
 
-/** `ctx.log` of a Ripple: JSON lines in the Duck's log file. */
-function rippleLogger(line: string, ripple: string) {
-  const write = (level: string) => (message: string, fields?: Record<string, unknown>) =>
+/** `ctx.log` of a Ripple: JSON lines in the Duck's log file, and the attempt's log sent to the Catchment. */
+function rippleLogger(line: string, ripple: string, sink: RippleLogSink | undefined) {
+  const write = (level: 'info' | 'warn' | 'error') => (message: string, fields?: Record<string, unknown>) => {
+    sink?.(level, message, fields);
     process.stderr.write(
-      `${JSON.stringify({ time: Date.now(), level, duck: line, ripple, msg: message, ...fields })}\n`,
+      `${JSON.stringify({ time: Date.now(), level, duck: line, ripple, msg: message, ...fields }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}\n`,
     );
+  };
   return { info: write('info'), warn: write('warn'), error: write('error') };
 }
 
@@ -92,7 +95,7 @@ export async function createRunner(config: DuckConfig): Promise<RippleRunner> {
   let publishing: Promise<unknown> = Promise.resolve();
 
   return {
-    async run(ripple, f, inputs) {
+    async run(ripple, f, inputs, sink) {
       const sources = resolveInputs(lineDir, inputs);
       // The previous successful run is the one last published (survives Duck restarts).
       const published = await readManifest(config.dataDir);
@@ -100,7 +103,7 @@ export async function createRunner(config: DuckConfig): Promise<RippleRunner> {
       // nothing is known to be unchanged.
       const previous = published && published.f < f ? published : null;
       const previousF = previous?.f ?? null;
-      const log = rippleLogger(config.line, ripple);
+      const log = rippleLogger(config.line, ripple, sink);
       // Each table is exported as soon as its Ripple finishes, before any later run can overwrite it
       // in the registry (Ripples of the next run may already be running): the published set of run
       // F is exactly what run F's Ripples wrote.
@@ -114,6 +117,12 @@ export async function createRunner(config: DuckConfig): Promise<RippleRunner> {
           previousF: previousF === null ? null : new Date(previousF),
           sources,
           log,
+        }).catch((err: unknown) => {
+          // The stack the Catchment stores is the Ripple's own, in the Pond's file names; the
+          // Duck's frames (executor, runner) say nothing to the Pond's author.
+          if (err instanceof RippleError)
+            err.stack = err.rippleStack ? pondRelativeStack(err.rippleStack, pond.dir) : err.message;
+          throw err;
         });
         const exported = await exportTables(
           conn,

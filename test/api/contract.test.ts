@@ -21,7 +21,7 @@ function declaredEndpoints(): AnyEndpoint[] {
     if (v && typeof v === 'object' && 'method' in v && 'path' in v && 'auth' in v) out.push(v as AnyEndpoint);
     else if (v && typeof v === 'object') for (const x of Object.values(v)) visit(x);
   };
-  for (const area of [api.operations, api.ponds, api.lines, api.query, api.governance, api.duck, api.events])
+  for (const area of [api.operations, api.ponds, api.lines, api.logs, api.query, api.governance, api.duck, api.events])
     visit(area);
   return out;
 }
@@ -92,6 +92,7 @@ describe('answers match their response schemas', () => {
       [api.ponds.pond, shop],
       [api.ponds.runs, { ...shop, query: { limit: 5 } }],
       [api.ponds.tables, shop],
+      [api.logs.logs, { ...shop, query: { limit: 5 } }],
       [api.ponds.catalog, {}],
       [api.lines.verbs.tap, { ...shop, body: {} }],
       [api.lines.verbs.tide, { ...shop, body: { bound: '1h' } }],

@@ -264,7 +264,7 @@ const cases: Case[] = [
     status: 400,
     code: 'invalid_request',
     message:
-      "body.events[0]: Invalid discriminator value. Expected 'ripple-start' | 'ripple-done' | 'ripple-fail' | 'run-failed' | 'run-published'",
+      "body.events[0]: Invalid discriminator value. Expected 'ripple-start' | 'ripple-done' | 'ripple-log' | 'ripple-fail' | 'run-failed' | 'run-published'",
   },
   {
     why: 'a Duck long poll past its maximum wait',

@@ -18,6 +18,7 @@ import { registerDuckRoutes } from './routes/ducks.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerGovernanceRoutes } from './routes/governance.js';
 import { registerLineRoutes } from './routes/lines.js';
+import { registerLogRoutes } from './routes/logs.js';
 import { registerOperationsRoutes } from './routes/operations.js';
 import { registerPondRoutes } from './routes/ponds.js';
 import { registerQueryRoutes } from './routes/query.js';
@@ -66,6 +67,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   registerOperationsRoutes(routes, application);
   registerPondRoutes(routes, application);
   registerLineRoutes(routes, application);
+  registerLogRoutes(routes, application);
   registerQueryRoutes(routes, application);
   registerGovernanceRoutes(routes, application);
   registerDuckRoutes(routes, application);

@@ -6,6 +6,7 @@ export * from './errors.js';
 export * from './layout.js';
 export * from './line-config.js';
 export * from './lines.js';
+export * from './logs.js';
 export * from './migrations.js';
 export * from './runs.js';
 export * from './schemas.js';

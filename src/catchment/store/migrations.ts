@@ -206,4 +206,28 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX gov_audit_by_time ON gov_audit (at);
     `,
   },
+  {
+    id: 7,
+    name: 'ripple logs',
+    sql: `
+      -- The ctx.log lines of Ripple attempts (bounded per attempt by the Duck, per line by the store).
+      -- id is the read cursor: lines are appended in arrival order. (seq, at) tell a replayed event
+      -- (same lines, ignored) from a new execution reusing the attempt's key (new times, kept).
+      CREATE TABLE ripple_logs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        pond TEXT NOT NULL,
+        major INTEGER NOT NULL CHECK (major >= 0),
+        f INTEGER NOT NULL,
+        ripple TEXT NOT NULL,
+        attempt INTEGER NOT NULL CHECK (attempt >= 0),
+        seq INTEGER NOT NULL CHECK (seq >= 0),
+        at INTEGER NOT NULL,
+        level TEXT NOT NULL CHECK (level IN ('info', 'warn', 'error')),
+        message TEXT NOT NULL,
+        fields TEXT CHECK (fields IS NULL OR json_valid(fields)),
+        UNIQUE (pond, major, f, ripple, attempt, seq, at)
+      ) STRICT;
+      CREATE INDEX ripple_logs_by_line ON ripple_logs (pond, major, id);
+    `,
+  },
 ];

@@ -8,6 +8,7 @@
  *   engineState  engine-state.ts  the engine snapshot: freshness, demand, faults, standing triggers
  *   runs         runs.ts          Pond Run and Ripple attempt history
  *   ducks        ducks.ts         registered Ducks and their token hashes
+ *   logs         logs.ts          the ctx.log lines of Ripple attempts
  *
  * Queries are built with Kysely against the row types in tables.ts and run synchronously by sql.ts.
  *
@@ -30,6 +31,7 @@ import { ConflictError, ValidationError } from './errors.js';
 import { DB_FILE, ensureRoot, resolveInRoot } from './layout.js';
 import { type Budgets, type LineConfig, LineConfigRepository } from './line-config.js';
 import { LineRepository, type LineSelection } from './lines.js';
+import { RippleLogRepository } from './logs.js';
 import {
   type PondRun,
   type PondRunInput,
@@ -99,6 +101,7 @@ export class CatchmentStore {
   readonly engineState: EngineStateRepository;
   readonly runs: RunHistoryRepository;
   readonly ducks: DuckRegistry;
+  readonly logs: RippleLogRepository;
   private readonly sql: SqlRunner;
 
   private constructor(
@@ -114,6 +117,7 @@ export class CatchmentStore {
     this.engineState = new EngineStateRepository(this.sql);
     this.runs = new RunHistoryRepository(this.sql, this.versions);
     this.ducks = new DuckRegistry(this.sql, this.lines);
+    this.logs = new RippleLogRepository(this.sql);
   }
 
   /** Ensures the root exists, opens `{root}/duck.db` and applies pending migrations. */

@@ -99,6 +99,21 @@ export interface RippleAttemptsTable {
   duck_id: string | null;
 }
 
+export interface RippleLogsTable {
+  id: Generated<number>;
+  pond: string;
+  major: number;
+  f: number;
+  ripple: string;
+  attempt: number;
+  seq: number;
+  at: number;
+  level: 'info' | 'warn' | 'error';
+  message: string;
+  /** JSON object text, or null. */
+  fields: string | null;
+}
+
 export interface DucksTable {
   pond: string;
   major: number;
@@ -151,6 +166,7 @@ export interface DuckDbTables {
   engine_state: EngineStateTable;
   pond_runs: PondRunsTable;
   ripple_attempts: RippleAttemptsTable;
+  ripple_logs: RippleLogsTable;
   ducks: DucksTable;
   gov_policy: GovPolicyTable;
   gov_api_keys: GovApiKeysTable;
