@@ -84,6 +84,20 @@ describe('failures explain the way out', () => {
     expect(status).toContain(failedLine);
     expect(status).toContain(blockedLine);
 
+    // A run error may quote data: a caller who may trigger but not operate the line gets the state,
+    // the reason without the error's text, and the way out.
+    const policy =
+      'principals:\n  - name: bob\ngrants:\n  - to: bob\n    privileges: [TRIGGER]\n    on: orders\n';
+    expect((await c.api('POST', '/api/policy/apply', { file: policy })).status).toBe(200);
+    const bob = (await c.api('POST', '/api/keys', { principal: 'bob' })).body.key as string;
+    const asBob = await c.api('POST', '/api/ponds/orders/pulse', {}, bob);
+    expect(asBob.status).toBe(200);
+    expect(asBob.body.status.attention).toEqual({
+      ...failed.attention,
+      reason: `the run at F ${f} failed in Ripple orders (its error is shown to holders of OPERATE on orders@1)`,
+    });
+    expect(JSON.stringify(asBob.body)).not.toContain('bad order');
+
     // The way out works: cleared, the Inlet takes demand again and the Sink is no longer blocked.
     expect(await cli(['control', 'clear', 'orders'])).toBe('clear orders@1: now idle\n');
     expect((await c.status('sales')).attention).toBeNull();
