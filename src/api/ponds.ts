@@ -23,12 +23,13 @@ export const lineStatusSchema = z.object({
     blocked: z.boolean(),
   }),
   /**
-   * Null while the line takes demand. Otherwise the state that makes it ignore Taps and Pulses, since
+   * Null while the line takes demand. Otherwise the state that makes it ignore (or, sleeping outside
+   * its windows, hold) Taps and Pulses, since
    * when, why (a run error's text only for holders of OPERATE) and the command that gets it out.
    */
   attention: z
     .object({
-      state: z.enum(['failed', 'killed', 'blocked']),
+      state: z.enum(['failed', 'killed', 'blocked', 'sleeping']),
       since: instant.nullable(),
       reason: z.string(),
       way_out: z.string(),

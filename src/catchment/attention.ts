@@ -7,8 +7,12 @@
  */
 import type { PondStatus } from '../engine/engine.js';
 
-/** The states in which the engine drops Taps and Pulses (engine.md: blocked Ponds ignore demand). */
-export type IgnoringState = 'failed' | 'killed' | 'blocked';
+/**
+ * The states in which demand does not run the line: the engine drops Taps and Pulses on failed,
+ * killed and blocked lines (engine.md: blocked Ponds ignore demand); a sleeping Inlet (outside every
+ * availability window) holds them until a window opens.
+ */
+export type IgnoringState = 'failed' | 'killed' | 'blocked' | 'sleeping';
 
 export interface Attention {
   state: IgnoringState;
@@ -39,7 +43,15 @@ export interface LineFacts {
   lastHalt: HaltedRun | null;
 }
 
+/** An Inlet with availability windows, none of them open now. */
+export interface WindowsClosed {
+  /** The next occurrence to open, or null when none will (every window expired). */
+  next: { window: string; at: number } | null;
+}
+
 export interface AttentionInput extends LineFacts {
+  /** Set when the line is an Inlet with windows and none is open now; null otherwise. */
+  windowsClosed: WindowsClosed | null;
   /**
    * For a blocked line: the failed or killed line upstream that blocks it (the first one found
    * walking required Sources), with its own facts. Null when the line is not blocked.
@@ -104,6 +116,20 @@ export function attentionFor(input: AttentionInput): Attention | null {
       // The Source's error is that line's data: OPERATE on this line does not cover it.
       reason: `its Source ${root.pond}@${root.major} is ${root.status}: ${haltReason(root, false)}`,
       way_out: clearCommand(root),
+    };
+  }
+  if (input.status === 'queued' && input.windowsClosed) {
+    const next = input.windowsClosed.next;
+    const m = input.newestMajor ? '' : ` -m ${input.major}`;
+    return {
+      state: 'sleeping',
+      since: null,
+      reason: next
+        ? `an Inlet outside its availability windows: the demand waits until window ${next.window} opens at ${new Date(next.at).toISOString()}`
+        : 'an Inlet whose availability windows will not open again',
+      way_out: next
+        ? `duckstring trigger window remove ${input.pond} ${next.window}${m}`
+        : `duckstring trigger window list ${input.pond}${m}`,
     };
   }
   return null;

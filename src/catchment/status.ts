@@ -1,5 +1,12 @@
 /** The status view of one Pond line, shared by the HTTP API, the CLI and the demo. */
-import { type AttentionInput, attentionFor, type HaltedRun, type LineFacts } from './attention.js';
+import { activeEnd, nextOpen } from '../engine/windows.js';
+import {
+  type AttentionInput,
+  attentionFor,
+  type HaltedRun,
+  type LineFacts,
+  type WindowsClosed,
+} from './attention.js';
 import type { Catchment } from './catchment.js';
 import { lineId, parseLineId } from './orchestrator.js';
 
@@ -93,8 +100,24 @@ function attentionInput(catchment: Catchment, line: string, showErrors: boolean)
   return {
     ...facts,
     blockedBy: facts.status === 'blocked' ? blockingSource(catchment, line) : null,
+    windowsClosed: facts.status === 'queued' ? windowsClosed(catchment, line) : null,
     showErrors,
   };
+}
+
+/** For an Inlet with windows of which none is open now: the next to open. Null otherwise. */
+function windowsClosed(catchment: Catchment, line: string): WindowsClosed | null {
+  const engine = catchment.orchestrator.state;
+  const spec = engine.topology.ponds[engine.pondId(line)]!.spec;
+  if (spec.sources.length > 0 || spec.windows.length === 0) return null;
+  const now = catchment.clock.now();
+  if (spec.windows.some((w) => activeEnd(w, now) !== null)) return null;
+  let next: WindowsClosed['next'] = null;
+  for (const w of spec.windows) {
+    const at = nextOpen(w, now);
+    if (at !== null && (next === null || at < next.at)) next = { window: w.name, at };
+  }
+  return { next };
 }
 
 /** The nearest failed or killed line up the required Sources of a blocked line (breadth first). */

@@ -324,7 +324,11 @@ async function postVerb(
 /** Why a line ignores demand and the way out, in one line (for verbs and `status`). */
 export function attentionLine(line: string, a: NonNullable<LineStatus['attention']>): string {
   const since = a.since ? ` since ${iso(a.since)}` : '';
-  return `${line} is ${a.state}${since}: ${a.reason}. It ignores demand until cleared: ${a.way_out}`;
+  const then =
+    a.state === 'sleeping'
+      ? `It holds demand until then; to run outside the windows: ${a.way_out}`
+      : `It ignores demand until cleared: ${a.way_out}`;
+  return `${line} is ${a.state}${since}: ${a.reason}. ${then}`;
 }
 
 /** Pond folders under `dir`, ordered so every Source comes before the Ponds reading it. */

@@ -18,6 +18,7 @@ const line = (over: Partial<LineFacts> = {}): LineFacts => ({
 const input = (over: Partial<AttentionInput> = {}): AttentionInput => ({
   ...line(),
   blockedBy: null,
+  windowsClosed: null,
   showErrors: true,
   ...over,
 });
@@ -79,6 +80,27 @@ describe('attentionFor', () => {
       since: new Date(AT).toISOString(),
       reason: 'killed by an operator during the run at F 2026-01-02T03:04:05.000Z',
     });
+  });
+
+  it('a queued Inlet outside its windows is sleeping until the next one opens', () => {
+    const next = { window: 'nightly', at: Date.UTC(2099, 0, 1) };
+    expect(attentionFor(input({ status: 'queued', windowsClosed: { next } }))).toEqual({
+      state: 'sleeping',
+      since: null,
+      reason:
+        'an Inlet outside its availability windows: the demand waits until window nightly opens at 2099-01-01T00:00:00.000Z',
+      way_out: 'duckstring trigger window remove sales nightly',
+    });
+    expect(
+      attentionFor(input({ status: 'queued', newestMajor: false, windowsClosed: { next: null } })),
+    ).toEqual({
+      state: 'sleeping',
+      since: null,
+      reason: 'an Inlet whose availability windows will not open again',
+      way_out: 'duckstring trigger window list sales -m 1',
+    });
+    // Without demand there is nothing to hold.
+    expect(attentionFor(input({ status: 'idle', windowsClosed: { next } }))).toBeNull();
   });
 
   it('a blocked line points at the Source that blocks it, never quoting that Source’s error', () => {

@@ -103,6 +103,33 @@ describe('failures explain the way out', () => {
     expect((await c.status('sales')).attention).toBeNull();
   });
 
+  it('an Inlet outside its windows says it sleeps until the next one opens', async () => {
+    const inlet = await writePond(work, {
+      name: 'nightly',
+      files: { 'ripples/nightly.sql': 'SELECT 1 AS x' },
+    });
+    expect((await c.deploy(inlet)).status).toBe(201);
+    await cli([
+      'trigger',
+      'window',
+      'add',
+      'nightly',
+      '--name',
+      'later',
+      '--every',
+      '1d',
+      '--start',
+      '2099-01-01T00:00:00Z',
+    ]);
+    expect(await cli(['trigger', 'pulse', 'nightly'])).toBe(
+      'pulse nightly@1: now queued\nnightly@1 is sleeping: an Inlet outside its availability windows: the demand waits until window later opens at 2099-01-01T00:00:00.000Z. It holds demand until then; to run outside the windows: duckstring trigger window remove nightly later\n',
+    );
+    // Removing the window is the way out: the held demand runs.
+    await cli(['trigger', 'window', 'remove', 'nightly', 'later']);
+    await waitFor('nightly to run', async () => (await c.status('nightly')).runs.completed === 1);
+    expect((await c.status('nightly')).attention).toBeNull();
+  });
+
   it('a killed line names the kill and the command that lifts it', async () => {
     expect(await cli(['control', 'kill', 'sales'])).toBe(
       'kill sales@1: now killed\nsales@1 is killed: killed by an operator. It ignores demand until cleared: duckstring control clear sales\n',
