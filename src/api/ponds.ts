@@ -22,6 +22,19 @@ export const lineStatusSchema = z.object({
     killed: z.boolean(),
     blocked: z.boolean(),
   }),
+  /**
+   * Null while the line takes demand. Otherwise the state that makes it ignore (or, sleeping outside
+   * its windows, hold) Taps and Pulses, since
+   * when, why (a run error's text only for holders of OPERATE) and the command that gets it out.
+   */
+  attention: z
+    .object({
+      state: z.enum(['failed', 'killed', 'blocked', 'sleeping']),
+      since: instant.nullable(),
+      reason: z.string(),
+      way_out: z.string(),
+    })
+    .nullable(),
   runs: z.object({ started: z.number().int(), completed: z.number().int() }),
   duck: z.object({ pid: z.number().int().nullable(), queued_jobs: z.number().int() }),
   last_runs: z.array(

@@ -310,6 +310,7 @@ export class Catchment {
             status: 'running',
             startedAt: e.at,
           });
+          if (e.attempt > 1) this.store.closeInterruptedAttempts(name, major, e.f, e.ripple, e.attempt, e.at);
           break;
         case 'ripple-done':
           this.store.recordRippleAttempt({

@@ -230,6 +230,8 @@ export function registerRuntimeCommands(program: Command, io: CliIO): void {
           ]),
         )}\n`,
       );
+      for (const l of lines)
+        if (l.attention) io.stdout(`${attentionLine(`${l.pond}@${l.major}`, l.attention)}\n`);
     });
 
   withConnection(
@@ -310,7 +312,23 @@ async function postVerb(
 ): Promise<void> {
   const clean = Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined));
   const res = await client.call(lineApi.verbs[verb], { params: { name }, body: clean });
-  io.stdout(`${verb} ${name}@${res.major}: now ${res.status.status}\n`);
+  const line = `${name}@${res.major}`;
+  io.stdout(
+    verb === 'untrigger'
+      ? `removed the standing trigger of ${line} (now ${res.status.status})\n`
+      : `${verb} ${line}: now ${res.status.status}\n`,
+  );
+  if (res.status.attention) io.stdout(`${attentionLine(line, res.status.attention)}\n`);
+}
+
+/** Why a line ignores demand and the way out, in one line (for verbs and `status`). */
+export function attentionLine(line: string, a: NonNullable<LineStatus['attention']>): string {
+  const since = a.since ? ` since ${iso(a.since)}` : '';
+  const then =
+    a.state === 'sleeping'
+      ? `It holds demand until then; to run outside the windows: ${a.way_out}`
+      : `It ignores demand until cleared: ${a.way_out}`;
+  return `${line} is ${a.state}${since}: ${a.reason}. ${then}`;
 }
 
 /** Pond folders under `dir`, ordered so every Source comes before the Ponds reading it. */

@@ -210,7 +210,8 @@ export class Duck {
     }
   }
 
-  private async execute(ripple: string, f: number, attempt: number): Promise<void> {
+  private async execute(ripple: string, f: number, proposed: number): Promise<void> {
+    const attempt = this.ledger.attemptStarted(ripple, f, proposed);
     this.emit({ kind: 'ripple-start', at: this.clock.now(), f, ripple, attempt });
     let result: { rows: number | null; changed: boolean };
     const log = new AttemptLog(() => this.clock.now());

@@ -18,6 +18,7 @@ export class RunLedger {
       CREATE TABLE IF NOT EXISTS ripples (name TEXT PRIMARY KEY, end_f REAL);
       CREATE TABLE IF NOT EXISTS runs (f REAL PRIMARY KEY, immediate_retries INTEGER NOT NULL, version TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, event TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS attempts (ripple TEXT NOT NULL, f REAL NOT NULL, attempt INTEGER NOT NULL, PRIMARY KEY (ripple, f));
     `);
     // Ledgers written before runs carried their Source inputs.
     const columns = this.db.prepare('PRAGMA table_info(runs)').all() as Array<{ name: string }>;
@@ -53,6 +54,27 @@ export class RunLedger {
         'INSERT INTO ripples (name, end_f) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET end_f = max(end_f, excluded.end_f)',
       )
       .run(name, f);
+    // Launches below the completed F can no longer be repeated: their numbers are not needed.
+    this.db.prepare('DELETE FROM attempts WHERE ripple = ? AND f < ?').run(name, f);
+  }
+
+  /**
+   * Records a launch of `ripple` at `f` and returns its attempt number: the engine's (`proposed`),
+   * or the one after the last launch at this F when that is higher. The engine numbers attempts
+   * within one Duck's life; a launch interrupted by a crash, or re-run by a Force at the same F,
+   * must not be reported as the same attempt twice.
+   */
+  attemptStarted(ripple: string, f: number, proposed: number): number {
+    const row = this.db.prepare('SELECT attempt FROM attempts WHERE ripple = ? AND f = ?').get(ripple, f) as
+      | { attempt: number }
+      | undefined;
+    const attempt = Math.max(proposed, (row?.attempt ?? 0) + 1);
+    this.db
+      .prepare(
+        'INSERT INTO attempts (ripple, f, attempt) VALUES (?, ?, ?) ON CONFLICT(ripple, f) DO UPDATE SET attempt = excluded.attempt',
+      )
+      .run(ripple, f, attempt);
+    return attempt;
   }
 
   /** Forget every Ripple's progress (a refresh run rebuilds from scratch). */

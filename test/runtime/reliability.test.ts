@@ -415,6 +415,20 @@ export const ${name} = ripple({
     expect(after.duck.pid).not.toBe(pid);
     expect(executions(root, 'two', 'a')).toBe(1); // a was complete in the ledger
     expect(executions(root, 'two', 'b')).toBe(2); // b was interrupted: re-run
+    // The re-run is the next attempt, and the interrupted one is closed rather than left running.
+    const { runs } = (await call(cp, 'GET', '/api/ponds/two/runs')).body;
+    expect(
+      runs[0].attempts.map((a: { ripple: string; attempt: number; status: string }) => [
+        a.ripple,
+        a.attempt,
+        a.status,
+      ]),
+    ).toEqual([
+      ['a', 1, 'succeeded'],
+      ['b', 1, 'failed'],
+      ['b', 2, 'succeeded'],
+    ]);
+    expect(runs[0].attempts[1].error).toBe('interrupted: its Duck stopped before the attempt finished');
   });
 });
 

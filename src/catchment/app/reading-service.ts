@@ -24,9 +24,13 @@ export class ReadingService {
    * full run history anyway.
    */
   status(who: Identity, line: LineRef) {
-    const status = lineStatus(this.catchment, line.pond, line.major);
-    if (this.governance.can(who, 'OPERATE', { kind: 'pond', pond: line.pond, major: line.major }))
-      return status;
+    const operates = this.governance.can(who, 'OPERATE', {
+      kind: 'pond',
+      pond: line.pond,
+      major: line.major,
+    });
+    const status = lineStatus(this.catchment, line.pond, line.major, operates);
+    if (operates) return status;
     return {
       ...status,
       last_runs: status.last_runs.map((r) => ({ ...r, error: r.error === null ? null : 'hidden' })),

@@ -361,6 +361,35 @@ export class RunHistoryRepository {
       .map(toPondRun);
   }
 
+  /**
+   * A later attempt of a Ripple started while earlier ones of the same run still read "running": those
+   * were interrupted (their Duck died) and will never report. They end as failed, at the new start.
+   */
+  closeInterruptedAttempts(
+    name: string,
+    major: number,
+    f: number,
+    ripple: string,
+    before: number,
+    atMs: number,
+  ): void {
+    const run = this.getPondRun(name, major, f);
+    if (!run) return;
+    this.sql.run(
+      this.sql.build
+        .updateTable('ripple_attempts')
+        .set((eb) => ({
+          status: 'failed',
+          finished_at: sql<number>`max(${atMs}, ${eb.ref('started_at')})`,
+          error: eb.fn.coalesce('error', eb.val('interrupted: its Duck stopped before the attempt finished')),
+        }))
+        .where('run_id', '=', run.id)
+        .where('ripple', '=', ripple)
+        .where('attempt', '<', before)
+        .where('status', '=', 'running'),
+    );
+  }
+
   /** Every Ripple attempt of one Pond Run, in start order. */
   listRunAttempts(runId: number): RippleAttempt[] {
     const id = parse('run id', z.number().int().positive(), runId);

@@ -262,6 +262,17 @@ export class CatchmentStore {
     return this.runs.finishPondRun(name, major, f, outcome);
   }
 
+  closeInterruptedAttempts(
+    name: string,
+    major: number,
+    f: number,
+    ripple: string,
+    before: number,
+    atMs: number,
+  ): void {
+    this.runs.closeInterruptedAttempts(name, major, f, ripple, before, atMs);
+  }
+
   recordRippleAttempt(input: RippleAttemptInput): { attempt: RippleAttempt; applied: boolean } {
     return this.runs.recordRippleAttempt(input);
   }
