@@ -250,14 +250,28 @@ export function registerRuntimeCommands(program: Command, io: CliIO): void {
         });
         if (opts.json) return io.stdout(`${JSON.stringify(res, null, 2)}\n`);
         const rows: unknown[][] = [];
+        // An attempt's error is printed whole under its row (a table cell would cut it).
+        const errors: (string | null)[] = [];
         for (const r of res.runs) {
-          rows.push([new Date(r.f).toISOString(), r.version, '(run)', '', r.status, '', '']);
-          for (const a of r.attempts)
-            rows.push(['', '', a.ripple, a.attempt, a.status, a.rowsWritten ?? '', a.error ?? '']);
+          rows.push([new Date(r.f).toISOString(), r.version, '(run)', '', r.status, '']);
+          errors.push(null);
+          for (const a of r.attempts) {
+            rows.push(['', '', a.ripple, a.attempt, a.status, a.rowsWritten ?? '']);
+            errors.push(a.error ?? null);
+          }
         }
-        io.stdout(
-          `${formatTable(['freshness', 'version', 'ripple', 'attempt', 'status', 'rows', 'error'], rows)}\n`,
-        );
+        const [header, rule, ...lines] = formatTable(
+          ['freshness', 'version', 'ripple', 'attempt', 'status', 'rows'],
+          rows,
+        ).split('\n');
+        const width = process.stdout.isTTY && process.stdout.columns ? process.stdout.columns : 100;
+        const out = [header, rule];
+        lines.forEach((line, i) => {
+          out.push(line!);
+          const error = errors[i];
+          if (error) out.push(...wrapIndented(`error: ${error}`, width, '    ', '           '));
+        });
+        io.stdout(`${out.join('\n')}\n`);
       },
     );
 
@@ -421,4 +435,32 @@ function registerWindowCommands(trigger: Command, io: CliIO): void {
     await client.call(lineApi.removeWindow, { params: { name, window: win }, query: { major: opts.major } });
     io.stdout(`removed window ${win} from ${name}\n`);
   });
+}
+
+/**
+ * `text` wrapped at word boundaries to `width` columns, its first line after `first` and the rest
+ * after `rest`; its own line breaks are kept and a word longer than a line is split, never cut.
+ */
+export function wrapIndented(text: string, width: number, first: string, rest: string): string[] {
+  const out: string[] = [];
+  for (const paragraph of text.split('\n')) {
+    let line = '';
+    const indent = () => (out.length === 0 ? first : rest);
+    const flush = () => {
+      out.push(`${indent()}${line}`.trimEnd());
+      line = '';
+    };
+    for (let word of paragraph.split(/[ \t]+/)) {
+      const room = () => Math.max(20, width - indent().length);
+      while (word.length > room()) {
+        if (line) flush();
+        out.push(`${indent()}${word.slice(0, room())}`);
+        word = word.slice(room());
+      }
+      if (line && line.length + 1 + word.length > room()) flush();
+      line = line ? `${line} ${word}` : word;
+    }
+    flush();
+  }
+  return out;
 }
