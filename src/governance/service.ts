@@ -685,7 +685,8 @@ export class GovernanceService {
     if (!entry || (!admin && !same(entry.principal, who.principal))) {
       throw new UnknownEntity(`unknown error id "${errorId}"`);
     }
-    const text = (key: string) => (typeof entry.detail[key] === 'string' ? (entry.detail[key] as string) : null);
+    const text = (key: string) =>
+      typeof entry.detail[key] === 'string' ? (entry.detail[key] as string) : null;
     return {
       error_id: errorId,
       at: entry.at,

@@ -53,7 +53,8 @@ async function cli(args: string[]): Promise<{ code: number; out: string; err: st
 
 /** What no answer to a non-administrator may hold: the hidden row's values, internals. */
 function assertNothingHidden(text: string): void {
-  for (const secret of ['hidden_us', 'US', 'Conver', 'raw_', 'region =', work]) expect(text).not.toContain(secret);
+  for (const secret of ['hidden_us', 'US', 'Conver', 'raw_', 'region =', work])
+    expect(text).not.toContain(secret);
 }
 
 beforeAll(async () => {
@@ -121,10 +122,14 @@ describe('the message a failed query answers with', () => {
     const hidden = await as('alice', 'POST', '/api/query', { sql: 'SELECT secret_cost FROM sales.costs' });
     const missing = await as('alice', 'POST', '/api/query', { sql: 'SELECT secret_cost FROM sales.nope' });
     expect(hidden.status).toBe(404);
-    expect(JSON.stringify(hidden.body).replaceAll('sales.costs', 'sales.nope')).toBe(JSON.stringify(missing.body));
+    expect(JSON.stringify(hidden.body).replaceAll('sales.costs', 'sales.nope')).toBe(
+      JSON.stringify(missing.body),
+    );
     // The administrator, who may read costs, gets the typo explained.
     const admin = await as('admin', 'POST', '/api/query', { sql: 'SELECT nme FROM sales.costs' });
-    expect(admin.body.error.message).toMatch(/^Binder Error: Referenced column "nme" not found[\s\S]*secret_cost/);
+    expect(admin.body.error.message).toMatch(
+      /^Binder Error: Referenced column "nme" not found[\s\S]*secret_cost/,
+    );
   });
 });
 
@@ -184,7 +189,9 @@ describe('looking an error up', () => {
     expect(admin.out).toMatch(/^error:\n {2}Conversion Error: Could not convert string '42EMEA'/m);
     const own = await cli(['audit', '--error-id', id, ...conn, '--key', keys.alice!]);
     expect(own.code, own.err).toBe(0);
-    expect(own.out).toContain(`sql:\n  ${LEAKY}\nmessage:\n  the query failed while executing (error id ${id})`);
+    expect(own.out).toContain(
+      `sql:\n  ${LEAKY}\nmessage:\n  the query failed while executing (error id ${id})`,
+    );
     assertNothingHidden(own.out);
     const other = await cli(['audit', '--error-id', id, ...conn, '--key', keys.bob!]);
     expect(other.code).not.toBe(0);
