@@ -16,7 +16,7 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/main.js';
-import { wrapIndented } from '../../src/cli/runtime.js';
+import { wrapIndented } from '../../src/cli/wrap.js';
 import { removeDir, TestCatchment, tempDir, waitFor, writePond } from '../support/runtime.js';
 
 let work: string;
