@@ -17,6 +17,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/main.js';
 import { wrapIndented } from '../../src/cli/wrap.js';
+import { QueryError } from '../../src/compute/query.js';
+import { sanitizeExecutionError } from '../../src/governance/sanitize.js';
 import { removeDir, TestCatchment, tempDir, waitFor, writePond } from '../support/runtime.js';
 
 let work: string;
@@ -130,6 +132,30 @@ describe('the message a failed query answers with', () => {
     expect(admin.body.error.message).toMatch(
       /^Binder Error: Referenced column "nme" not found[\s\S]*secret_cost/,
     );
+  });
+});
+
+describe('an administrator’s message names no internals', () => {
+  const raw = `raw_${'ab12'.repeat(8)}`;
+  const other = `raw_${'cd34'.repeat(8)}`;
+  const error = new QueryError(
+    'execution_failed',
+    `IO Error: could not read "/srv/duck/links/q1/0.parquet" behind "${other}"."t1" and ${raw}.t0 = '/x'\nLINE 1: SELECT CASE WHEN secret`,
+  );
+
+  it('relations it knows become tables; others, paths and the excerpt of the rewritten SQL go', () => {
+    const safe = sanitizeExecutionError(error, new Map([[`${raw}.t0`, 'sales@1.daily']]), { admin: true });
+    expect(safe.code).toBe('execution_failed');
+    expect(safe.publicMessage).toBe(
+      `IO Error: could not read "<path>" behind <relation> and sales@1.daily = '/x' (error id ${safe.errorId})`,
+    );
+    expect(safe.detail).toContain('/srv/duck/links');
+  });
+
+  it('anyone else: the generic message, as before', () => {
+    const safe = sanitizeExecutionError(error, new Map(), { admin: false });
+    expect(safe.publicMessage).toBe(`the query failed while executing (error id ${safe.errorId})`);
+    expect(sanitizeExecutionError(error).publicMessage).toMatch(/^the query failed while executing/);
   });
 });
 
