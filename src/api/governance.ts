@@ -259,3 +259,22 @@ export const audit = endpoint({
     ),
   }),
 });
+
+export const lookupError = endpoint({
+  method: 'GET',
+  path: '/api/errors/:id',
+  summary:
+    'The failure behind an error id: administrators see any, with the full text; the principal whose query failed sees its own SQL and message; anyone else gets 404 as for an unknown id',
+  auth: 'principal',
+  params: z.object({ id: z.string().min(1).max(100) }),
+  response: z.object({
+    error_id: z.string(),
+    at: instant,
+    principal: z.string(),
+    action: z.string(),
+    sql: z.string().nullable(),
+    message: z.string().nullable(),
+    error: z.string().nullable().optional(),
+    detail: z.record(z.string(), z.unknown()).optional(),
+  }),
+});

@@ -271,15 +271,29 @@ export function registerGovernanceCommands(program: Command, io: CliIO): void {
   withConnection(
     program
       .command('audit')
-      .description('Show the audit log, newest first (administrators).')
+      .description(
+        'Show the audit log, newest first (administrators); --error-id ID looks one failure up (administrators, or the principal whose query it was).',
+      )
       .option('--limit <n>', 'entries', '50')
       .option('--principal <name>')
       .option('--kind <kind>', 'query or change')
+      .option('--error-id <id>', 'the failure behind an error id')
       .option('--json', 'print JSON Lines'),
   ).action(
     async (
-      opts: ConnectionOptions & { limit: string; principal?: string; kind?: string; json?: boolean },
+      opts: ConnectionOptions & {
+        limit: string;
+        principal?: string;
+        kind?: string;
+        errorId?: string;
+        json?: boolean;
+      },
     ) => {
+      if (opts.errorId !== undefined) {
+        const found = await new CatchmentClient(opts).call(api.lookupError, { params: { id: opts.errorId } });
+        io.stdout(opts.json ? `${JSON.stringify(found)}\n` : formatErrorLookup(found));
+        return;
+      }
       const res = await new CatchmentClient(opts).call(api.audit, {
         query: {
           limit: opts.limit,
@@ -308,4 +322,30 @@ export function registerGovernanceCommands(program: Command, io: CliIO): void {
       );
     },
   );
+}
+
+/**
+ * One looked-up failure: when, whose, the SQL, what the caller was told and, for administrators,
+ * the full text — each whole, on its own indented lines.
+ */
+function formatErrorLookup(found: {
+  error_id: string;
+  at: string;
+  principal: string;
+  action: string;
+  sql: string | null;
+  message: string | null;
+  error?: string | null | undefined;
+}): string {
+  const block = (label: string, text: string | null | undefined) =>
+    text ? [`${label}:`, ...text.split('\n').map((line) => `  ${line}`)] : [];
+  return `${[
+    `error ${found.error_id}`,
+    `at:        ${found.at}`,
+    `principal: ${found.principal}`,
+    `action:    ${found.action}`,
+    ...block('sql', found.sql),
+    ...block('message', found.message),
+    ...block('error', found.error),
+  ].join('\n')}\n`;
 }

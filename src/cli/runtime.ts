@@ -12,6 +12,7 @@ import { packPond } from '../pond/archive.js';
 import { parseManifest } from '../pond/manifest.js';
 import { CatchmentClient, type ConnectionOptions, DEFAULT_ROOT, formatCsv, formatTable } from './client.js';
 import { type CliIO, UsageError } from './io.js';
+import { wrapIndented } from './wrap.js';
 
 export function withConnection(cmd: Command): Command {
   return cmd
@@ -252,14 +253,28 @@ export function registerRuntimeCommands(program: Command, io: CliIO): void {
         });
         if (opts.json) return io.stdout(`${JSON.stringify(res, null, 2)}\n`);
         const rows: unknown[][] = [];
+        // An attempt's error is printed whole under its row (a table cell would cut it).
+        const errors: (string | null)[] = [];
         for (const r of res.runs) {
-          rows.push([new Date(r.f).toISOString(), r.version, '(run)', '', r.status, '', '']);
-          for (const a of r.attempts)
-            rows.push(['', '', a.ripple, a.attempt, a.status, a.rowsWritten ?? '', a.error ?? '']);
+          rows.push([new Date(r.f).toISOString(), r.version, '(run)', '', r.status, '']);
+          errors.push(null);
+          for (const a of r.attempts) {
+            rows.push(['', '', a.ripple, a.attempt, a.status, a.rowsWritten ?? '']);
+            errors.push(a.error ?? null);
+          }
         }
-        io.stdout(
-          `${formatTable(['freshness', 'version', 'ripple', 'attempt', 'status', 'rows', 'error'], rows)}\n`,
-        );
+        const [header, rule, ...lines] = formatTable(
+          ['freshness', 'version', 'ripple', 'attempt', 'status', 'rows'],
+          rows,
+        ).split('\n');
+        const width = process.stdout.isTTY && process.stdout.columns ? process.stdout.columns : 100;
+        const out = [header, rule];
+        lines.forEach((line, i) => {
+          out.push(line!);
+          const error = errors[i];
+          if (error) out.push(...wrapIndented(`error: ${error}`, width, '    ', '           '));
+        });
+        io.stdout(`${out.join('\n')}\n`);
       },
     );
 

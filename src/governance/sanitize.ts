@@ -9,6 +9,12 @@
  * depend on nothing but the SQL text and the shapes of tables the caller may read. The caller gets
  * DuckDB's message, cut before the excerpt of the rewritten SQL and with the raw relations named
  * as the tables they stand for.
+ *
+ * Administrators may read the audit log, which holds the full text of every error, so hiding it
+ * from them protects nothing: an administrator's own failed query answers with DuckDB's message
+ * (cut before the excerpt of the rewritten SQL, raw relations named as their tables, file paths
+ * replaced) and the error id. Everyone else keeps the generic message: an error raised while rows
+ * flow may quote a value of a row their filter hides.
  */
 import { randomUUID } from 'node:crypto';
 
@@ -35,6 +41,7 @@ const BIND_CODES = new Set(['invalid_sql', 'unknown_table']);
 export function sanitizeExecutionError(
   error: unknown,
   relations: ReadonlyMap<string, string> = new Map(),
+  caller: { admin: boolean } = { admin: false },
 ): SanitizedError {
   const errorId = randomUUID();
   const message = error instanceof Error ? error.message : String(error);
@@ -47,13 +54,22 @@ export function sanitizeExecutionError(
   }
   const publicMessage = SAFE_CODES.has(code)
     ? `${withTableNames(message, relations)} (error id ${errorId})`
-    : `the query failed while executing (error id ${errorId})`;
+    : caller.admin
+      ? `${withoutInternals(bindMessage(message, relations))} (error id ${errorId})`
+      : `the query failed while executing (error id ${errorId})`;
   return { publicMessage, errorId, detail, code: SAFE_CODES.has(code) ? code : 'execution_failed' };
 }
 
-/** DuckDB's bind message without the excerpt of the (rewritten) SQL it points into. */
+/** DuckDB's message without the excerpt of the (rewritten) SQL it points into. */
 function bindMessage(message: string, relations: ReadonlyMap<string, string>): string {
   return withTableNames(message.split(/\n\s*LINE \d+:/)[0]!.trimEnd(), relations);
+}
+
+/** What `withTableNames` could not map: raw relations of other queries, absolute file paths. */
+function withoutInternals(message: string): string {
+  return message
+    .replace(/"?raw_[0-9a-f]{32}"?(\."?t\d+"?)?/g, '<relation>')
+    .replace(/(^|[\s'"(=:])\/(?:[^\s'"/()]+\/)+[^\s'"/()]*/g, '$1<path>');
 }
 
 /** Internal relation names replaced by the tables they stand for. */

@@ -57,6 +57,21 @@ export class Unauthenticated extends DomainError {
     super({ code: 'unauthenticated', httpStatus: 401, message });
   }
 }
+/** One failure looked up by its error id (GovernanceService.lookupError). */
+export interface ErrorLookup {
+  error_id: string;
+  at: number;
+  principal: string;
+  action: string;
+  /** The SQL as the principal sent it. */
+  sql: string | null;
+  /** What the principal was told (null for entries written before it was kept). */
+  message: string | null;
+  /** Administrators only: the full text and the whole audit entry's detail. */
+  error?: string | null;
+  detail?: Record<string, unknown>;
+}
+
 /** A named principal, group, key or policy entry does not exist (404). */
 export class UnknownEntity extends DomainError {
   constructor(message: string) {
@@ -656,6 +671,31 @@ export class GovernanceService {
   auditLog(who: Identity, filter: Parameters<GovernanceStore['listAudit']>[0]): AuditEntry[] {
     this.requireAdmin(who, 'read the audit log');
     return this.store.listAudit(filter);
+  }
+
+  /**
+   * The failure behind an error id. An administrator gets the whole audit entry (the full error
+   * text, the rewritten SQL); the principal whose query failed gets its own SQL and what it was
+   * told, never the full text (an error raised while rows flow may quote a value its row filter
+   * hides). Anyone else gets exactly what an id that does not exist gets.
+   */
+  lookupError(who: Identity, errorId: string): ErrorLookup {
+    const entry = this.store.listAudit({ limit: 1, errorId })[0];
+    const admin = this.isAdmin(who);
+    if (!entry || (!admin && !same(entry.principal, who.principal))) {
+      throw new UnknownEntity(`unknown error id "${errorId}"`);
+    }
+    const text = (key: string) =>
+      typeof entry.detail[key] === 'string' ? (entry.detail[key] as string) : null;
+    return {
+      error_id: errorId,
+      at: entry.at,
+      principal: entry.principal,
+      action: entry.action,
+      sql: text('sql'),
+      message: text('message'),
+      ...(admin ? { error: text('error'), detail: entry.detail } : {}),
+    };
   }
 
   // ───────────── queries ─────────────

@@ -8,7 +8,8 @@
  * else (QueryLimitError), then the principal's queries in progress (429 past
  * maxQueriesPerPrincipal); governing runs on the worker pool, and one time limit counts from
  * acceptance to the last row. Refusals keep their precise (safe) message; any error while executing
- * becomes a generic message with an error id, the full text going to the audit log.
+ * becomes a generic message with an error id (DuckDB's own, scrubbed, for an administrator), the
+ * full text going to the audit log.
  */
 
 import { QueryError, type QueryResult } from '../compute/query.js';
@@ -82,9 +83,11 @@ export class QueryService {
     // One deadline from acceptance covers governing, waiting for a slot and executing.
     const remainingMs = () => Math.floor(limits.timeoutMs - (performance.now() - started));
     const failed = (error: unknown, relations?: Map<string, string>) => {
-      const safe = sanitizeExecutionError(error, relations);
+      const safe = sanitizeExecutionError(error, relations, { admin: governance.isAdmin(who) });
       detail.error_id = safe.errorId;
       detail.error = safe.detail;
+      // What the caller was told: all that looking the error up shows a principal not an administrator.
+      detail.message = safe.publicMessage;
       audit('failed');
       return new QueryExecutionFailed(safe.code, safe.publicMessage, safe.errorId);
     };

@@ -21,7 +21,16 @@ function declaredEndpoints(): AnyEndpoint[] {
     if (v && typeof v === 'object' && 'method' in v && 'path' in v && 'auth' in v) out.push(v as AnyEndpoint);
     else if (v && typeof v === 'object') for (const x of Object.values(v)) visit(x);
   };
-  for (const area of [api.operations, api.ponds, api.lines, api.logs, api.query, api.governance, api.duck, api.events])
+  for (const area of [
+    api.operations,
+    api.ponds,
+    api.lines,
+    api.logs,
+    api.query,
+    api.governance,
+    api.duck,
+    api.events,
+  ])
     visit(area);
   return out;
 }

@@ -18,6 +18,8 @@ let work: string;
 let c: TestCatchment;
 const keys: Record<string, string> = {};
 let hiddenKeyId = '';
+/** The error id of a query of victim's that failed: no one else but administrators may look it up. */
+let hiddenErrorId = '';
 const archives: Record<string, Buffer> = {};
 
 const POLICY = `
@@ -366,6 +368,16 @@ const CASES: Case[] = [
     route: 'GET /api/audit',
     probes: () => [principalProbe('GET', (n) => `/api/audit?principal=${n}`)],
   },
+  {
+    route: 'GET /api/errors/{id}',
+    probes: () =>
+      ['eve', 'rita', 'cole'].map((who) => ({
+        who,
+        hidden: hiddenErrorId,
+        unknown: '00000000-0000-4000-8000-000000000000',
+        build: (id) => ({ method: 'GET', route: `/api/errors/${id}` }),
+      })),
+  },
   { route: 'GET /api/duck/whoami', nameless: 'Duck token only: names the line of a valid token' },
   ...[
     'GET /api/duck/{name}/{major}/config',
@@ -475,6 +487,10 @@ beforeAll(async () => {
     keys[name] = k.body.key;
     if (name === 'victim') hiddenKeyId = k.body.id;
   }
+  const failed = (await send('victim', 'POST', '/api/query', { sql: 'SELECT nope FROM payroll.salaries' }))
+    .body as { error?: { error_id?: string } };
+  expect(failed.error?.error_id, JSON.stringify(failed)).toMatch(/^[0-9a-f-]{36}$/);
+  hiddenErrorId = failed.error!.error_id!;
   for (const name of ['payroll', 'ghosts']) {
     archives[name] = await packPond(
       await writePond(work, { name, version: '1.1.0', files: { 'ripples/x.sql': 'SELECT 1 AS x' } }),

@@ -105,4 +105,8 @@ export function registerGovernanceRoutes(routes: RouteTable, app: Application): 
       })
       .map((e) => ({ ...e, at: new Date(e.at).toISOString() })),
   }));
+  routes.implement(gov.lookupError, ({ identity, params }) => {
+    const found = governance.lookupError(identity, params.id);
+    return { ...found, at: new Date(found.at).toISOString() };
+  });
 }
