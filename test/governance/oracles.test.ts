@@ -204,6 +204,15 @@ const CASES: Case[] = [
     route: 'GET /api/ponds/{name}/tables',
     probes: () => pondProbes('GET', (p, m) => ({ route: withMajorQuery(`/api/ponds/${p}/tables`, m) })),
   },
+  {
+    route: 'GET /api/ponds/{name}/logs',
+    probes: () => pondProbes('GET', (p, m) => ({ route: withMajorQuery(`/api/ponds/${p}/logs`, m) })),
+  },
+  {
+    // A Pond filter on the event stream: a hidden Pond is refused exactly like an unknown one.
+    route: 'GET /api/events',
+    probes: () => pondProbes('GET', (p) => ({ route: `/api/events?pond=${p}` }), { majors: false }),
+  },
   { route: 'GET /api/tables', nameless: 'lists only readable tables (checked below)' },
   {
     route: 'POST /api/query',
