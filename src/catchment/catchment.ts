@@ -486,8 +486,22 @@ export class Catchment {
       } else if (e.kind === 'pond-fail') {
         this.store.finishPondRun(name, major, e.f, { status: 'failed', atMs: at });
       }
+      if (e.kind === 'pond-done' || (e.kind === 'pond-start' && e.pass))
+        this.finishCoveredRuns(name, major, e.f, at);
     }
     for (const l of this.listeners) l(events);
+  }
+
+  /**
+   * A line's Pond completed at F: runs begun earlier at a lower F that are still open end with it.
+   * The engine tracks one run in flight per line, so when the Duck carries a pipelined run's Ripples
+   * straight past it (its targets coalesced into a later F), no completion names that F; its data
+   * is covered by F's (simulation seed 398309230).
+   */
+  private finishCoveredRuns(name: string, major: number, f: number, atMs: number): void {
+    for (const run of this.store.listPondRuns({ pond: name, major, status: 'running', limit: 1000 })) {
+      if (run.f < f) this.store.finishPondRun(name, major, run.f, { status: 'succeeded', atMs });
+    }
   }
 
   private inFlight(line: string): boolean {

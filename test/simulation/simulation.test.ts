@@ -14,6 +14,13 @@ import { type Faults, lineOf, NO_FAULTS, World } from './world.js';
 
 const BASE_SEED = 0x51_d0c4;
 
+/**
+ * Seeds that found product bugs, kept whatever the defaults become: 398309230 (a pipelined run the
+ * Duck carried past stayed "running" in the history) and 1245757075 (a run handed to an adopted Duck
+ * that had exited unseen failed instead of getting a new Duck).
+ */
+const REGRESSION_SEEDS = [398309230, 1245757075];
+
 function seeds(): number[] {
   const one = process.env.DUCKSTRING_SIM_SEED?.trim();
   if (one) return [Number(one) >>> 0];
@@ -62,15 +69,20 @@ async function simulate(seed: number, faults: Faults): Promise<Outcome> {
   try {
     world.faults = faults;
     const pulses = rng.int(2, 5);
-    const pulseAt = new Set(Array.from({ length: pulses }, () => rng.int(0, 150)));
-    for (let step = 0; step < 200; step++) {
+    const pulseAt = new Set(Array.from({ length: pulses }, () => rng.int(0, 120)));
+    for (let step = 0; step < 150; step++) {
       if (pulseAt.has(step)) demand(rng.pick(ponds).name);
       await world.step();
       checkFreshness();
     }
     // The faults stop; failed Ponds are cleared (an operator's verb) and every demand is repeated.
     world.faults = NO_FAULTS;
-    for (let step = 0; step < 50; step++) await world.step();
+    // Every run in flight finishes (or fails) on its own once the faults stop: none is stranded.
+    for (let step = 0; step < 400 && inFlight(world).length > 0; step++) {
+      await world.step();
+      checkFreshness();
+    }
+    for (const line of inFlight(world)) violations.push(`stuck: ${line} still has a run in flight`);
     for (const p of ponds) {
       const line = lineOf(p.name);
       if (world.catchment.orchestrator.state.pondState(line).isFailed) world.catchment.control(line, 'clear');
@@ -87,9 +99,22 @@ async function simulate(seed: number, faults: Faults): Promise<Outcome> {
   }
 }
 
+/** Lines with a run in flight that is neither failed nor killed. */
+function inFlight(world: World): string[] {
+  const engine = world.catchment.orchestrator.state;
+  return world.ponds
+    .map((p) => lineOf(p.name))
+    .filter((line) => {
+      const s = engine.pondState(line);
+      return s.startF > s.endF && !s.isFailed && !s.isKilled;
+    });
+}
+
 function settled(world: World, demanded: Map<string, number>): boolean {
   const engine = world.catchment.orchestrator.state;
-  return [...demanded].every(([line, at]) => engine.pondState(line).endF >= at);
+  return (
+    inFlight(world).length === 0 && [...demanded].every(([line, at]) => engine.pondState(line).endF >= at)
+  );
 }
 
 function check(world: World, demanded: Map<string, number>): string[] {
@@ -105,7 +130,6 @@ function check(world: World, demanded: Map<string, number>): string[] {
   // on F in the job queue and at the Duck, runtime.md.)
   const completed = new Map<string, number>();
   for (const e of world.events) {
-    if (process.env.SIM_DEBUG) console.log(JSON.stringify(e));
     if (e.kind === 'pond-done' || e.kind === 'pond-pass') {
       completed.set(e.pond, Math.max(e.f, completed.get(e.pond) ?? Number.NEGATIVE_INFINITY));
     } else if (e.kind === 'pond-start') {
@@ -121,19 +145,21 @@ function check(world: World, demanded: Map<string, number>): string[] {
     }
   }
   // History: one row per (line, F); one row per (Ripple, attempt); a succeeded run's attempts succeeded.
-  const runs = world.catchment.store.listPondRuns({});
+  const runs = world.catchment.store.listPondRuns({ limit: 1000 });
   const seen = new Set<string>();
   for (const run of runs) {
     const key = `${run.pond}@${run.major}/${run.f}`;
     if (seen.has(key)) out.push(`history: two runs for ${key}`);
     seen.add(key);
+    if (run.status === 'running') out.push(`history: ${key} is still running at the end`);
     const attempts = world.catchment.store.listRunAttempts(run.id);
     const ids = new Set<string>();
     for (const a of attempts) {
       const id = `${a.ripple}#${a.attempt}`;
       if (ids.has(id)) out.push(`history: ${key} has attempt ${id} twice`);
       ids.add(id);
-      if (run.status === 'succeeded' && a.status !== 'succeeded')
+      if (a.status === 'running') out.push(`history: ${key} attempt ${id} is still running at the end`);
+      else if (run.status === 'succeeded' && a.status !== 'succeeded')
         out.push(`history: ${key} succeeded but attempt ${id} is ${a.status}`);
     }
   }
@@ -143,20 +169,22 @@ function check(world: World, demanded: Map<string, number>): string[] {
 
 describe('simulation: a real Catchment and simulated Ducks under seeded faults', () => {
   it('without faults, every demand completes and the history is clean', async () => {
-    for (const seed of seeds().slice(0, 10)) {
+    for (const seed of seeds().slice(0, 5)) {
       const { violations } = await simulate(seed, NO_FAULTS);
       expect(violations, `DUCKSTRING_SIM_SEED=${seed}`).toEqual([]);
     }
   });
 
   it('with lost, repeated and late events, Duck crashes and Catchment crashes between save and dispatch', async () => {
-    const totals = { catchmentCrashes: 0, duckCrashes: 0, drops: 0, ackLost: 0, replays: 0 };
-    for (const seed of seeds()) {
+    const totals = { catchmentCrashes: 0, stranded: 0, duckCrashes: 0, drops: 0, ackLost: 0, replays: 0 };
+    const all = process.env.DUCKSTRING_SIM_SEED ? seeds() : [...REGRESSION_SEEDS, ...seeds()];
+    for (const seed of all) {
       const { violations, world } = await simulate(seed, FAULTY);
       expect(violations, `DUCKSTRING_SIM_SEED=${seed}`).toEqual([]);
       for (const k of Object.keys(totals) as Array<keyof typeof totals>) totals[k] += world.stats[k];
     }
-    // The faults were really injected (a run where none fired would prove nothing).
+    // The faults were really injected, and some crashes did strand a run between save and dispatch
+    // (a run where none fired would prove nothing).
     if (!process.env.DUCKSTRING_SIM_SEED) {
       for (const [k, v] of Object.entries(totals)) expect(v, k).toBeGreaterThan(0);
     }

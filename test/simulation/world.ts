@@ -100,7 +100,15 @@ export class World {
   faults: Faults = NO_FAULTS;
   /** Every engine event any Catchment incarnation observed, in order. */
   readonly events: EngineEvent[] = [];
-  readonly stats = { catchmentCrashes: 0, duckCrashes: 0, drops: 0, ackLost: 0, replays: 0, launches: 0 };
+  readonly stats = {
+    catchmentCrashes: 0,
+    stranded: 0,
+    duckCrashes: 0,
+    drops: 0,
+    ackLost: 0,
+    replays: 0,
+    launches: 0,
+  };
   readonly errors: string[] = [];
 
   constructor(
@@ -167,14 +175,32 @@ export class World {
     this.service = new DuckService(this.catchment);
   }
 
-  /** The process dies: no shutdown, no more timers or fleet calls; what SQLite committed stays. */
+  /**
+   * The process dies: no shutdown, no more timers or fleet calls; what SQLite committed stays. Checks
+   * on the way that nothing was decided without being saved (the saved engine state is the one in
+   * memory), and counts the runs only the restart can save: in flight in the engine, yet neither
+   * queued for nor known to a Duck (their begin-run was still between the save and the queue).
+   */
   crashCatchment(): void {
     this.stats.catchmentCrashes++;
+    const old = this.catchment;
+    const inMemory = JSON.stringify(old.orchestrator.state.snapshot());
+    const saved = JSON.stringify(old.store.loadEngineState()?.snapshot ?? null);
+    if (saved !== inMemory)
+      this.errors.push(`crash at ${this.clock.now()}: the saved engine state lags the one in memory`);
+    for (const p of this.ponds) {
+      const line = lineOf(p.name);
+      const s = old.orchestrator.state.pondState(line);
+      const ledger = this.ledgers.get(line);
+      const duckKnows = (ledger?.runs.has(s.startF) || ledger?.published.includes(s.startF)) ?? false;
+      if (s.startF > s.endF && !s.isFailed && !s.isKilled && old.jobs.depth(line) === 0 && !duckKnows)
+        this.stats.stranded++;
+    }
     this.processClock.kill();
     this.processFleet.dead = true;
-    this.catchment.orchestrator.stop();
-    this.catchment.jobs.close();
-    this.catchment.store.close();
+    old.orchestrator.stop();
+    old.jobs.close();
+    old.store.close();
     this.service = null;
     this.boot();
   }
@@ -252,7 +278,6 @@ export class World {
       }
       this.service?.report(ref, r.events);
     }
-    await new Promise((resolve) => setImmediate(resolve));
   }
 
   close(): void {
