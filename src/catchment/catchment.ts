@@ -145,6 +145,7 @@ export class Catchment {
     const saved = this.store.loadEngineState();
     this.orchestrator = new Orchestrator(this.specs(), saved?.snapshot ?? null, {
       now: this.now,
+      clock: this.clock,
       dispatch: (run) => this.dispatch(run.line, run.f, run.force, run.refresh, run.sourcesChanged),
       persist: (snap) => this.store.saveEngineState(snap, this.now()),
       observe: (events) => this.observe(events),
