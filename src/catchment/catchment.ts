@@ -145,6 +145,7 @@ export class Catchment {
     const saved = this.store.loadEngineState();
     this.orchestrator = new Orchestrator(this.specs(), saved?.snapshot ?? null, {
       now: this.now,
+      clock: this.clock,
       dispatch: (run) => this.dispatch(run.line, run.f, run.force, run.refresh, run.sourcesChanged),
       persist: (snap) => this.store.saveEngineState(snap, this.now()),
       observe: (events) => this.observe(events),
@@ -497,8 +498,22 @@ export class Catchment {
       } else if (e.kind === 'pond-fail') {
         this.store.finishPondRun(name, major, e.f, { status: 'failed', atMs: at });
       }
+      if (e.kind === 'pond-done' || (e.kind === 'pond-start' && e.pass))
+        this.finishCoveredRuns(name, major, e.f, at);
     }
     for (const l of this.listeners) l(events);
+  }
+
+  /**
+   * A line's Pond completed at F: runs begun earlier at a lower F that are still open end with it.
+   * The engine tracks one run in flight per line, so when the Duck carries a pipelined run's Ripples
+   * straight past it (its targets coalesced into a later F), no completion names that F; its data
+   * is covered by F's (simulation seed 398309230).
+   */
+  private finishCoveredRuns(name: string, major: number, f: number, atMs: number): void {
+    for (const run of this.store.listPondRuns({ pond: name, major, status: 'running', limit: 1000 })) {
+      if (run.f < f) this.store.finishPondRun(name, major, run.f, { status: 'succeeded', atMs });
+    }
   }
 
   private inFlight(line: string): boolean {

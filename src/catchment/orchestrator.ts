@@ -6,6 +6,7 @@
  */
 import { Engine, type EngineEvent, type EngineOptions, type EngineSnapshot } from '../engine/engine.js';
 import type { PondSpec } from '../engine/topology.js';
+import { type Clock, systemClock, type Timer } from '../shared/clock.js';
 import { DomainError } from '../shared/errors.js';
 
 /** The Catchment is shutting down: the change was not applied (Ducks keep such events and replay them). */
@@ -34,6 +35,8 @@ export interface OrchestratorHooks {
   persist(snapshot: EngineSnapshot): void;
   /** Every engine event, for history, metrics and logs. */
   observe?(events: readonly EngineEvent[]): void;
+  /** Whose timers wake the engine (default: the system's); a ManualClock drives windows and Tides. */
+  clock?: Pick<Clock, 'setTimeout'>;
 }
 
 /** The longest the timer sleeps even when nothing is due, so a wrong clock cannot strand the engine. */
@@ -41,7 +44,7 @@ const MAX_SLEEP_MS = 60_000;
 
 export class Orchestrator {
   private engine: Engine;
-  private timer: NodeJS.Timeout | null = null;
+  private timer: Timer | null = null;
   private stopped = false;
   /** Inside `batch`: dispatches waiting for the batch's save. */
   private held: BeginRun[] | null = null;
@@ -69,7 +72,7 @@ export class Orchestrator {
 
   stop(): void {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.cancel();
     this.timer = null;
   }
 
@@ -146,10 +149,10 @@ export class Orchestrator {
 
   private arm(now: number): void {
     if (this.stopped) return;
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.cancel();
     const wake = this.engine.nextWakeAt(now);
     const delay = wake === null ? MAX_SLEEP_MS : Math.min(MAX_SLEEP_MS, Math.max(1, wake - now));
-    this.timer = setTimeout(() => {
+    this.timer = (this.hooks.clock ?? systemClock).setTimeout(() => {
       this.timer = null;
       if (!this.stopped) this.apply(() => {});
     }, delay);

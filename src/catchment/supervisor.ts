@@ -86,7 +86,14 @@ export class DuckSupervisor {
   /** Launches the line's Duck unless one is alive. */
   ensure(line: string): void {
     const d = this.ducks.get(line);
-    if (d && !d.exited && !d.stopping) return;
+    if (d && !d.exited && !d.stopping) {
+      // An adopted Duck's exit is noticed only when looked at: look now, or the job just queued
+      // waits for a Duck that is gone until the next check fails the run (simulation seed 1245757075).
+      if (this.fleet.observe(d.instance) === 'running') return;
+      d.exited = true;
+      this.ducks.delete(line);
+      this.hooks.log('duck exited', { line, duckPid: d.instance.id, how: 'gone' });
+    }
     const token = this.hooks.issueToken(line);
     const now = this.clock.now();
     let duck: SupervisedDuck | undefined;

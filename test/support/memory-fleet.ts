@@ -14,9 +14,13 @@ export class MemoryFleet implements DuckFleet {
   readonly ducks: MemoryDuck[] = [];
   private nextId = 1000;
 
+  /** `launched` lets a test start its own Duck (e.g. a simulated one) for each launch. */
+  constructor(private readonly launched?: (launch: DuckLaunch, instance: DuckInstance) => void) {}
+
   launch(launch: DuckLaunch, exited: (how: string) => void): DuckInstance {
     const duck: MemoryDuck = { line: launch.line, id: this.nextId++, running: true, exited, signals: [] };
     this.ducks.push(duck);
+    this.launched?.(launch, duck);
     return duck;
   }
 
