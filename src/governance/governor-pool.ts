@@ -95,12 +95,16 @@ export class GovernorPool {
     return this.scheduler.load();
   }
 
-  /** Terminates every worker; jobs in progress fail. */
-  async close(): Promise<void> {
+  /**
+   * Stops every worker: each finishes the job in progress, closes its DuckDB and ends. Terminating a
+   * thread with a DuckDB call pending would abort the whole process, so termination is only the
+   * fallback for a worker that does not end within `graceMs`.
+   */
+  async close(graceMs = 10_000): Promise<void> {
     this.closed = true;
     const workers = this.slots.filter((s): s is Slot => s !== undefined).map((s) => s.worker);
     this.slots.fill(undefined);
-    await Promise.all(workers.map((w) => w.terminate()));
+    await Promise.all(workers.map((w) => stopWorker(w, graceMs)));
   }
 
   private onWorker(job: GovernJob, timeoutMs: number): Promise<GovernedQuery> {
@@ -184,6 +188,16 @@ export class GovernorPool {
     // Warm the replacement now so the next query does not pay for its start.
     if (!this.closed) this.spawn(index);
   }
+}
+
+async function stopWorker(worker: Worker, graceMs: number): Promise<void> {
+  if (worker.threadId === -1) return; // already ended
+  const ended = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+  worker.postMessage({ close: true });
+  const fallback = setTimeout(() => void worker.terminate(), graceMs);
+  fallback.unref();
+  await ended;
+  clearTimeout(fallback);
 }
 
 function startWorker(entry: URL | undefined, maxHeapMb: number): Worker {

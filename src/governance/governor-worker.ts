@@ -43,7 +43,33 @@ const governor = Governor.create();
 void governor.then(() => port.postMessage({ ready: true }));
 let cached: { revision: number; policy: Policy } | undefined;
 
-port.on('message', async (request: GovernRequest) => {
+/** The request in progress, so a close waits for it: its DuckDB calls must not outlive the thread. */
+let inFlight: Promise<unknown> = Promise.resolve();
+
+/**
+ * Closing: finish what is in progress, close DuckDB, then let the thread end by itself. Terminating a
+ * thread while a DuckDB call is pending aborts the whole process (a native callback into a dead
+ * environment), so the pool asks for this instead.
+ */
+async function shutDown(): Promise<void> {
+  await inFlight.catch(() => undefined);
+  try {
+    (await governor).close();
+  } catch {
+    // Its DuckDB never opened: nothing to close.
+  }
+  port?.close();
+}
+
+port.on('message', (message: GovernRequest | { close: true }) => {
+  if ('close' in message) {
+    void shutDown();
+    return;
+  }
+  inFlight = handle(message);
+});
+
+async function handle(request: GovernRequest): Promise<void> {
   let response: GovernResponse;
   try {
     if (request.document !== undefined) {
@@ -61,5 +87,5 @@ port.on('message', async (request: GovernRequest) => {
   } catch (error) {
     response = { id: request.id, ok: false, error: serializeError(error) };
   }
-  port.postMessage(response);
-});
+  port?.postMessage(response);
+}

@@ -8,7 +8,8 @@ import type { GovernRequest } from '../../src/governance/governor-worker.js';
 
 const port = parentPort!;
 port.postMessage({ ready: true });
-port.on('message', (request: GovernRequest) => {
+port.on('message', (request: GovernRequest | { close: true }) => {
+  if ('close' in request) return port.close();
   if (request.sql === 'stall') for (;;);
   port.postMessage({
     id: request.id,
