@@ -1,0 +1,75 @@
+/**
+ * The compute topology's shared vocabulary: job kinds, worker endpoints and the route a job of a
+ * principal takes. The directory (endpoints and assignments in duck.db, src/compute/directory/)
+ * answers "which endpoints may this job use"; the router (src/compute/remote/) adds health,
+ * canaries, load sharing and fallback; workers (src/compute/worker/) execute. Plain data only, so
+ * each side can be tested without the others.
+ */
+
+/** What kind of work is being placed. Pond runs join with remote Ducks. */
+export const JOB_KINDS = ['interactive', 'async'] as const;
+export type JobKind = (typeof JOB_KINDS)[number];
+
+export const ENDPOINT_STATUSES = ['active', 'draining', 'inactive'] as const;
+/** `active` takes new work; `draining` finishes what it has and takes none; `inactive` is off. */
+export type EndpointStatus = (typeof ENDPOINT_STATUSES)[number];
+
+/** A registered worker as the router needs it, secret included (never leaves the Catchment). */
+export interface EndpointTarget {
+  name: string;
+  /** `grpc://host:port` or `grpcs://host:port`. */
+  url: string;
+  /** The worker's AGENT_TOKEN, decrypted. Never logged, never returned by an API. */
+  token: string;
+  status: EndpointStatus;
+  /** Queries the Catchment sends at once at most; null = the worker's own admission decides. */
+  capacity: number | null;
+  /** Changes whenever url or token changes, so cached connections are replaced. */
+  revision: number;
+}
+
+/** One endpoint a job may go to, with what its assignment allows when that endpoint fails. */
+export interface RouteCandidate {
+  endpoint: EndpointTarget;
+  /** Run locally when this endpoint cannot take the job before any row reached the caller. */
+  fallbackLocal: boolean;
+  /** Which assignment made it a candidate, e.g. "assignment 4 (group analysts, default)". */
+  assignment: string;
+}
+
+/**
+ * Where a job of a principal may run. An empty `candidates` list means local execution. Several
+ * candidates share the load (the router picks the one with the fewest outstanding queries).
+ */
+export interface RouteDecision {
+  candidates: RouteCandidate[];
+  /** Human-readable: which rule decided, for `compute explain` and the audit log. */
+  reason: string;
+}
+
+/** The directory's port, as the router and the query service see it. */
+export interface ComputeDirectory {
+  /** Resolves the assignments that apply to `principal` for `kind` (see docs/compute.md, "Resolution order"). */
+  route(principal: string, kind: JobKind): RouteDecision;
+  /** Every registered endpoint (for background health checks), secrets included. */
+  endpoints(): EndpointTarget[];
+  /** Called after any endpoint or assignment change, so caches and health checks follow. */
+  subscribe(listener: () => void): () => void;
+}
+
+/** Where a query ran, as audit entries and the `x-duckstring-executed-on` header report it. */
+export type Placement =
+  | { kind: 'local' }
+  | { kind: 'remote'; endpoint: string }
+  | { kind: 'fallback'; endpoint: string; reason: string };
+
+export function placementLabel(placement: Placement): string {
+  switch (placement.kind) {
+    case 'local':
+      return 'local';
+    case 'remote':
+      return `remote:${placement.endpoint}`;
+    case 'fallback':
+      return `fallback:${placement.endpoint}`;
+  }
+}
