@@ -724,7 +724,7 @@ async function governedService(snapshot: Snapshot, catalog: Catalog) {
           limits: { timeoutMs: request.timeoutMs },
         }),
     }),
-    limits: service.queryLimits,
+    limits: resolveQueryLimits(),
   });
   return {
     service: queries,

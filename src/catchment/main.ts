@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { constrainLinePrincipals, linePrincipal } from '../governance/line-principals.js';
 import { GovernanceService } from '../governance/service.js';
 import { GovernanceStore } from '../governance/store.js';
-import type { QueryLimitsInput } from '../query/limits.js';
+import { type QueryLimitsInput, resolveQueryLimits } from '../query/limits.js';
 import { QueryService } from '../query/query-service.js';
 import { Catchment, type CatchmentOptions, type StoredManifest } from './catchment.js';
 import { DataService } from './data.js';
@@ -56,10 +56,11 @@ async function startLocked(opts: StartOptions, lock: RootLock): Promise<RunningC
   const { key, created } = ensureAdminKey(opts.root);
   const data = new DataService(catchment, opts.snapshotGraceMs);
   const metrics = new Metrics(catchment);
+  const limits = resolveQueryLimits(opts.queries);
   const governance = new GovernanceService(new GovernanceStore(catchment.store.db), {
     adminKey: key,
     catalog: async () => (await data.snapshot()).catalog,
-    ...(opts.queries ? { queries: opts.queries } : {}),
+    governorThreads: limits.governorThreads,
     now: () => catchment.clock.now(),
     constrain: (before, next, action) =>
       constrainLinePrincipals(before, next, action, livePrincipals(catchment)),
@@ -68,7 +69,7 @@ async function startLocked(opts: StartOptions, lock: RootLock): Promise<RunningC
     governance,
     snapshots: data.querySnapshots,
     route: () => data.backend,
-    limits: governance.queryLimits,
+    limits,
     onTapRead: (name, major) => tapDemand(catchment, name, major),
   });
   catchment.useGovernance(governance, new GovernedInputs(opts.root, data, governance));

@@ -16,7 +16,6 @@
  * Every change is validated as a whole policy (Policy.parse, then Governor.validatePolicy against
  * the published catalog) before it is stored, so a bad filter or mask changes nothing.
  */
-import { type QueryLimitsConfig, type QueryLimitsInput, resolveQueryLimits } from '../query/limits.js';
 import { DomainError } from '../shared/errors.js';
 import type { Catalog } from './catalog.js';
 import { GovernanceError, PolicyError } from './errors.js';
@@ -93,11 +92,8 @@ export interface GovernanceServiceOptions {
    * The Catchment uses it to keep its Pond lines' principals (see line-principals.ts).
    */
   constrain?: (before: PolicyDocument, next: PolicyDocument, action: string) => PolicyDocument;
-  /**
-   * Limits on queries (src/query/limits.ts): governance uses the governor threads; the query
-   * service (src/query/query-service.ts) enforces the rest.
-   */
-  queries?: QueryLimitsInput;
+  /** Worker threads that parse and rewrite queries (the query limits' governorThreads; default 2). */
+  governorThreads?: number;
   /** The time audit entries, key expiries and policy revisions are stamped with (default Date.now). */
   now?: () => number;
 }
@@ -117,14 +113,12 @@ export class GovernanceService {
   /** Queries are governed off the event loop, on worker threads (created at the first query). */
   private governorPool: GovernorPool | undefined;
   private readonly now: () => number;
-  readonly queryLimits: QueryLimitsConfig;
 
   constructor(
     readonly store: GovernanceStore,
     private readonly options: GovernanceServiceOptions,
   ) {
     this.now = options.now ?? Date.now;
-    this.queryLimits = resolveQueryLimits(options.queries);
   }
 
   private getGovernor(): Promise<Governor> {
@@ -708,7 +702,7 @@ export class GovernanceService {
    */
   govern(who: Identity, sql: string, catalog: Catalog, timeoutMs: number): Promise<GovernedQuery> {
     const { revision, document } = this.current();
-    this.governorPool ??= new GovernorPool({ threads: this.queryLimits.governorThreads });
+    this.governorPool ??= new GovernorPool({ threads: this.options.governorThreads ?? 2 });
     return this.governorPool.govern(
       { sql, principal: who.principal, policy: { revision, document }, catalog },
       timeoutMs,

@@ -4,7 +4,7 @@
  * cannot pile work up in any stage; past the limit a query is refused at once (429) and costs
  * nothing more.
  */
-import { QueryLimitError } from './errors.js';
+import { QueryLimitError } from '../governance/errors.js';
 
 /** Seconds a refused principal is told to wait: about one small query's run. */
 const RETRY_AFTER_SECONDS = 1;

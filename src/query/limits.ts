@@ -5,7 +5,7 @@
  * refused before it reaches the parser.
  */
 import { z } from 'zod';
-import { QueryLimitError } from './errors.js';
+import { QueryLimitError } from '../governance/errors.js';
 
 const positiveInt = z.number().int().positive();
 

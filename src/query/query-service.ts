@@ -16,12 +16,13 @@ import { QueryError, type QueryResult } from '../compute/query.js';
 import type { QueryBackend, QueryBackendRequest } from '../compute/query-backend.js';
 import type { SnapshotRef } from '../compute/snapshot-store.js';
 import type { Catalog } from '../governance/catalog.js';
+import { QueryDeadlineExceeded } from '../governance/errors.js';
 import type { GovernedQuery } from '../governance/rewrite.js';
 import { sanitizeExecutionError } from '../governance/sanitize.js';
 import type { GovernanceService, Identity } from '../governance/service.js';
 import type { AuditEntry } from '../governance/store.js';
 import { QueryAdmission } from './admission.js';
-import { QueryDeadlineExceeded, QueryExecutionFailed } from './errors.js';
+import { QueryExecutionFailed } from './errors.js';
 import { checkSqlText, type QueryLimitsConfig } from './limits.js';
 
 /** The published data a query is governed against and reads: one consistent view, leased. */

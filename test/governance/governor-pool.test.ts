@@ -9,11 +9,10 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/governance/catalog.js';
-import { GovernanceError } from '../../src/governance/errors.js';
+import { GovernanceError, QueryDeadlineExceeded } from '../../src/governance/errors.js';
 import { describeCatalog, type GovernJob, GovernorPool } from '../../src/governance/governor-pool.js';
 import { Policy } from '../../src/governance/policy.js';
 import { Governor } from '../../src/governance/rewrite.js';
-import { QueryDeadlineExceeded } from '../../src/query/errors.js';
 import { POLICY_DOCUMENT } from './fixtures.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

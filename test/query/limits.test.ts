@@ -3,8 +3,8 @@
  * scanner reads literals and comments, and per-principal admission.
  */
 import { describe, expect, it } from 'vitest';
+import { QueryLimitError } from '../../src/governance/errors.js';
 import { QueryAdmission } from '../../src/query/admission.js';
-import { QueryLimitError } from '../../src/query/errors.js';
 import { bracketDepth, checkSqlText, requestBodyLimit, resolveQueryLimits } from '../../src/query/limits.js';
 
 const refusal = (sql: string, limits = { maxSqlBytes: 100, maxNestingDepth: 3 }) => {

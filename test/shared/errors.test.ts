@@ -22,17 +22,19 @@ import { QueryError, type QueryErrorCode } from '../../src/compute/query.js';
 import { SnapshotError, type SnapshotErrorCode } from '../../src/compute/snapshots.js';
 import { DurationError } from '../../src/engine/duration.js';
 import { EngineError } from '../../src/engine/engine.js';
-import { GovernanceError, type GovernanceErrorCode, PolicyError } from '../../src/governance/errors.js';
+import {
+  GovernanceError,
+  type GovernanceErrorCode,
+  PolicyError,
+  QueryDeadlineExceeded,
+  type QueryLimitCode,
+  QueryLimitError,
+} from '../../src/governance/errors.js';
 import { EntityConflict, Unauthenticated, UnknownEntity } from '../../src/governance/service.js';
 import { ArchiveError } from '../../src/pond/archive.js';
 import { PondError } from '../../src/pond/manifest.js';
 import { ScaffoldError } from '../../src/pond/scaffold.js';
-import {
-  QueryDeadlineExceeded,
-  QueryExecutionFailed,
-  type QueryLimitCode,
-  QueryLimitError,
-} from '../../src/query/errors.js';
+import { QueryExecutionFailed } from '../../src/query/errors.js';
 import { DomainError, GrpcStatus, RequestError } from '../../src/shared/errors.js';
 
 const QUERY_CODES: QueryErrorCode[] = [

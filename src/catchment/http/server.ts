@@ -42,7 +42,7 @@ export interface ServerDeps {
 }
 
 export function buildServer(deps: ServerDeps): FastifyInstance {
-  const { catchment, governance } = deps;
+  const { catchment } = deps;
   const app = Fastify({ logger: deps.logger ?? false, bodyLimit: 512 * 1024 * 1024 });
   app.addContentTypeParser(
     ['application/octet-stream', 'application/gzip'],
@@ -50,7 +50,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     (_req, body, done) => done(null, body),
   );
 
-  installErrorHandler(app, { maxSqlBytes: () => governance.queryLimits.maxSqlBytes });
+  installErrorHandler(app, { maxSqlBytes: () => deps.queries.limits.maxSqlBytes });
   // Between listening and rebuilding the engine (a restart), answer 503 so Ducks simply retry.
   app.addHook('onRequest', async (_req, reply) => {
     if (!catchment.ready)

@@ -9,6 +9,6 @@ export function registerQueryRoutes(routes: RouteTable, app: Application): void 
     query.query,
     ({ body, identity }) => app.queries.query(identity, body.sql),
     // The SQL's own size limit is the service's (413 sql_too_large); this only bounds what is parsed.
-    { bodyLimit: requestBodyLimit(app.governance.queryLimits) },
+    { bodyLimit: requestBodyLimit(app.queries.limits) },
   );
 }
