@@ -30,6 +30,12 @@ export interface CapabilityClaims {
   expiresAt: number;
 }
 
+/**
+ * The Catchment's route serving snapshot files to capability holders
+ * (`GET <prefix>/<pond>/<major>/<file>`); a query's `snapshot_url` is the Catchment's base URL.
+ */
+export const SNAPSHOT_ROUTE_PREFIX = '/internal/snapshots';
+
 /** Where the key lives, relative to the Catchment root. */
 export const CAPABILITY_KEY_FILE = path.join('secrets', 'capability.key');
 export const CAPABILITY_KEY_BYTES = 32;
