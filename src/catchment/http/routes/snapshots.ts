@@ -11,9 +11,11 @@
  * - one uniform 404 for everything about the file: not listed by the capability, listed but gone,
  *   a different size than listed, a name that is not a snapshot file. "Not granted" and "does not
  *   exist" are indistinguishable;
- * - 200 with the bytes streamed, `content-length` and `x-checksum` (the checksum the capability
- *   lists, which the Catchment minted from the manifest; names are immutable, so name + size +
- *   that checksum identify the content).
+ * - 200 with the bytes streamed, `content-length` and `x-checksum`: the file's checksum as the
+ *   line's manifest states it now, so a worker expecting another version notices. A file that
+ *   already left the published set (still on disk for readers of the older set) is no longer in
+ *   the manifest: then it is the checksum the capability lists, which the Catchment minted from the
+ *   manifest while the file was current (names are immutable, so that still identifies it).
  *
  * The file is leased for as long as it streams, so garbage collection of a republished line never
  * removes it mid-download.
@@ -32,7 +34,7 @@ import type { Clock } from '../../../shared/clock.js';
 import { RequestError } from '../../../shared/errors.js';
 
 export interface SnapshotRouteDeps {
-  snapshots: Pick<LocalSnapshotStore, 'pathOf' | 'lease'>;
+  snapshots: Pick<LocalSnapshotStore, 'pathOf' | 'lease' | 'resolve'>;
   /** The capability key (loadOrCreateCapabilityKey). */
   key: Buffer;
   clock: Clock;
@@ -101,12 +103,14 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: SnapshotRoute
         release();
         throw error instanceof RequestError ? error : notFound();
       }
+      const current = await deps.snapshots.resolve({ pond: ref.pond, major: ref.major }).catch(() => null);
+      const checksum = current?.tables.find((t) => t.ref.file === ref.file)?.ref.checksum ?? claimed.checksum;
       const stream = handle.createReadStream({ autoClose: true });
       stream.once('close', release);
       reply
         .header('content-type', 'application/octet-stream')
         .header('content-length', String(claimed.size))
-        .header('x-checksum', claimed.checksum)
+        .header('x-checksum', checksum)
         .header('cache-control', 'no-store');
       return reply.send(stream);
     },
