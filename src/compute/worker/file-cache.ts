@@ -25,6 +25,11 @@ export interface FileCacheOptions {
   dir: string;
   /** The cap on the bytes of cached files. */
   maxBytes: number;
+  /**
+   * Which files found on start are the cache's own (by key); others are left alone, never counted
+   * or evicted, so a cache pointed at a directory holding something else does not delete it.
+   */
+  adopt?: (key: string) => boolean;
 }
 
 /** A cached file held for a reader: not evicted until `release` (idempotent). */
@@ -204,7 +209,7 @@ export class FileCache {
         if (prefix.length === 0 && d.name === TEMP_DIR) continue;
         const full = path.join(dir, d.name);
         if (d.isDirectory()) walk(full, [...prefix, d.name]);
-        else if (d.isFile()) {
+        else if (d.isFile() && (this.options.adopt ?? (() => true))([...prefix, d.name].join('/'))) {
           const st = fs.statSync(full);
           found.push({ key: [...prefix, d.name].join('/'), size: st.size, mtime: st.mtimeMs });
         }

@@ -29,8 +29,14 @@ export interface SnapshotFile {
   table: string;
   /** The file's name inside its line (`<table>/<unique>.parquet`, as SnapshotRef.file). */
   file: string;
-  size: number;
+  /** Bytes; a bigint as the generated proto type has it, or a number. */
+  size: number | bigint;
   checksum: string;
+}
+
+/** A SnapshotFile whose names passed checkSnapshotFile, its size a number. */
+export interface CheckedSnapshotFile extends SnapshotFile {
+  size: number;
 }
 
 export interface SnapshotFileSource {
@@ -60,7 +66,7 @@ const FILE = /^([A-Za-z_][A-Za-z0-9_]*)\/([^/\\\0]+\.parquet)$/;
  * Refuses, before any I/O, a file that is not a snapshot file of its line: an absolute name, `..`,
  * a backslash or NUL, a name of another table, an impossible size. The message says which rule.
  */
-export function checkSnapshotFile(f: SnapshotFile): void {
+export function checkSnapshotFile(f: SnapshotFile): CheckedSnapshotFile {
   const refuse = (why: string) => {
     throw new QueryError('invalid_request', `snapshot file ${JSON.stringify(f.file)} refused: ${why}`);
   };
@@ -74,14 +80,30 @@ export function checkSnapshotFile(f: SnapshotFile): void {
   if (!m) refuse('not a plain name <table>/<file>.parquet inside the line');
   if (m![1] !== f.table) refuse(`it is not a file of table ${f.table}`);
   if (m![2] === '..parquet' || m![2]!.startsWith('.')) refuse('hidden names are not snapshot files');
-  if (!Number.isSafeInteger(f.size) || f.size < 0) refuse(`size ${f.size} is not a byte count`);
+  const size =
+    typeof f.size === 'bigint' && f.size <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(f.size) : f.size;
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
+    refuse(`size ${f.size} is not a byte count`);
+  }
   if (typeof f.checksum !== 'string' || f.checksum.length === 0 || f.checksum.length > 256) {
     refuse('the checksum is missing or too long');
   }
   if (typeof f.relation !== 'string' || f.relation.length === 0) refuse('it names no relation');
+  // A plain copy: a proto message's extra fields do not travel further.
+  return {
+    relation: f.relation,
+    pond: f.pond,
+    major: f.major,
+    table: f.table,
+    file: f.file,
+    size: size as number,
+    checksum: f.checksum,
+  };
 }
 
 /** The cache key of a file: its immutable name, `pond/m<major>/<table>/<file>.parquet`. */
+const CACHE_KEY = /^[a-z][a-z0-9_]*\/m(0|[1-9]\d*)\/[A-Za-z_][A-Za-z0-9_]*\/[^/\\\0.][^/\\\0]*\.parquet$/;
+
 function cacheKey(f: SnapshotFile): string {
   return `${f.pond}/m${f.major}/${f.file}`;
 }
@@ -103,16 +125,20 @@ export class HttpSnapshotSource implements SnapshotFileSource {
   private readonly timeoutMs: number;
 
   constructor(options: HttpSnapshotSourceOptions) {
-    this.cache = new FileCache({ dir: options.cacheDir, maxBytes: options.cacheBytes });
+    this.cache = new FileCache({
+      dir: options.cacheDir,
+      maxBytes: options.cacheBytes,
+      adopt: (key) => CACHE_KEY.test(key),
+    });
     this.fetch = options.fetch ?? fetch;
     this.timeoutMs = options.downloadTimeoutMs ?? 5 * 60_000;
   }
 
   async open(
-    files: SnapshotFile[],
+    requested: SnapshotFile[],
     ctx: { capability: string; snapshotUrl: string },
   ): Promise<{ paths: Map<string, string>; release(): void }> {
-    for (const f of files) checkSnapshotFile(f);
+    const files = requested.map(checkSnapshotFile);
     const relations = new Set<string>();
     for (const f of files) {
       if (relations.has(f.relation)) {
@@ -144,7 +170,7 @@ export class HttpSnapshotSource implements SnapshotFileSource {
   }
 
   private async download(
-    f: SnapshotFile,
+    f: CheckedSnapshotFile,
     ctx: { capability: string; snapshotUrl: string },
     temp: string,
   ): Promise<void> {

@@ -168,4 +168,18 @@ describe('the snapshot file cache', () => {
     (await second.acquire('p/m1/t/a.parquet', 120, filler(120))).release();
     expect(fs.statSync(path.join(dir, 'p', 'm1', 't', 'a.parquet')).size).toBe(120);
   });
+
+  it('leaves files that are not its own alone: not counted, never evicted', async () => {
+    const dir = cacheDir();
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'notes.txt'), 'x'.repeat(500));
+    fs.mkdirSync(path.join(dir, 'p', 'm1', 't'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'p', 'm1', 't', 'old.parquet'), Buffer.alloc(60));
+    const cache = new FileCache({ dir, maxBytes: 100, adopt: (key) => key.endsWith('.parquet') });
+    expect(cache.keys()).toEqual(['p/m1/t/old.parquet']);
+    expect(cache.size).toBe(60);
+    (await cache.acquire('p/m1/t/new.parquet', 60, filler(60))).release();
+    expect(cache.keys()).toEqual(['p/m1/t/new.parquet']);
+    expect(fs.readFileSync(path.join(dir, 'notes.txt'), 'utf8')).toBe('x'.repeat(500));
+  });
 });

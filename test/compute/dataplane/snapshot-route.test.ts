@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { linePaths } from '../../../src/catchment/store/index.js';
 import {
   type CapabilityFile,
+  grantSnapshotFiles,
   loadOrCreateCapabilityKey,
   mintCapability,
   SNAPSHOT_ROUTE_PREFIX,
@@ -19,6 +20,7 @@ import { QueryError } from '../../../src/compute/query.js';
 import type { SnapshotTable } from '../../../src/compute/snapshot-store.js';
 import { stagingPath } from '../../../src/compute/snapshots.js';
 import {
+  type CheckedSnapshotFile,
   HttpSnapshotSource,
   type SnapshotFile,
   snapshotFileUrl,
@@ -77,7 +79,7 @@ afterAll(async () => {
   await removeDir(work);
 });
 
-function fileOf(name: string, relation = name.split('.')[1]!): SnapshotFile {
+function fileOf(name: string, relation = name.split('.')[1]!): CheckedSnapshotFile {
   const t = tables.get(name)!;
   return {
     relation,
@@ -151,10 +153,46 @@ describe('the Catchment snapshot route and the HTTP snapshot source', () => {
     expect(sha(first.paths.get('customers')!)).toBe(sha(catchmentPath('sales.customers')));
     expect(fs.statSync(first.paths.get('orders')!).size).toBeGreaterThan(2 * 1024 * 1024);
     first.release();
-    const second = await s.open(files, ctx);
+    // Sizes as the generated proto type carries them (bigint) name the same cached files.
+    const second = await s.open(
+      files.map((f) => ({ ...f, size: BigInt(f.size) })),
+      ctx,
+    );
     expect(requests - before).toBe(2);
     expect(second.paths).toEqual(first.paths);
     second.release();
+  });
+
+  it("opens what the Catchment grants for a query's tables, as files DuckDB reads", async () => {
+    const s = source(64 * 1024 * 1024);
+    const grantFor = ['sales.orders', 'payroll.salaries'].map((name) => ({
+      relation: `${name.replace('.', '@1.')}`,
+      snapshot: tables.get(name)!.ref,
+    }));
+    const granted = await grantSnapshotFiles(c.running.data.snapshots, grantFor, {
+      key,
+      now: Date.now(),
+      ttlMs: 60_000,
+    });
+    expect(granted.files.map((f) => [f.relation, f.size])).toEqual([
+      ['sales@1.orders', tables.get('sales.orders')!.bytes],
+      ['payroll@1.salaries', tables.get('payroll.salaries')!.bytes],
+    ]);
+    const opened = await s.open(granted.files, { capability: granted.capability, snapshotUrl: `${c.url}/` });
+    const duck = await openDuck();
+    try {
+      const count = async (relation: string) => {
+        const reader = await duck.connection.runAndReadAll(
+          `SELECT count(*)::INTEGER AS n FROM read_parquet('${opened.paths.get(relation)}')`,
+        );
+        return reader.getRowObjects()[0]!.n;
+      };
+      expect(await count('sales@1.orders')).toBe(600000);
+      expect(await count('payroll@1.salaries')).toBe(100);
+    } finally {
+      duck.close();
+      opened.release();
+    }
   });
 
   it('shares one download between concurrent queries needing the same file', async () => {
