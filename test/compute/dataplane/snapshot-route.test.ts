@@ -258,6 +258,47 @@ describe('the Catchment snapshot route and the HTTP snapshot source', () => {
     );
   });
 
+  it('keeps a file it streams through a republish and garbage collection, then lets it go', async () => {
+    const line = { pond: 'events', major: 1 };
+    const store = c.running.data.snapshots;
+    // Twice the size of what loopback socket buffers can hold, so the stream is still reading the
+    // file while its body goes unread.
+    const publishLog = async (seed: number) => {
+      const duck = await openDuck();
+      try {
+        const stagedPath = await stagingPath(linePaths(c.root, 'events', 1).data, 'log');
+        await duck.connection.run(
+          `SELECT setseed(${seed}); COPY (SELECT random() AS a, random() AS b FROM range(1500000) t(i)) TO '${stagedPath}' (FORMAT parquet)`,
+        );
+        return (await store.publish(line, { f: Date.now(), tables: [{ name: 'log', stagedPath }] }))
+          .tables[0]!;
+      } finally {
+        duck.close();
+      }
+    };
+    const old = await publishLog(0.1);
+    const oldPath = store.pathOf(old.ref);
+    const expected = sha(oldPath);
+    const f = { pond: 'events', major: 1, file: old.ref.file, size: old.bytes, checksum: old.ref.checksum };
+    const res = await fetch(snapshotFileUrl(c.url, f), {
+      headers: { authorization: `Capability ${grant([f])}` },
+    });
+    expect(res.status).toBe(200);
+    // Replaced and past any grace period: garbage collection would delete it, but it is being read.
+    await publishLog(0.2);
+    expect(await store.collect(line, { now: Date.now() + 1, graceMs: 0 })).toEqual([]);
+    expect(fs.existsSync(oldPath)).toBe(true);
+    // The retired file is no longer in the manifest: the checksum is the one the capability lists.
+    expect(res.headers.get('x-checksum')).toBe(old.ref.checksum);
+    const body = Buffer.from(await res.arrayBuffer());
+    expect(createHash('sha256').update(body).digest('hex')).toBe(expected);
+    await waitFor('the lease to be released', async () => (store.leases.has(oldPath) ? undefined : true));
+    expect(await store.collect(line, { now: Date.now() + 1, graceMs: 0 })).toEqual([old.ref.file]);
+    expect(fs.existsSync(oldPath)).toBe(false);
+    // Gone now: the same capability gets the uniform 404.
+    expect((await get(f, `Capability ${grant([f])}`)).status).toBe(404);
+  });
+
   it('answers 401 to a missing, garbled, tampered, foreign or expired capability', async () => {
     const orders = fileOf('sales.orders');
     const good = grant([orders]);
