@@ -58,6 +58,8 @@ export interface HttpSnapshotSourceOptions {
 }
 
 const POND = /^[a-z][a-z0-9_]*$/;
+/** `<claims>.<mac>`, both base64url (src/compute/capability.ts). */
+const CAPABILITY = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 const TABLE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** `<table>/<name>.parquet`, as the snapshot store names a file: two plain segments. */
 const FILE = /^([A-Za-z_][A-Za-z0-9_]*)\/([^/\\\0]+\.parquet)$/;
@@ -146,7 +148,13 @@ export class HttpSnapshotSource implements SnapshotFileSource {
       }
       relations.add(f.relation);
     }
-    if (files.length > 0) checkBaseUrl(ctx.snapshotUrl);
+    if (files.length > 0) {
+      checkBaseUrl(ctx.snapshotUrl);
+      // Checked here so that no error further down (a header the HTTP client refuses) can quote it.
+      if (typeof ctx.capability !== 'string' || !CAPABILITY.test(ctx.capability)) {
+        throw new QueryError('invalid_request', 'the snapshot capability is missing or malformed');
+      }
+    }
 
     const results = await Promise.allSettled(
       files.map((f) => this.cache.acquire(cacheKey(f), f.size, (temp) => this.download(f, ctx, temp))),

@@ -321,6 +321,7 @@ describe('the Catchment snapshot route and the HTTP snapshot source', () => {
     for (const [authorization, message] of cases) {
       const answer = await get(orders, authorization);
       expect(answer.status, String(authorization)).toBe(401);
+      if (authorization) expect(answer.body).not.toContain(authorization.split(' ')[1]);
       expect(JSON.parse(answer.body), String(authorization)).toEqual({
         error: { code: 'unauthenticated', message },
       });
@@ -438,6 +439,16 @@ describe('the Catchment snapshot route and the HTTP snapshot source', () => {
     await expect(s.open([orders], { ...ctx, snapshotUrl: 'file:///etc' })).rejects.toMatchObject({
       code: 'invalid_request',
     });
+    for (const capability of ['', 'no-dot', `${ctx.capability}\r\nx-evil: 1`, `${ctx.capability} `]) {
+      const error = await s.open([orders], { ...ctx, capability }).then(
+        () => null,
+        (e: unknown) => e as QueryError,
+      );
+      expect(error).toMatchObject({
+        code: 'invalid_request',
+        message: 'the snapshot capability is missing or malformed',
+      });
+    }
     expect(requests).toBe(before);
     expect(s.cache.keys()).toEqual([]);
     expect(SNAPSHOT_ROUTE_PREFIX).toBe('/internal/snapshots');

@@ -94,7 +94,10 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: SnapshotRoute
       }
       const release = deps.snapshots.lease([ref]);
       let handle: fs.promises.FileHandle | undefined;
+      let checksum: string;
       try {
+        const current = await deps.snapshots.resolve({ pond: ref.pond, major: ref.major }).catch(() => null);
+        checksum = current?.tables.find((t) => t.ref.file === ref.file)?.ref.checksum ?? claimed.checksum;
         handle = await fs.promises.open(file, 'r');
         const st = await handle.stat();
         if (!st.isFile() || st.size !== claimed.size) throw notFound();
@@ -103,8 +106,6 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: SnapshotRoute
         release();
         throw error instanceof RequestError ? error : notFound();
       }
-      const current = await deps.snapshots.resolve({ pond: ref.pond, major: ref.major }).catch(() => null);
-      const checksum = current?.tables.find((t) => t.ref.file === ref.file)?.ref.checksum ?? claimed.checksum;
       const stream = handle.createReadStream({ autoClose: true });
       stream.once('close', release);
       reply
