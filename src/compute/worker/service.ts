@@ -45,7 +45,12 @@ export function workerServiceImpl(
       const release = core.admit();
       const started = performance.now();
       const channel = new BatchChannel<ExecuteResponse>(CHANNEL_CAPACITY);
-      const onAbort = () => channel.abort(workerError('internal', 'the caller went away'));
+      // Stops the query (DuckDB interrupted) when the caller goes away or the stream ends early.
+      const stop = new AbortController();
+      const onAbort = () => {
+        channel.abort(workerError('internal', 'the caller went away'));
+        stop.abort();
+      };
       context.signal.addEventListener('abort', onAbort, { once: true });
       const batches = new RowBatcher((rowsJson, rowCount) =>
         channel.push(
@@ -64,7 +69,7 @@ export function workerServiceImpl(
             },
             rows: (rows) => batches.add(rows),
           },
-          context.signal,
+          stop.signal,
         )
         .then(async (done) => {
           await batches.flush();
@@ -78,7 +83,7 @@ export function workerServiceImpl(
         })
         .catch((error: unknown) => {
           const wire = toConnectError(error);
-          const canceled = context.signal.aborted;
+          const canceled = stop.signal.aborted;
           metrics.finished(
             'execute',
             canceled ? 'canceled' : 'error',
@@ -96,6 +101,7 @@ export function workerServiceImpl(
       } finally {
         // The stream ended early (caller gone, write failed): stop the query and wait for it.
         channel.abort(workerError('internal', 'the stream ended'));
+        stop.abort();
         await running;
       }
     },

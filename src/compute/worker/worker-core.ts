@@ -112,6 +112,7 @@ export class WorkerCore {
           tables: opened.paths,
           limits: limitsOf(spec),
           ...(spec.principal ? { principal: spec.principal } : {}),
+          signal,
         },
         sink,
       );
