@@ -94,7 +94,12 @@ export async function startWorker(
     readMaxBytes: MAX_MESSAGE_BYTES,
     writeMaxBytes: MAX_MESSAGE_BYTES,
   });
-  const grpcServer = tls ? http2.createSecureServer({ ...tls }, handler) : http2.createServer(handler);
+  // Node's default session memory (10 MB) is below one maximal message: a large request would be
+  // cut with ENHANCE_YOUR_CALM instead of the RESOURCE_EXHAUSTED the size check gives.
+  const sessionOptions = { maxSessionMemory: Math.ceil((4 * MAX_MESSAGE_BYTES) / 1024 ** 2) };
+  const grpcServer = tls
+    ? http2.createSecureServer({ ...tls, ...sessionOptions }, handler)
+    : http2.createServer(sessionOptions, handler);
   const sessions = new Set<http2.ServerHttp2Session>();
   grpcServer.on('session', (session) => {
     sessions.add(session);
