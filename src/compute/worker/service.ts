@@ -106,12 +106,21 @@ export function workerServiceImpl(
       }
     },
 
-    submit: (request) => jobs.submit(request.requestId, requireSpec(request.query)),
-    getJob: (request) => jobs.status(request.jobId),
-    fetchPage: (request) => jobs.fetchPage(request.jobId, request.cursor, request.maxRows),
-    cancel: (request) => jobs.cancel(request.jobId),
-    delete: (request) => jobs.delete(request.jobId),
+    submit: (request) => answer(() => jobs.submit(request.requestId, requireSpec(request.query))),
+    getJob: (request) => answer(() => jobs.status(request.jobId)),
+    fetchPage: (request) => answer(() => jobs.fetchPage(request.jobId, request.cursor, request.maxRows)),
+    cancel: (request) => answer(() => jobs.cancel(request.jobId)),
+    delete: (request) => answer(() => jobs.delete(request.jobId)),
   };
+}
+
+/** Any failure becomes a ConnectError with our code; an unexpected one says nothing about paths. */
+async function answer<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw toConnectError(error);
+  }
 }
 
 export function toHealthMessage(h: Awaited<ReturnType<WorkerCore['health']>>) {
