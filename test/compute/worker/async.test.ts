@@ -64,7 +64,7 @@ describe('worker async jobs (real process)', () => {
       checksum: 'c',
     };
     worker = await spawnWorker(
-      { AGENT_TOKEN: TOKEN, MAX_MEMORY_GB: '1', QUERY_RESULT_TTL: '1s', QUERY_CLEANUP_INTERVAL: '200ms' },
+      { AGENT_TOKEN: TOKEN, MAX_MEMORY_GB: '1', QUERY_RESULT_TTL: '4s', QUERY_CLEANUP_INTERVAL: '200ms' },
       ['--shared-root', root.dir, '--data-dir', `${root.dir}/worker-data`],
     );
     client = workerClient(worker.grpcUrl, TOKEN);
@@ -137,7 +137,7 @@ describe('worker async jobs (real process)', () => {
   it('cancels a running job and deletes jobs', async () => {
     const slow = await client.submit({
       requestId: 'req-slow',
-      query: { sql: 'SELECT count(*) FROM range(3000000000) a', tables: [], timeoutMs: 60_000 },
+      query: { sql: 'SELECT sum(range % 7) FROM range(3000000000)', tables: [], timeoutMs: 60_000 },
     });
     const canceled = await client.cancel({ jobId: slow.jobId });
     expect(canceled.state).toBe(JobState.CANCELED);

@@ -149,10 +149,11 @@ describe('worker Execute (real process, shared root)', () => {
       ['SELECT * FROM sales.nope', Code.NotFound, 'unknown_table'],
       ["COPY (SELECT 1) TO '/tmp/x.csv'", Code.PermissionDenied, 'not_allowed'],
     ];
+    cases.push(['SELECT sum(range % 7) FROM range(3000000000)', Code.DeadlineExceeded, 'timeout']);
     for (const [sql, code, name] of cases) {
-      const error = await collect(client.execute({ query: { sql, tables: [ordersFile()] } })).catch(
-        (e: unknown) => ConnectError.from(e),
-      );
+      const error = await collect(
+        client.execute({ query: { sql, tables: [ordersFile()], timeoutMs: 500 } }),
+      ).catch((e: unknown) => ConnectError.from(e));
       expect((error as ConnectError).code, sql).toBe(code);
       expect((error as ConnectError).metadata.get(ERROR_CODE_HEADER)).toBe(name);
       expect((error as ConnectError).rawMessage).not.toContain(root.dir);
