@@ -15,8 +15,8 @@ export function registerWorkerCommands(program: Command, io: CliIO): void {
     .command('start')
     .description(
       'Start a query worker. Environment: AGENT_TOKEN (required), LISTEN_ADDR, GRPC_LISTEN_ADDR, MAX_MEMORY_GB, ' +
-        'MAX_CONCURRENT_QUERIES, QUERY_RESULT_TTL, QUERY_CLEANUP_INTERVAL, WORKER_TLS_CERT_FILE, WORKER_TLS_KEY_FILE, ' +
-        'WORKER_DATA_DIR, WORKER_CACHE_DIR, WORKER_CACHE_MAX_GB.',
+        'MAX_CONCURRENT_QUERIES, MAX_QUEUED_QUERIES, QUERY_RESULT_TTL, QUERY_CLEANUP_INTERVAL, WORKER_DRAIN_TIMEOUT, ' +
+        'WORKER_TLS_CERT_FILE, WORKER_TLS_KEY_FILE, WORKER_SHARED_ROOT, WORKER_DATA_DIR, WORKER_CACHE_DIR, WORKER_CACHE_MAX_GB.',
     )
     .option('--listen-addr <host:port>', 'HTTP address for /health and /metrics (LISTEN_ADDR)')
     .option('--grpc-listen-addr <host:port>', 'internal gRPC address (GRPC_LISTEN_ADDR)')

@@ -101,6 +101,17 @@ describe('worker Execute (real process, shared root)', () => {
     );
     expect(capped).toMatchObject({ row_count: 5000, truncated: true });
     expect(capped.rows.length).toBe(5000);
+    const executor = new QueryExecutor();
+    try {
+      const local = await executor.execute('SELECT i FROM "nums@2".n ORDER BY i', {
+        tables: new Map([['nums@2.n', numbers.absolute]]),
+        limits: { maxRows: 5000 },
+      });
+      const { batches: _, ...remote } = capped;
+      expect(remote).toEqual(local);
+    } finally {
+      await executor.close();
+    }
   });
 
   it('refuses a missing or wrong token with UNAUTHENTICATED and never echoes it', async () => {
