@@ -24,7 +24,10 @@ export function registerWorkerCommands(program: Command, io: CliIO): void {
     .option('--max-concurrent <n>', 'queries running at once (MAX_CONCURRENT_QUERIES)')
     .option('--query-result-ttl <duration>', 'how long async results stay (QUERY_RESULT_TTL, e.g. 10m)')
     .option('--query-cleanup-interval <duration>', 'cleanup cadence (QUERY_CLEANUP_INTERVAL, e.g. 1m)')
-    .option('--shared-root <dir>', 'read snapshot files from this Catchment root instead of downloading them')
+    .option(
+      '--shared-root <dir>',
+      'read snapshot files from this Catchment root instead of downloading them (WORKER_SHARED_ROOT)',
+    )
     .option('--data-dir <dir>', 'where async results and per-query links live (WORKER_DATA_DIR)')
     .option('--cache-dir <dir>', 'downloaded snapshot cache (WORKER_CACHE_DIR)')
     .option('--cache-max-gb <gb>', 'snapshot cache size (WORKER_CACHE_MAX_GB)')
