@@ -34,8 +34,17 @@ export class DuckdbMonitor {
     };
   };
 
-  /** Bytes DuckDB reports in use across the worker's instances. */
-  async memoryUsed(): Promise<number> {
+  private reading: Promise<number> | null = null;
+
+  /** Bytes DuckDB reports in use across the worker's instances (concurrent callers share one read). */
+  memoryUsed(): Promise<number> {
+    this.reading ??= this.readAll().finally(() => {
+      this.reading = null;
+    });
+    return this.reading;
+  }
+
+  private async readAll(): Promise<number> {
     let total = await readMemory(this.connection);
     for (const [instance, probes] of this.live) {
       const probe = (async () => {

@@ -12,6 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createReadStream, promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { create } from '@bufbuild/protobuf';
@@ -126,11 +127,14 @@ export class JobStore {
     return toStatus(job);
   }
 
+  /** Runs a job to its end state; never rejects (nobody awaits a background job's failure). */
   private async run(job: Job, spec: QuerySpec): Promise<void> {
     const started = performance.now();
-    const handle = await fsp.open(job.file, 'w', 0o600);
+    let handle: FileHandle | undefined;
     let offset = 0;
     try {
+      const output = await fsp.open(job.file, 'w', 0o600);
+      handle = output;
       const done = await this.core().run(
         spec,
         {
@@ -150,7 +154,7 @@ export class JobStore {
               bytes += Buffer.byteLength(line);
               job.rowCount += 1;
             }
-            await handle.write(lines.join(''));
+            await output.write(lines.join(''));
             offset += bytes;
           },
         },
@@ -170,9 +174,9 @@ export class JobStore {
         this.finish(job, JobState.FAILED);
         this.metrics.finished('async', 'error', 0, job.errorCode);
       }
-      await fsp.rm(job.file, { force: true });
+      await fsp.rm(job.file, { force: true }).catch(() => undefined);
     } finally {
-      await handle.close();
+      await handle?.close().catch(() => undefined);
     }
   }
 

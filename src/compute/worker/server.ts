@@ -67,14 +67,14 @@ export async function startWorker(
   });
   let core: WorkerCore | undefined;
   const metrics: WorkerMetrics = new WorkerMetrics({
-    active: { help: 'Queries accepted and not finished.', read: async () => (await core!.health()).active },
+    active: { help: 'Queries accepted and not finished.', read: () => core?.activeCount ?? 0 },
     queued: { help: 'Queries waiting for a slot.', read: () => executor.slots.load().waiting },
     running: { help: 'Queries running.', read: () => executor.slots.load().running },
     stored_results: { help: 'Async results kept on disk.', read: (): number => jobs.stored() },
     memory_used_bytes: { help: 'Memory DuckDB reports in use.', read: () => monitor.memoryUsed() },
     memory_limit_bytes: { help: 'MAX_MEMORY_GB in bytes.', read: () => config.maxMemoryBytes },
     draining: { help: '1 while draining after SIGTERM.', read: () => (core?.draining ? 1 : 0) },
-    uptime_seconds: { help: 'Seconds since start.', read: async () => (await core!.health()).uptime_seconds },
+    uptime_seconds: { help: 'Seconds since start.', read: () => core?.uptimeSeconds() ?? 0 },
   });
   const jobs: JobStore = new JobStore(() => core!, metrics, {
     resultsDir: path.join(config.dataDir, 'results'),

@@ -73,6 +73,15 @@ export class WorkerCore {
     };
   }
 
+  /** Queries admitted and not finished. */
+  get activeCount(): number {
+    return this.active;
+  }
+
+  uptimeSeconds(): number {
+    return (performance.now() - this.startedAt) / 1000;
+  }
+
   /** Resolves when no admitted query is left, or after `timeoutMs` (false then). */
   waitIdle(timeoutMs: number): Promise<boolean> {
     if (this.active === 0) return Promise.resolve(true);
@@ -127,7 +136,7 @@ export class WorkerCore {
     return {
       worker_version: WORKER_VERSION,
       duckdb_version: this.monitor.version,
-      uptime_seconds: (performance.now() - this.startedAt) / 1000,
+      uptime_seconds: this.uptimeSeconds(),
       memory_used_bytes: await this.monitor.memoryUsed(),
       memory_limit_bytes: this.config.maxMemoryBytes,
       active: this.active,
