@@ -100,7 +100,10 @@ export interface QueryRequest {
   limits?: QueryLimits;
   /** Who runs it: query slots are shared round-robin between principals (fair-scheduler.ts). */
   principal?: string;
-  /** Aborting stops the query (waiting: dropped; running: DuckDB interrupted) with `canceled`. */
+  /**
+   * Honoured by `stream`: aborting stops the query (waiting: dropped; running: DuckDB interrupted)
+   * and it fails with execution_failed "the query was canceled".
+   */
   signal?: AbortSignal;
 }
 
