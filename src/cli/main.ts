@@ -12,6 +12,7 @@ import { registerRuntimeCommands } from './runtime.js';
 import { runScenarioText, simulateCommand } from './simulate.js';
 import { registerUpCommand } from './up.js';
 import { registerWatchCommand } from './watch.js';
+import { registerWorkerCommands } from './worker.js';
 
 const VERSION = '0.1.0';
 
@@ -59,6 +60,7 @@ function buildProgram(io: CliIO): Command {
   registerGovernanceCommands(program, io);
   registerUpCommand(program, io);
   registerWatchCommand(program, io);
+  registerWorkerCommands(program, io);
 
   program
     .command('duck', { hidden: true })

@@ -9,13 +9,25 @@
  * full type fidelity (results.ts).
  */
 import path from 'node:path';
-import { type DuckDBConnection, type DuckDBPreparedStatement, StatementType } from '@duckdb/node-api';
+import {
+  type DuckDBConnection,
+  type DuckDBInstance,
+  type DuckDBPreparedStatement,
+  StatementType,
+} from '@duckdb/node-api';
 import { z } from 'zod';
 import { DomainError } from '../shared/errors.js';
 import { FairScheduler } from '../shared/fair-scheduler.js';
 import { IDENTIFIER_SOURCE, isDuckdbReservedName, POND_REF_SOURCE } from '../shared/ids.js';
 import { SnapshotLeases } from './leases.js';
-import { type ConvertedResult, readResult } from './results.js';
+import {
+  type ColumnInfo,
+  type ConvertedResult,
+  converterFor,
+  type JsonValue,
+  readResult,
+  typeName,
+} from './results.js';
 import { createViews, lockDown, SandboxPool, type SandboxView } from './sandbox.js';
 import { linkSnapshots } from './snapshot-links.js';
 import { quoteString } from './sql-text.js';
@@ -88,6 +100,11 @@ export interface QueryRequest {
   limits?: QueryLimits;
   /** Who runs it: query slots are shared round-robin between principals (fair-scheduler.ts). */
   principal?: string;
+  /**
+   * Honoured by `stream`: aborting stops the query (waiting: dropped; running: DuckDB interrupted)
+   * and it fails with execution_failed "the query was canceled".
+   */
+  signal?: AbortSignal;
 }
 
 export type QueryResult = ConvertedResult;
@@ -110,6 +127,19 @@ export interface QueryExecutorOptions {
    * snapshots' filesystem so they are hard links. Default: the OS temp directory.
    */
   linkDirectory?: string;
+  /**
+   * Told of each query's DuckDB instance while it runs (a worker sums their memory for its health
+   * report); the returned function is awaited before the instance closes.
+   */
+  onInstance?: (instance: DuckDBInstance) => () => Promise<void>;
+}
+
+/** Receives a streamed result (see QueryExecutor.stream). */
+export interface RowSink {
+  /** Called once, before any row. */
+  columns(columns: ColumnInfo[]): Promise<void>;
+  /** One converted DuckDB chunk; the next chunk is read only once this resolves (backpressure). */
+  rows(rows: JsonValue[][]): Promise<void>;
 }
 
 const DEFAULT_LIMITS: Required<QueryLimits> = {
@@ -138,6 +168,7 @@ export class QueryExecutor {
   private readonly defaults: Required<QueryLimits>;
   private readonly tempDirectory: string;
   private readonly linkDirectory: string | undefined;
+  private readonly onInstance: QueryExecutorOptions['onInstance'];
 
   constructor(options: QueryExecutorOptions = {}) {
     const maxConcurrent = options.maxConcurrent ?? 2;
@@ -153,6 +184,7 @@ export class QueryExecutor {
     this.defaults = { ...DEFAULT_LIMITS, ...parseLimits(options.defaults) };
     this.tempDirectory = options.tempDirectory ?? '';
     this.linkDirectory = options.linkDirectory;
+    this.onInstance = options.onInstance;
   }
 
   async execute(sql: string, request: QueryRequest): Promise<QueryResult> {
@@ -180,6 +212,73 @@ export class QueryExecutor {
   }
 
   /**
+   * Like `execute`, but hands the result to `sink` chunk by chunk as DuckDB produces it, so the
+   * whole result is never held: same sandbox, limits, conversion and errors. A sink that throws
+   * (its reader went away) stops the query.
+   */
+  async stream(
+    sql: string,
+    request: QueryRequest,
+    sink: RowSink,
+  ): Promise<{ row_count: number; truncated: boolean }> {
+    if (typeof sql !== 'string' || sql.trim() === '') {
+      throw new QueryError('invalid_sql', 'SQL is empty');
+    }
+    const limits = { ...this.defaults, ...parseLimits(request.limits) };
+    const tables = resolveTables(request.tables);
+    const release = this.leases.acquire(tables.map((t) => t.file));
+    try {
+      return await this.inSlot(
+        request.principal,
+        limits,
+        (remaining) =>
+          this.sandboxed(
+            tables,
+            remaining,
+            [],
+            async (connection, progress) => {
+              const statement = await prepareSingleSelect(connection, sql).catch((error: unknown) => {
+                throw qualifyUnknownTable(toQueryError(error, null, 'bind'), connection, sql);
+              });
+              progress.executing();
+              const result = await statement.stream();
+              const columns: ColumnInfo[] = [];
+              const converters: Array<ReturnType<typeof converterFor>> = [];
+              for (let c = 0; c < result.columnCount; c++) {
+                const type = result.columnType(c);
+                columns.push({ name: result.columnName(c), type: typeName(type) });
+                converters.push(converterFor(type));
+              }
+              await sink.columns(columns);
+              let rowCount = 0;
+              for (;;) {
+                progress.assertInTime();
+                const chunk = await result.fetchChunk();
+                if (!chunk || chunk.rowCount === 0) return { row_count: rowCount, truncated: false };
+                if (rowCount >= limits.maxRows) return { row_count: rowCount, truncated: true };
+                const take = Math.min(chunk.rowCount, limits.maxRows - rowCount);
+                const rows: JsonValue[][] = [];
+                for (let r = 0; r < take; r++) rows.push(new Array<JsonValue>(columns.length));
+                for (let c = 0; c < columns.length; c++) {
+                  const vector = chunk.getColumnVector(c);
+                  const convert = converters[c]!;
+                  for (let r = 0; r < take; r++) rows[r]![c] = convert(vector.getItem(r));
+                }
+                rowCount += take;
+                await sink.rows(rows);
+                if (take < chunk.rowCount) return { row_count: rowCount, truncated: true };
+              }
+            },
+            request.signal,
+          ),
+        request.signal,
+      );
+    } finally {
+      release();
+    }
+  }
+
+  /**
    * Runs `work` in a query slot of `principal`'s turn. The time limit counts from the request: a
    * query still waiting for its slot when it runs out is dropped, and `work` gets what is left.
    */
@@ -187,6 +286,7 @@ export class QueryExecutor {
     principal: string | undefined,
     limits: Required<QueryLimits>,
     work: (remaining: Required<QueryLimits>) => Promise<T>,
+    signal?: AbortSignal,
   ): Promise<T> {
     const exceeded = (detail?: string) =>
       new QueryError('timeout', `query exceeded its time limit of ${limits.timeoutMs} ms`, detail);
@@ -195,6 +295,9 @@ export class QueryExecutor {
       () => waiting.abort(exceeded('while waiting for a query slot')),
       limits.timeoutMs,
     );
+    const onCancel = () => waiting.abort(canceled());
+    if (signal?.aborted) onCancel();
+    signal?.addEventListener('abort', onCancel, { once: true });
     try {
       return await this.slots.run(
         (waitedMs) => {
@@ -210,6 +313,7 @@ export class QueryExecutor {
       );
     } finally {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onCancel);
     }
   }
 
@@ -223,6 +327,7 @@ export class QueryExecutor {
     limits: Required<QueryLimits>,
     writable: readonly string[],
     work: (connection: DuckDBConnection, progress: SandboxProgress) => Promise<T>,
+    signal?: AbortSignal,
   ): Promise<T> {
     const links = await linkSnapshots(
       tables.map((t) => t.file),
@@ -236,6 +341,7 @@ export class QueryExecutor {
     });
     const views = tables.map((t, i) => ({ ...t, file: links.paths[i]! }));
     const instance = await this.pool.take();
+    const untrack = this.onInstance?.(instance);
     let connection: DuckDBConnection | undefined;
     let timedOut = false;
     let phase: QueryPhase = 'bind';
@@ -243,8 +349,15 @@ export class QueryExecutor {
       timedOut = true;
       connection?.interrupt();
     }, limits.timeoutMs);
+    let cancelled = false;
+    const onCancel = () => {
+      cancelled = true;
+      connection?.interrupt();
+    };
+    signal?.addEventListener('abort', onCancel, { once: true });
     try {
       connection = await instance.connect();
+      if (signal?.aborted) throw canceled();
       await lockDown(connection, {
         allowedPaths: [...views.map((v) => v.file), ...writable],
         threads: limits.threads,
@@ -273,10 +386,13 @@ export class QueryExecutor {
       assertInTime();
       return result;
     } catch (error) {
+      if (cancelled) throw canceled();
       throw scrubbed(toQueryError(error, timedOut ? limits.timeoutMs : null, phase), links.scrub);
     } finally {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onCancel);
       connection?.closeSync();
+      await untrack?.();
       instance.closeSync();
       await links.release();
     }
@@ -322,6 +438,11 @@ export class QueryExecutor {
       release();
     }
   }
+}
+
+/** The error a query stopped through QueryRequest.signal ends with. */
+function canceled(): QueryError {
+  return new QueryError('execution_failed', 'the query was canceled');
 }
 
 function parseLimits(limits: unknown): QueryLimits {
