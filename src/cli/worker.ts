@@ -47,7 +47,8 @@ export function registerWorkerCommands(program: Command, io: CliIO): void {
         throw error;
       }
       const { startWorker } = await import('../compute/worker/server.js');
-      const running = await startWorker(config).catch((error: Error) => {
+      const { dataDirRel } = await import('../catchment/store/layout.js');
+      const running = await startWorker(config, { lineDataDir: dataDirRel }).catch((error: Error) => {
         throw new UsageError(`worker not started: ${error.message}`, 1);
       });
       io.stdout(

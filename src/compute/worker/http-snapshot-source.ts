@@ -16,35 +16,14 @@ import { pipeline } from 'node:stream/promises';
 import { SNAPSHOT_ROUTE_PREFIX } from '../capability.js';
 import { QueryError } from '../query.js';
 import { type CachedFile, FileCache, FileTooLargeForCache } from './file-cache.js';
-
-// The SnapshotFileSource port is defined by the worker (src/compute/worker/snapshot-source.ts, in
-// the worker helper's branch). Until the branches merge, its shape is written here as the design
-// states it; the lead replaces these two local types with imports from snapshot-source.ts.
-/** One snapshot file a query may read, as the worker receives it (proto SnapshotFile). */
-export interface SnapshotFile {
-  /** The name the SQL uses for it. */
-  relation: string;
-  pond: string;
-  major: number;
-  table: string;
-  /** The file's name inside its line (`<table>/<unique>.parquet`, as SnapshotRef.file). */
-  file: string;
-  /** Bytes; a bigint as the generated proto type has it, or a number. */
-  size: number | bigint;
-  checksum: string;
-}
-
-/** A SnapshotFile whose names passed checkSnapshotFile, its size a number. */
-export interface CheckedSnapshotFile extends SnapshotFile {
-  size: number;
-}
-
-export interface SnapshotFileSource {
-  open(
-    files: SnapshotFile[],
-    ctx: { capability: string; snapshotUrl: string },
-  ): Promise<{ paths: Map<string, string>; release(): void }>;
-}
+import {
+  type CheckedSnapshotFile,
+  checkSnapshotFile,
+  type OpenedSnapshots,
+  type SnapshotFile,
+  type SnapshotFileSource,
+  type SnapshotSourceContext,
+} from './snapshot-source.js';
 
 export interface HttpSnapshotSourceOptions {
   /** The cache directory (the worker's own; not shared with another worker). */
@@ -57,51 +36,8 @@ export interface HttpSnapshotSourceOptions {
   fetch?: typeof fetch;
 }
 
-const POND = /^[a-z][a-z0-9_]*$/;
 /** `<claims>.<mac>`, both base64url (src/compute/capability.ts). */
 const CAPABILITY = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
-const TABLE = /^[A-Za-z_][A-Za-z0-9_]*$/;
-/** `<table>/<name>.parquet`, as the snapshot store names a file: two plain segments. */
-const FILE = /^([A-Za-z_][A-Za-z0-9_]*)\/([^/\\\0]+\.parquet)$/;
-
-/**
- * Refuses, before any I/O, a file that is not a snapshot file of its line: an absolute name, `..`,
- * a backslash or NUL, a name of another table, an impossible size. The message says which rule.
- */
-export function checkSnapshotFile(f: SnapshotFile): CheckedSnapshotFile {
-  const refuse = (why: string) => {
-    throw new QueryError('invalid_request', `snapshot file ${JSON.stringify(f.file)} refused: ${why}`);
-  };
-  if (typeof f.pond !== 'string' || !POND.test(f.pond))
-    refuse(`pond ${JSON.stringify(f.pond)} is not a Pond name`);
-  if (!Number.isSafeInteger(f.major) || f.major < 0) refuse(`major ${f.major} is not a major version`);
-  if (typeof f.table !== 'string' || !TABLE.test(f.table))
-    refuse(`table ${JSON.stringify(f.table)} is not a table name`);
-  if (typeof f.file !== 'string') refuse('the name is not a string');
-  const m = FILE.exec(f.file);
-  if (!m) refuse('not a plain name <table>/<file>.parquet inside the line');
-  if (m![1] !== f.table) refuse(`it is not a file of table ${f.table}`);
-  if (m![2] === '..parquet' || m![2]!.startsWith('.')) refuse('hidden names are not snapshot files');
-  const size =
-    typeof f.size === 'bigint' && f.size <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(f.size) : f.size;
-  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
-    refuse(`size ${f.size} is not a byte count`);
-  }
-  if (typeof f.checksum !== 'string' || f.checksum.length === 0 || f.checksum.length > 256) {
-    refuse('the checksum is missing or too long');
-  }
-  if (typeof f.relation !== 'string' || f.relation.length === 0) refuse('it names no relation');
-  // A plain copy: a proto message's extra fields do not travel further.
-  return {
-    relation: f.relation,
-    pond: f.pond,
-    major: f.major,
-    table: f.table,
-    file: f.file,
-    size: size as number,
-    checksum: f.checksum,
-  };
-}
 
 /** The cache key of a file: its immutable name, `pond/m<major>/<table>/<file>.parquet`. */
 const CACHE_KEY = /^[a-z][a-z0-9_]*\/m(0|[1-9]\d*)\/[A-Za-z_][A-Za-z0-9_]*\/[^/\\\0.][^/\\\0]*\.parquet$/;
@@ -136,10 +72,7 @@ export class HttpSnapshotSource implements SnapshotFileSource {
     this.timeoutMs = options.downloadTimeoutMs ?? 5 * 60_000;
   }
 
-  async open(
-    requested: SnapshotFile[],
-    ctx: { capability: string; snapshotUrl: string },
-  ): Promise<{ paths: Map<string, string>; release(): void }> {
+  async open(requested: readonly SnapshotFile[], ctx: SnapshotSourceContext): Promise<OpenedSnapshots> {
     const files = requested.map(checkSnapshotFile);
     const relations = new Set<string>();
     for (const f of files) {
@@ -177,11 +110,7 @@ export class HttpSnapshotSource implements SnapshotFileSource {
     };
   }
 
-  private async download(
-    f: CheckedSnapshotFile,
-    ctx: { capability: string; snapshotUrl: string },
-    temp: string,
-  ): Promise<void> {
+  private async download(f: CheckedSnapshotFile, ctx: SnapshotSourceContext, temp: string): Promise<void> {
     const what = `snapshot file ${f.pond}@${f.major}/${f.file}`;
     const signal = AbortSignal.timeout(this.timeoutMs);
     let response: Response;

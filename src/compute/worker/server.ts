@@ -22,7 +22,7 @@ import type { WorkerConfig } from './config.js';
 import { DuckdbMonitor } from './duckdb-monitor.js';
 import { JobStore } from './jobs.js';
 import { workerServiceImpl } from './service.js';
-import type { SnapshotFileSource } from './snapshot-source.js';
+import type { LineDataDir, SnapshotFileSource } from './snapshot-source.js';
 import { snapshotSourceFor } from './source-selection.js';
 import { workerError } from './wire-errors.js';
 import { WorkerCore } from './worker-core.js';
@@ -43,6 +43,8 @@ export interface RunningWorker {
 export interface StartWorkerOptions {
   /** Overrides the source the config selects (tests, or a custom snapshot transport). */
   source?: SnapshotFileSource;
+  /** Where a line's snapshots are under a shared root (the Catchment's layout; needed with --shared-root). */
+  lineDataDir?: LineDataDir;
 }
 
 export async function startWorker(
@@ -81,7 +83,9 @@ export async function startWorker(
     ttlMs: config.resultTtlMs,
     cleanupIntervalMs: config.cleanupIntervalMs,
   });
-  const source = options.source ?? snapshotSourceFor(config);
+  if (!options.source && config.sharedRoot !== null && !options.lineDataDir)
+    throw new Error('a worker reading a shared root needs the root layout (StartWorkerOptions.lineDataDir)');
+  const source = options.source ?? snapshotSourceFor(config, options.lineDataDir ?? (() => ''));
   core = new WorkerCore(config, executor, source, monitor, {
     stored: () => jobs.stored(),
     cleaned: () => metrics.cleaned,

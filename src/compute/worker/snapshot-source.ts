@@ -10,11 +10,10 @@
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { dataDirRel } from '../../catchment/store/layout.js';
 import { QueryError } from '../query.js';
 
-/** One file of a query, as the gRPC `SnapshotFile` carries it. */
-export interface WorkerSnapshotFile {
+/** One file of a query, as the gRPC `SnapshotFile` carries it (its size a bigint there, or a number). */
+export interface SnapshotFile {
   /** The name the SQL uses: `pond.table` or `pond@major.table`. */
   relation: string;
   pond: string;
@@ -22,9 +21,20 @@ export interface WorkerSnapshotFile {
   table: string;
   /** Root-relative inside the line, as SnapshotRef.file: `<table>/<unique>.parquet`. */
   file: string;
-  size: number;
+  size: number | bigint;
   checksum: string;
 }
+
+/** A SnapshotFile whose names passed checkSnapshotFile, its size a number. */
+export interface CheckedSnapshotFile extends SnapshotFile {
+  size: number;
+}
+
+/**
+ * Where a line's published snapshots live under a Catchment root (root-relative). Injected: the
+ * root's layout is the Catchment's (src/catchment/store/layout.ts).
+ */
+export type LineDataDir = (pond: string, major: number) => string;
 
 export interface SnapshotSourceContext {
   /** The Catchment's grant to download exactly these files (HTTP source only). */
@@ -46,42 +56,68 @@ export interface SnapshotFileSource {
    * Local paths for exactly `files`. Refusals and failures are QueryErrors (`invalid_request` for a
    * name outside the store, `snapshot_unavailable` when a file cannot be had), never naming a path.
    */
-  open(files: readonly WorkerSnapshotFile[], ctx: SnapshotSourceContext): Promise<OpenedSnapshots>;
+  open(files: readonly SnapshotFile[], ctx: SnapshotSourceContext): Promise<OpenedSnapshots>;
 }
 
-const FILE_NAME = /^([A-Za-z_][A-Za-z0-9_]*)\/([^/\\\0]+\.parquet)$/;
+const POND = /^[a-z][a-z0-9_]*$/;
+const TABLE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** `<table>/<name>.parquet`, as the snapshot store names a file: two plain segments. */
+const FILE = /^([A-Za-z_][A-Za-z0-9_]*)\/([^/\\\0]+\.parquet)$/;
 
 /**
- * Refuses (invalid_request → INVALID_ARGUMENT) any file that is not a plain name inside its
- * line's table folder: `..`, absolute, NUL, backslash, another table's folder, a bad pond or major.
- * Returns the line-relative data directory (`ponds/<pond>/m<major>/data`).
+ * Refuses, before any I/O, a file that is not a snapshot file of its line: an absolute name, `..`,
+ * a backslash or NUL, a name of another table, an impossible size. The message says which rule.
  */
-export function checkSnapshotFile(file: WorkerSnapshotFile): string {
-  const refuse = (why: string): never => {
-    throw new QueryError('invalid_request', `snapshot file for "${file.relation}" refused: ${why}`);
+export function checkSnapshotFile(f: SnapshotFile): CheckedSnapshotFile {
+  const refuse = (why: string) => {
+    throw new QueryError('invalid_request', `snapshot file ${JSON.stringify(f.file)} refused: ${why}`);
   };
-  const m = FILE_NAME.exec(file.file);
-  if (!m || m[2] === '..' || m[2]!.startsWith('.')) refuse('not a file name inside its line');
-  if (m![1] !== file.table) refuse("the file is not in its table's folder");
-  if (!Number.isInteger(file.major) || file.major < 0) refuse('not a valid major version');
-  try {
-    return dataDirRel(file.pond, file.major);
-  } catch {
-    return refuse('not a valid Pond name');
+  if (typeof f.pond !== 'string' || !POND.test(f.pond))
+    refuse(`pond ${JSON.stringify(f.pond)} is not a Pond name`);
+  if (!Number.isSafeInteger(f.major) || f.major < 0) refuse(`major ${f.major} is not a major version`);
+  if (typeof f.table !== 'string' || !TABLE.test(f.table))
+    refuse(`table ${JSON.stringify(f.table)} is not a table name`);
+  if (typeof f.file !== 'string') refuse('the name is not a string');
+  const m = FILE.exec(f.file);
+  if (!m) refuse('not a plain name <table>/<file>.parquet inside the line');
+  if (m![1] !== f.table) refuse(`it is not a file of table ${f.table}`);
+  if (m![2] === '..parquet' || m![2]!.startsWith('.')) refuse('hidden names are not snapshot files');
+  const size =
+    typeof f.size === 'bigint' && f.size <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(f.size) : f.size;
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
+    refuse(`size ${f.size} is not a byte count`);
   }
+  if (typeof f.checksum !== 'string' || f.checksum.length === 0 || f.checksum.length > 256) {
+    refuse('the checksum is missing or too long');
+  }
+  if (typeof f.relation !== 'string' || f.relation.length === 0) refuse('it names no relation');
+  // A plain copy: a proto message's extra fields do not travel further.
+  return {
+    relation: f.relation,
+    pond: f.pond,
+    major: f.major,
+    table: f.table,
+    file: f.file,
+    size: size as number,
+    checksum: f.checksum,
+  };
 }
 
 /** Reads the files in place under a root laid out as the Catchment's (`<root>/ponds/<pond>/m<major>/data/...`). */
 export class SharedRootSnapshotSource implements SnapshotFileSource {
   private readonly root: string;
 
-  constructor(root: string) {
+  constructor(
+    root: string,
+    private readonly lineDataDir: LineDataDir,
+  ) {
     this.root = path.resolve(root);
   }
 
-  async open(files: readonly WorkerSnapshotFile[]): Promise<OpenedSnapshots> {
-    const resolved = files.map((file) => {
-      const dataDir = path.join(this.root, checkSnapshotFile(file));
+  async open(requested: readonly SnapshotFile[]): Promise<OpenedSnapshots> {
+    const resolved = requested.map((f) => {
+      const file = checkSnapshotFile(f);
+      const dataDir = path.join(this.root, this.lineDataDir(file.pond, file.major));
       const absolute = path.resolve(dataDir, file.file);
       // Belt and braces after the name check: the path stays inside the line's data directory.
       if (!absolute.startsWith(`${dataDir}${path.sep}`)) {

@@ -1,20 +1,12 @@
 /**
  * Which SnapshotFileSource a worker uses: its shared root when started with `--shared-root`,
- * otherwise downloads from the Catchment (the HTTP source with its bounded cache, plugged in here).
+ * otherwise downloads from the Catchment into its bounded cache (http-snapshot-source.ts).
  */
-
-import { QueryError } from '../query.js';
 import type { WorkerConfig } from './config.js';
-import { SharedRootSnapshotSource, type SnapshotFileSource } from './snapshot-source.js';
+import { HttpSnapshotSource } from './http-snapshot-source.js';
+import { type LineDataDir, SharedRootSnapshotSource, type SnapshotFileSource } from './snapshot-source.js';
 
-export function snapshotSourceFor(config: WorkerConfig): SnapshotFileSource {
-  if (config.sharedRoot !== null) return new SharedRootSnapshotSource(config.sharedRoot);
-  return {
-    open: async () => {
-      throw new QueryError(
-        'snapshot_unavailable',
-        'this worker cannot download snapshots yet: start it with --shared-root DIR',
-      );
-    },
-  };
+export function snapshotSourceFor(config: WorkerConfig, lineDataDir: LineDataDir): SnapshotFileSource {
+  if (config.sharedRoot !== null) return new SharedRootSnapshotSource(config.sharedRoot, lineDataDir);
+  return new HttpSnapshotSource({ cacheDir: config.cacheDir, cacheBytes: config.cacheMaxBytes });
 }

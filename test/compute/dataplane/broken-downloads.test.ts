@@ -8,7 +8,8 @@ import http from 'node:http';
 import type net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HttpSnapshotSource, type SnapshotFile } from '../../../src/compute/worker/http-snapshot-source.js';
+import { HttpSnapshotSource } from '../../../src/compute/worker/http-snapshot-source.js';
+import type { SnapshotFile } from '../../../src/compute/worker/snapshot-source.js';
 import { tempDir } from '../helpers.js';
 
 const SIZE = 256 * 1024;

@@ -19,12 +19,8 @@ import {
 import { QueryError } from '../../../src/compute/query.js';
 import type { SnapshotTable } from '../../../src/compute/snapshot-store.js';
 import { stagingPath } from '../../../src/compute/snapshots.js';
-import {
-  type CheckedSnapshotFile,
-  HttpSnapshotSource,
-  type SnapshotFile,
-  snapshotFileUrl,
-} from '../../../src/compute/worker/http-snapshot-source.js';
+import { HttpSnapshotSource, snapshotFileUrl } from '../../../src/compute/worker/http-snapshot-source.js';
+import type { CheckedSnapshotFile, SnapshotFile } from '../../../src/compute/worker/snapshot-source.js';
 import { removeDir, TestCatchment, tempDir, waitFor } from '../../support/runtime.js';
 import { openDuck } from '../helpers.js';
 

@@ -6,6 +6,7 @@
 import { unlinkSync } from 'node:fs';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dataDirRel } from '../../../src/catchment/store/layout.js';
 import { loadWorkerConfig } from '../../../src/compute/worker/config.js';
 import { type RunningWorker, startWorker } from '../../../src/compute/worker/server.js';
 import { ERROR_CODE_HEADER } from '../../../src/compute/worker/wire-errors.js';
@@ -53,6 +54,7 @@ describe('worker admission and shared root (in process)', () => {
         WORKER_SHARED_ROOT: root.dir,
         WORKER_DATA_DIR: `${root.dir}/data`,
       }),
+      { lineDataDir: dataDirRel },
     );
   });
 
