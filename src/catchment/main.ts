@@ -3,6 +3,7 @@
  * one address. `duckstring catchment start` and `npm start` both come through here.
  */
 import type { FastifyInstance } from 'fastify';
+import { localRouter } from '../compute/remote/router.js';
 import { constrainLinePrincipals, linePrincipal } from '../governance/line-principals.js';
 import { GovernanceService } from '../governance/service.js';
 import { GovernanceStore } from '../governance/store.js';
@@ -67,7 +68,7 @@ async function startLocked(opts: StartOptions, lock: RootLock): Promise<RunningC
   const queries = new QueryService({
     governance,
     snapshots: data.querySnapshots,
-    route: () => data.backend,
+    router: localRouter(data.backend),
     limits: governance.queryLimits,
     onTapRead: (name, major) => tapDemand(catchment, name, major),
   });
