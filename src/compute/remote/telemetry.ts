@@ -10,6 +10,7 @@ import type { Placement } from '../topology.js';
 import type { FailureReason } from './errors.js';
 
 interface CallEvent {
+  /** When the call ended. */
   t: number;
   /** Milliseconds the call took; null for a failure. */
   latencyMs: number | null;
@@ -135,7 +136,6 @@ export class FleetTelemetry {
   /** A call to `endpoint` starts; the returned function ends it (once) with its outcome. */
   begin(endpoint: string): (failure: FailureReason | null) => void {
     this.inFlight.set(endpoint, this.outstanding(endpoint) + 1);
-    const started = this.clock.now();
     const t0 = performance.now();
     let ended = false;
     return (failure) => {
@@ -143,7 +143,7 @@ export class FleetTelemetry {
       ended = true;
       this.inFlight.set(endpoint, Math.max(0, this.outstanding(endpoint) - 1));
       const latencyMs = failure ? null : performance.now() - t0;
-      this.ring(this.calls, endpoint).push({ t: started, latencyMs, failure });
+      this.ring(this.calls, endpoint).push({ t: this.clock.now(), latencyMs, failure });
       if (failure) this.failureTotal?.inc({ endpoint, reason: failure });
       else this.remoteLatency?.observe({ endpoint }, (latencyMs ?? 0) / 1000);
     };
