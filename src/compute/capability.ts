@@ -5,8 +5,16 @@
  * capability is genuine, unexpired and names that file with that checksum. Workers never see a
  * path or a credential that outlives the query.
  *
- * Implemented by the data-plane helper; the signatures below are the contract.
+ * Format: `base64url(canonical JSON of the claims) . base64url(HMAC-SHA256(key, that JSON))`. The
+ * MAC covers the exact bytes carried, so verification never re-serializes; canonical JSON (sorted
+ * keys, no whitespace) only makes minting deterministic, which keeps tokens comparable in tests and
+ * logs of their length.
  */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod/v4';
+
 export interface CapabilityFile {
   /** Root-relative file name as the snapshot store names it (see SnapshotRef.file and line). */
   pond: string;
@@ -20,4 +28,161 @@ export interface CapabilityClaims {
   files: CapabilityFile[];
   /** Epoch ms after which the capability is refused. */
   expiresAt: number;
+}
+
+/** Where the key lives, relative to the Catchment root. */
+export const CAPABILITY_KEY_FILE = path.join('secrets', 'capability.key');
+export const CAPABILITY_KEY_BYTES = 32;
+
+/**
+ * Why a capability was refused. `malformed`: not two base64url parts, or claims that do not parse;
+ * `signature`: the MAC does not match (tampered, or minted with another key); `expired`.
+ */
+export type CapabilityRefusal = 'malformed' | 'signature' | 'expired';
+
+export type CapabilityVerdict =
+  | { ok: true; claims: CapabilityClaims }
+  | { ok: false; reason: CapabilityRefusal; message: string };
+
+const fileSchema = z.strictObject({
+  pond: z.string().min(1),
+  major: z.number().int().nonnegative(),
+  file: z.string().min(1),
+  size: z.number().int().nonnegative(),
+  checksum: z.string(),
+});
+const claimsSchema = z.strictObject({
+  files: z.array(fileSchema),
+  expiresAt: z.number().int(),
+});
+
+const PART = /^[A-Za-z0-9_-]+$/;
+
+/** JSON with object keys sorted at every level and no whitespace. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+function mac(key: Buffer, payload: Buffer): Buffer {
+  return createHmac('sha256', key).update(payload).digest();
+}
+
+function checkKey(key: Buffer): void {
+  if (key.length < CAPABILITY_KEY_BYTES) {
+    throw new Error(`capability key must be at least ${CAPABILITY_KEY_BYTES} bytes`);
+  }
+}
+
+export function mintCapability(key: Buffer, claims: CapabilityClaims): string {
+  checkKey(key);
+  // Only the declared fields are signed: an extra property on a caller's object must not ride along.
+  const payload = Buffer.from(canonicalJson(claimsSchema.parse(pick(claims))), 'utf8');
+  return `${payload.toString('base64url')}.${mac(key, payload).toString('base64url')}`;
+}
+
+function pick(claims: CapabilityClaims): CapabilityClaims {
+  return {
+    expiresAt: claims.expiresAt,
+    files: claims.files.map((f) => ({
+      pond: f.pond,
+      major: f.major,
+      file: f.file,
+      size: f.size,
+      checksum: f.checksum,
+    })),
+  };
+}
+
+/**
+ * Checks a presented capability: the MAC first (constant-time), and only then the claims it signs,
+ * so nothing an attacker wrote is parsed before it is known to be ours. `now` is epoch ms.
+ */
+export function verifyCapability(key: Buffer, token: unknown, now: number): CapabilityVerdict {
+  checkKey(key);
+  if (typeof token !== 'string') return refuse('malformed', 'capability is missing');
+  const parts = token.split('.');
+  if (parts.length !== 2 || !PART.test(parts[0]!) || !PART.test(parts[1]!)) {
+    return refuse('malformed', 'capability is not of the form <claims>.<mac>');
+  }
+  const payload = Buffer.from(parts[0]!, 'base64url');
+  const presented = Buffer.from(parts[1]!, 'base64url');
+  const expected = mac(key, payload);
+  if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) {
+    return refuse('signature', 'capability signature does not match');
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(payload.toString('utf8'));
+  } catch {
+    return refuse('malformed', 'capability claims are not JSON');
+  }
+  const claims = claimsSchema.safeParse(parsed);
+  if (!claims.success) return refuse('malformed', 'capability claims do not have the expected shape');
+  if (!(now < claims.data.expiresAt)) return refuse('expired', 'capability has expired');
+  return { ok: true, claims: claims.data };
+}
+
+function refuse(reason: CapabilityRefusal, message: string): CapabilityVerdict {
+  return { ok: false, reason, message };
+}
+
+/** The claimed file with exactly this pond, major and name, if the capability lists it. */
+export function claimedFile(
+  claims: CapabilityClaims,
+  wanted: { pond: string; major: number; file: string },
+): CapabilityFile | undefined {
+  return claims.files.find(
+    (f) => f.pond === wanted.pond && f.major === wanted.major && f.file === wanted.file,
+  );
+}
+
+/**
+ * The Catchment's capability key from `<root>/secrets/capability.key`, created (32 random bytes,
+ * mode 0600, in a 0700 directory) on first use. Creation writes a complete temporary file and
+ * hard-links it into place, which fails if the key exists: two processes starting together agree
+ * on one key and neither can read a half-written file. A key readable by others is refused, as ssh
+ * refuses a private key, because it may already have leaked.
+ */
+export function loadOrCreateCapabilityKey(root: string): Buffer {
+  const file = path.join(root, CAPABILITY_KEY_FILE);
+  const dir = path.dirname(file);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (!fs.existsSync(file)) {
+    const temp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+    try {
+      fs.writeFileSync(temp, randomBytes(CAPABILITY_KEY_BYTES), { mode: 0o600, flag: 'wx' });
+      fs.chmodSync(temp, 0o600);
+      fs.linkSync(temp, file);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new Error(`cannot create capability key ${file}: ${(error as Error).message}`);
+      }
+    } finally {
+      fs.rmSync(temp, { force: true });
+    }
+  }
+  return readCapabilityKey(file);
+}
+
+function readCapabilityKey(file: string): Buffer {
+  const st = fs.statSync(file);
+  if (!st.isFile()) throw new Error(`capability key ${file} is not a regular file`);
+  if ((st.mode & 0o077) !== 0) {
+    const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
+    throw new Error(`capability key ${file} has mode ${mode}; it must be 0600 (run: chmod 600 ${file})`);
+  }
+  const key = fs.readFileSync(file);
+  if (key.length !== CAPABILITY_KEY_BYTES) {
+    throw new Error(
+      `capability key ${file} is malformed (expected ${CAPABILITY_KEY_BYTES} bytes); delete it to mint a new one`,
+    );
+  }
+  return key;
 }
