@@ -9,7 +9,9 @@ describe('remote routing flags', () => {
     const both = readRemoteRoutingFlags({ FEATURE_REMOTE_ROUTING: 'Yes', FEATURE_INTERNAL_GRPC: '1' });
     expect(both).toMatchObject({ enabled: true, featureRemoteRouting: true, featureInternalGrpc: true });
     for (const off of ['0', 'false', 'NO', 'off', ' ']) {
-      expect(readRemoteRoutingFlags({ FEATURE_REMOTE_ROUTING: off, FEATURE_INTERNAL_GRPC: '1' }).enabled).toBe(false);
+      expect(
+        readRemoteRoutingFlags({ FEATURE_REMOTE_ROUTING: off, FEATURE_INTERNAL_GRPC: '1' }).enabled,
+      ).toBe(false);
     }
   });
 
@@ -18,7 +20,9 @@ describe('remote routing flags', () => {
     expect(() => readRemoteRoutingFlags({ FEATURE_REMOTE_ROUTING: 'enabled' })).toThrow(
       /^FEATURE_REMOTE_ROUTING: "enabled" is not a switch value/,
     );
-    expect(() => readRemoteRoutingFlags({ FEATURE_INTERNAL_GRPC: '2' })).toThrow(/^FEATURE_INTERNAL_GRPC: "2"/);
+    expect(() => readRemoteRoutingFlags({ FEATURE_INTERNAL_GRPC: '2' })).toThrow(
+      /^FEATURE_INTERNAL_GRPC: "2"/,
+    );
   });
 
   it('reads the canary list of principals and group:NAME entries; empty means everyone', () => {
@@ -33,7 +37,9 @@ describe('remote routing flags', () => {
     expect(() => readRemoteRoutingFlags({ REMOTE_CANARY_USERS: 'alice,group:' })).toThrow(
       'REMOTE_CANARY_USERS: "group:" is neither a principal name nor group:NAME',
     );
-    expect(() => readRemoteRoutingFlags({ REMOTE_CANARY_USERS: 'al ice' })).toThrow(/REMOTE_CANARY_USERS: "al ice"/);
+    expect(() => readRemoteRoutingFlags({ REMOTE_CANARY_USERS: 'al ice' })).toThrow(
+      /REMOTE_CANARY_USERS: "al ice"/,
+    );
   });
 
   it('admits canary principals and members of canary groups (membership as governance answers it)', () => {
