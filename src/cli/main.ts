@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { DEMO_SCENARIO } from '../sim/demo.js';
+import { registerComputeStatusCommand } from './compute-status.js';
 import { registerGovernanceCommands } from './governance.js';
 import { type CliIO, processIO, UsageError } from './io.js';
 import { registerLogsCommand } from './logs.js';
@@ -59,6 +60,7 @@ function buildProgram(io: CliIO): Command {
   registerGovernanceCommands(program, io);
   registerUpCommand(program, io);
   registerWatchCommand(program, io);
+  registerComputeStatusCommand(program, io);
 
   program
     .command('duck', { hidden: true })

@@ -3,6 +3,7 @@
  * and the store, engine and governance. A transport parses a request, has it authorized and calls
  * one of these; none of them knows about HTTP.
  */
+import type { RemoteRouting } from '../../compute/remote/index.js';
 import type { GovernanceService } from '../../governance/service.js';
 import type { QueryService } from '../../query/query-service.js';
 import type { Catchment } from '../catchment.js';
@@ -28,6 +29,8 @@ export interface ApplicationDeps {
   /** Governed queries: govern → route → execute → audit. */
   queries: QueryService;
   metrics: Metrics;
+  /** Remote routing: the fleet's health and telemetry (absent: every query runs locally). */
+  compute?: RemoteRouting;
 }
 
 export interface Application extends ApplicationDeps {

@@ -5,6 +5,7 @@
  * `{"error":{"code","message"}}` with a proper status.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
+import type { RemoteRouting } from '../../compute/remote/index.js';
 import type { GovernanceService } from '../../governance/service.js';
 import type { QueryService } from '../../query/query-service.js';
 import { ActivityHub } from '../activity-hub.js';
@@ -14,6 +15,7 @@ import type { DataService } from '../data.js';
 import type { Metrics } from '../metrics.js';
 import { installErrorHandler } from './error-handler.js';
 import { createGuard } from './guard.js';
+import { registerComputeStatusRoutes } from './routes/compute-status.js';
 import { registerDuckRoutes } from './routes/ducks.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerGovernanceRoutes } from './routes/governance.js';
@@ -33,6 +35,8 @@ export interface ServerDeps {
   /** Governed queries: govern → route → execute → audit. */
   queries: QueryService;
   metrics: Metrics;
+  /** Remote routing (compute status); absent when every query runs locally. */
+  compute?: RemoteRouting;
   logger?: boolean | object;
   /**
    * Check every success answer against its endpoint's response schema (a mismatch answers 500).
@@ -71,6 +75,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   registerQueryRoutes(routes, application);
   registerGovernanceRoutes(routes, application);
   registerDuckRoutes(routes, application);
+  registerComputeStatusRoutes(routes, application);
   // Run activity for watchers; their streams end before the server closes, or close would wait on them.
   const hub = new ActivityHub(catchment);
   registerEventRoutes(routes, application, hub);

@@ -58,6 +58,7 @@ export class ComputeUnavailable extends DomainError {
       httpStatus: 503,
       message: `compute endpoint "${endpoint}" could not run the query (${reasonText(reason)}) and fallback to local execution is off for this assignment`,
       expose: true,
+      headers: { 'x-duckstring-executed-on': `remote:${endpoint}` },
     });
   }
 }

@@ -16,7 +16,7 @@ import { ComputeRouter } from './router.js';
 import { type EndpointActivity, FleetTelemetry } from './telemetry.js';
 
 export { ComputeUnavailable, type FailureReason, RemoteCallFailed } from './errors.js';
-export { readRemoteRoutingFlags, RemoteFlagError, type RemoteRoutingFlags } from './flags.js';
+export { RemoteFlagError, type RemoteRoutingFlags, readRemoteRoutingFlags } from './flags.js';
 export { localRouter, type QueryRouter } from './router.js';
 
 export interface RemoteRoutingOptions {

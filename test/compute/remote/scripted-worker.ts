@@ -86,7 +86,7 @@ export async function startScriptedWorker(token: string, port = 0): Promise<Scri
           authorize(ctx);
           worker.executeCalls += 1;
           if (worker.draining) throw new ConnectError('worker is draining', Code.Unavailable);
-          // biome-ignore lint/style/noNonNullAssertion: the client always sends a query
+          // The client always sends a query.
           for await (const event of worker.execute(req.query!, ctx))
             yield create(ExecuteResponseSchema, { event });
         },
