@@ -13,6 +13,7 @@ import { registerRuntimeCommands } from './runtime.js';
 import { runScenarioText, simulateCommand } from './simulate.js';
 import { registerUpCommand } from './up.js';
 import { registerWatchCommand } from './watch.js';
+import { registerWorkerCommands } from './worker.js';
 
 const VERSION = '0.1.0';
 
@@ -60,6 +61,7 @@ function buildProgram(io: CliIO): Command {
   registerGovernanceCommands(program, io);
   registerUpCommand(program, io);
   registerWatchCommand(program, io);
+  registerWorkerCommands(program, io);
   registerComputeStatusCommand(program, io);
 
   program

@@ -9,13 +9,25 @@
  * full type fidelity (results.ts).
  */
 import path from 'node:path';
-import { type DuckDBConnection, type DuckDBPreparedStatement, StatementType } from '@duckdb/node-api';
+import {
+  type DuckDBConnection,
+  type DuckDBInstance,
+  type DuckDBPreparedStatement,
+  StatementType,
+} from '@duckdb/node-api';
 import { z } from 'zod';
 import { DomainError } from '../shared/errors.js';
 import { FairScheduler } from '../shared/fair-scheduler.js';
 import { IDENTIFIER_SOURCE, isDuckdbReservedName, POND_REF_SOURCE } from '../shared/ids.js';
 import { SnapshotLeases } from './leases.js';
-import { type ConvertedResult, readResult } from './results.js';
+import {
+  type ColumnInfo,
+  type ConvertedResult,
+  converterFor,
+  type JsonValue,
+  readResult,
+  typeName,
+} from './results.js';
 import { createViews, lockDown, SandboxPool, type SandboxView } from './sandbox.js';
 import { linkSnapshots } from './snapshot-links.js';
 import { quoteString } from './sql-text.js';
@@ -110,6 +122,19 @@ export interface QueryExecutorOptions {
    * snapshots' filesystem so they are hard links. Default: the OS temp directory.
    */
   linkDirectory?: string;
+  /**
+   * Told of each query's DuckDB instance while it runs (a worker sums their memory for its health
+   * report); the returned function is awaited before the instance closes.
+   */
+  onInstance?: (instance: DuckDBInstance) => () => Promise<void>;
+}
+
+/** Receives a streamed result (see QueryExecutor.stream). */
+export interface RowSink {
+  /** Called once, before any row. */
+  columns(columns: ColumnInfo[]): Promise<void>;
+  /** One converted DuckDB chunk; the next chunk is read only once this resolves (backpressure). */
+  rows(rows: JsonValue[][]): Promise<void>;
 }
 
 /** What a query may use when its request sets no limit (a remote run sends the same). */
@@ -139,6 +164,7 @@ export class QueryExecutor {
   private readonly defaults: Required<QueryLimits>;
   private readonly tempDirectory: string;
   private readonly linkDirectory: string | undefined;
+  private readonly onInstance: QueryExecutorOptions['onInstance'];
 
   constructor(options: QueryExecutorOptions = {}) {
     const maxConcurrent = options.maxConcurrent ?? 2;
@@ -154,6 +180,7 @@ export class QueryExecutor {
     this.defaults = { ...DEFAULT_LIMITS, ...parseLimits(options.defaults) };
     this.tempDirectory = options.tempDirectory ?? '';
     this.linkDirectory = options.linkDirectory;
+    this.onInstance = options.onInstance;
   }
 
   async execute(sql: string, request: QueryRequest): Promise<QueryResult> {
@@ -173,6 +200,63 @@ export class QueryExecutor {
           progress.executing();
           const result = await statement.stream();
           return readResult(result, { rowCountLimit: limits.maxRows, onChunk: progress.assertInTime });
+        }),
+      );
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * Like `execute`, but hands the result to `sink` chunk by chunk as DuckDB produces it, so the
+   * whole result is never held: same sandbox, limits, conversion and errors. A sink that throws
+   * (its reader went away) stops the query.
+   */
+  async stream(
+    sql: string,
+    request: QueryRequest,
+    sink: RowSink,
+  ): Promise<{ row_count: number; truncated: boolean }> {
+    if (typeof sql !== 'string' || sql.trim() === '') {
+      throw new QueryError('invalid_sql', 'SQL is empty');
+    }
+    const limits = { ...this.defaults, ...parseLimits(request.limits) };
+    const tables = resolveTables(request.tables);
+    const release = this.leases.acquire(tables.map((t) => t.file));
+    try {
+      return await this.inSlot(request.principal, limits, (remaining) =>
+        this.sandboxed(tables, remaining, [], async (connection, progress) => {
+          const statement = await prepareSingleSelect(connection, sql).catch((error: unknown) => {
+            throw qualifyUnknownTable(toQueryError(error, null, 'bind'), connection, sql);
+          });
+          progress.executing();
+          const result = await statement.stream();
+          const columns: ColumnInfo[] = [];
+          const converters: Array<ReturnType<typeof converterFor>> = [];
+          for (let c = 0; c < result.columnCount; c++) {
+            const type = result.columnType(c);
+            columns.push({ name: result.columnName(c), type: typeName(type) });
+            converters.push(converterFor(type));
+          }
+          await sink.columns(columns);
+          let rowCount = 0;
+          for (;;) {
+            progress.assertInTime();
+            const chunk = await result.fetchChunk();
+            if (!chunk || chunk.rowCount === 0) return { row_count: rowCount, truncated: false };
+            if (rowCount >= limits.maxRows) return { row_count: rowCount, truncated: true };
+            const take = Math.min(chunk.rowCount, limits.maxRows - rowCount);
+            const rows: JsonValue[][] = [];
+            for (let r = 0; r < take; r++) rows.push(new Array<JsonValue>(columns.length));
+            for (let c = 0; c < columns.length; c++) {
+              const vector = chunk.getColumnVector(c);
+              const convert = converters[c]!;
+              for (let r = 0; r < take; r++) rows[r]![c] = convert(vector.getItem(r));
+            }
+            rowCount += take;
+            await sink.rows(rows);
+            if (take < chunk.rowCount) return { row_count: rowCount, truncated: true };
+          }
         }),
       );
     } finally {
@@ -237,6 +321,7 @@ export class QueryExecutor {
     });
     const views = tables.map((t, i) => ({ ...t, file: links.paths[i]! }));
     const instance = await this.pool.take();
+    const untrack = this.onInstance?.(instance);
     let connection: DuckDBConnection | undefined;
     let timedOut = false;
     let phase: QueryPhase = 'bind';
@@ -278,6 +363,7 @@ export class QueryExecutor {
     } finally {
       clearTimeout(timer);
       connection?.closeSync();
+      await untrack?.();
       instance.closeSync();
       await links.release();
     }
