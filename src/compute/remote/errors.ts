@@ -9,6 +9,7 @@
 import { Code, ConnectError } from '@connectrpc/connect';
 import { DomainError } from '../../shared/errors.js';
 import { QueryError, type QueryErrorCode } from '../query.js';
+import { ERROR_CODE_HEADER } from '../worker/wire-errors.js';
 
 /** Why an endpoint could not take a call (health reports and fallbacks group by it). */
 export type FailureReason =
@@ -22,7 +23,7 @@ export type FailureReason =
   | 'circuit_open'
   | 'unhealthy';
 
-export const ERROR_CODE_HEADER = 'x-duckstring-error-code';
+export { ERROR_CODE_HEADER };
 
 /** Query error codes a worker may report as the query's own fault: they surface as is. */
 const QUERY_FAULTS: ReadonlySet<QueryErrorCode> = new Set([
@@ -34,6 +35,14 @@ const QUERY_FAULTS: ReadonlySet<QueryErrorCode> = new Set([
   'resource_limit',
   'execution_failed',
 ]);
+
+/** Codes a worker gives for its own state (src/compute/worker/wire-errors.ts), not the query's. */
+const WORKER_STATE_REASONS: Readonly<Record<string, FailureReason>> = {
+  snapshot_unavailable: 'snapshot',
+  unauthenticated: 'authentication',
+  worker_draining: 'draining',
+  worker_busy: 'resource',
+};
 
 /** The remote path failed before the query produced its answer; another place may run it. */
 export class RemoteCallFailed extends Error {

@@ -15,14 +15,14 @@ import type { QueryBackend, QueryBackendRequest } from '../query-backend.js';
 import type { ColumnInfo, JsonValue } from '../results.js';
 import type { SnapshotRef } from '../snapshot-store.js';
 import type { WorkerConnection } from './client-pool.js';
-import { classifyCallError, RemoteCallFailed } from './errors.js';
+import { classifyCallError, ERROR_CODE_HEADER, RemoteCallFailed } from './errors.js';
 
 /** What the Catchment lends a worker for one query's files. */
 export interface SnapshotGrant {
   /** The snapshot file's size in bytes (the worker checks what it downloads against it). */
   sizeOf(ref: SnapshotRef): number;
-  /** A short-lived capability naming exactly `files`. */
-  capability(files: CapabilityFile[]): string;
+  /** A capability naming exactly `files`, valid for `ttlMs`. */
+  capability(files: CapabilityFile[], ttlMs: number): string;
   /** The Catchment's base URL the worker downloads from. */
   snapshotUrl(): string;
 }
@@ -31,6 +31,8 @@ export interface RemoteQueryBackendOptions {
   /** Rows kept at most (the rest counted, `truncated` set); the local executor's default. */
   maxRows?: number;
 }
+
+const CAPABILITY_MARGIN_MS = 30_000;
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
@@ -51,6 +53,8 @@ export class RemoteQueryBackend implements QueryBackend {
       size: BigInt(this.grant.sizeOf(t.snapshot)),
       checksum: t.snapshot.checksum,
     }));
+    const timeoutMs = Math.max(1, request.timeoutMs);
+    // It outlives the query only by a margin for clock skew: downloads happen while it runs.
     const capability = this.grant.capability(
       files.map((f) => ({
         pond: f.pond,
@@ -59,9 +63,9 @@ export class RemoteQueryBackend implements QueryBackend {
         size: Number(f.size),
         checksum: f.checksum,
       })),
+      timeoutMs + CAPABILITY_MARGIN_MS,
     );
     const connection = this.connect();
-    const timeoutMs = Math.max(1, request.timeoutMs);
     try {
       const stream = connection.client.execute(
         {
@@ -103,7 +107,7 @@ export class RemoteQueryBackend implements QueryBackend {
       if (
         error instanceof ConnectError &&
         error.code === Code.DeadlineExceeded &&
-        !error.metadata.has('x-duckstring-error-code')
+        !error.metadata.has(ERROR_CODE_HEADER)
       )
         throw new QueryError('timeout', 'query exceeded its time limit', 'while executing on a worker');
       throw classifyCallError(connection.endpoint, error);

@@ -88,7 +88,7 @@ function setup(env: Record<string, string> = ON, groups: Record<string, string[]
     clock,
     grant: {
       sizeOf: () => 10,
-      capability: (files) => mintCapability(key, { files, expiresAt: clock.now() + 60_000 }),
+      capability: (files, ttlMs) => mintCapability(key, { files, expiresAt: Date.now() + ttlMs }),
       snapshotUrl: () => 'http://127.0.0.1:7474',
     },
     breaker: { failureThreshold: 2, openMs: 1_000 },
