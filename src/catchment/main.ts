@@ -3,6 +3,8 @@
  * one address. `duckstring catchment start` and `npm start` both come through here.
  */
 import type { FastifyInstance } from 'fastify';
+import { createComputeDirectory } from '../compute/directory/index.js';
+import { ComputeService } from '../compute/directory/service.js';
 import { constrainLinePrincipals, linePrincipal } from '../governance/line-principals.js';
 import { GovernanceService } from '../governance/service.js';
 import { GovernanceStore } from '../governance/store.js';
@@ -64,6 +66,18 @@ async function startLocked(opts: StartOptions, lock: RootLock): Promise<RunningC
     constrain: (before, next, action) =>
       constrainLinePrincipals(before, next, action, livePrincipals(catchment)),
   });
+  const computeDirectory = createComputeDirectory({
+    db: catchment.store.db,
+    root: opts.root,
+    policy: () => governance.current(),
+  });
+  const compute = new ComputeService(
+    governance,
+    computeDirectory.store,
+    computeDirectory.cipher,
+    computeDirectory.directory,
+    () => catchment.clock.now(),
+  );
   const queries = new QueryService({
     governance,
     snapshots: data.querySnapshots,
@@ -94,6 +108,7 @@ async function startLocked(opts: StartOptions, lock: RootLock): Promise<RunningC
     metrics,
     governance,
     queries,
+    compute,
     logger: opts.httpLogger ?? false,
   });
   let address: string;

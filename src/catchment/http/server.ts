@@ -5,6 +5,7 @@
  * `{"error":{"code","message"}}` with a proper status.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
+import type { ComputeService } from '../../compute/directory/service.js';
 import type { GovernanceService } from '../../governance/service.js';
 import type { QueryService } from '../../query/query-service.js';
 import { ActivityHub } from '../activity-hub.js';
@@ -14,6 +15,7 @@ import type { DataService } from '../data.js';
 import type { Metrics } from '../metrics.js';
 import { installErrorHandler } from './error-handler.js';
 import { createGuard } from './guard.js';
+import { registerComputeRoutes } from './routes/compute.js';
 import { registerDuckRoutes } from './routes/ducks.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerGovernanceRoutes } from './routes/governance.js';
@@ -32,6 +34,8 @@ export interface ServerDeps {
   governance: GovernanceService;
   /** Governed queries: govern → route → execute → audit. */
   queries: QueryService;
+  /** The compute directory: query workers and who is routed to them. */
+  compute: ComputeService;
   metrics: Metrics;
   logger?: boolean | object;
   /**
@@ -70,6 +74,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   registerLogRoutes(routes, application);
   registerQueryRoutes(routes, application);
   registerGovernanceRoutes(routes, application);
+  registerComputeRoutes(routes, application);
   registerDuckRoutes(routes, application);
   // Run activity for watchers; their streams end before the server closes, or close would wait on them.
   const hub = new ActivityHub(catchment);
