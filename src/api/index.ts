@@ -2,6 +2,7 @@
  * The Catchment's HTTP API contract, by area. `api.ponds.runs` is the declaration of
  * `GET /api/ponds/:name/runs`; the server implements it and `CatchmentApi.call` calls it.
  */
+export * as compute from './compute.js';
 export * as computeStatus from './compute-status.js';
 export * as duck from './duck.js';
 export * from './endpoint.js';
@@ -13,6 +14,7 @@ export * as operations from './operations.js';
 export * as ponds from './ponds.js';
 export * as query from './query.js';
 
+import * as compute from './compute.js';
 import * as computeStatus from './compute-status.js';
 import * as duck from './duck.js';
 import * as events from './events.js';
@@ -24,4 +26,15 @@ import * as ponds from './ponds.js';
 import * as query from './query.js';
 
 /** Every area of the contract: `api.ponds.runs` is `GET /api/ponds/:name/runs`. */
-export const api = { operations, ponds, lines, logs, query, governance, duck, events, computeStatus };
+export const api = {
+  operations,
+  ponds,
+  lines,
+  logs,
+  query,
+  governance,
+  compute,
+  computeStatus,
+  duck,
+  events,
+};

@@ -7,6 +7,7 @@ import { statSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { loadOrCreateCapabilityKey, mintCapability } from '../compute/capability.js';
 import { createComputeDirectory } from '../compute/directory/index.js';
+import { ComputeService } from '../compute/directory/service.js';
 import { WorkerClientPool } from '../compute/remote/client-pool.js';
 import { createRemoteRouting, type RemoteRouting, readRemoteRoutingFlags } from '../compute/remote/index.js';
 import { constrainLinePrincipals, linePrincipal } from '../governance/line-principals.js';
@@ -51,7 +52,7 @@ export interface RunningCatchment {
   /** Published data and the query executor (its slots' load is observable). */
   data: DataService;
   /** Remote routing: the compute directory's router, endpoint health and fleet telemetry. */
-  compute: RemoteRouting;
+  fleet: RemoteRouting;
   app: FastifyInstance;
   close(): Promise<void>;
 }
@@ -88,9 +89,16 @@ async function startLocked(opts: StartOptions, lock: RootLock): Promise<RunningC
     root: opts.root,
     policy: () => governance.current(),
   });
+  const compute = new ComputeService(
+    governance,
+    computeDirectory.store,
+    computeDirectory.cipher,
+    computeDirectory.directory,
+    () => catchment.clock.now(),
+  );
   const capabilityKey = loadOrCreateCapabilityKey(opts.root);
   let catchmentUrl = '';
-  const compute = createRemoteRouting({
+  const fleet = createRemoteRouting({
     directory: computeDirectory.directory,
     flags,
     isMember: (principal, group) => governance.policy().isMember(principal, group),
@@ -117,7 +125,7 @@ async function startLocked(opts: StartOptions, lock: RootLock): Promise<RunningC
   const queries = new QueryService({
     governance,
     snapshots: data.querySnapshots,
-    router: compute.router,
+    router: fleet.router,
     limits: governance.queryLimits,
     onTapRead: (name, major) => tapDemand(catchment, name, major),
   });
@@ -145,6 +153,7 @@ async function startLocked(opts: StartOptions, lock: RootLock): Promise<RunningC
     governance,
     queries,
     compute,
+    fleet,
     logger: opts.httpLogger ?? false,
   });
   let address: string;
@@ -159,7 +168,7 @@ async function startLocked(opts: StartOptions, lock: RootLock): Promise<RunningC
   }
   const url = address.replace('[::1]', '127.0.0.1');
   catchmentUrl = url;
-  compute.start();
+  fleet.start();
   lock.listening(url);
   catchment.start(url);
   let closed = false;
@@ -169,14 +178,14 @@ async function startLocked(opts: StartOptions, lock: RootLock): Promise<RunningC
     keyCreated: created,
     catchment,
     data,
-    compute,
+    fleet,
     app,
     async close() {
       if (closed) return;
       closed = true;
       await catchment.stopWork();
       await app.close();
-      await compute.stop();
+      await fleet.stop();
       await governance.close();
       catchment.store.close();
       lock.release();

@@ -28,6 +28,7 @@ function declaredEndpoints(): AnyEndpoint[] {
     api.logs,
     api.query,
     api.governance,
+    api.compute,
     api.duck,
     api.events,
   ])

@@ -3,6 +3,7 @@
  * and the store, engine and governance. A transport parses a request, has it authorized and calls
  * one of these; none of them knows about HTTP.
  */
+import type { ComputeService } from '../../compute/directory/service.js';
 import type { RemoteRouting } from '../../compute/remote/index.js';
 import type { GovernanceService } from '../../governance/service.js';
 import type { QueryService } from '../../query/query-service.js';
@@ -28,9 +29,11 @@ export interface ApplicationDeps {
   governance: GovernanceService;
   /** Governed queries: govern → route → execute → audit. */
   queries: QueryService;
+  /** The compute directory: query workers, assignments, explain. */
+  compute: ComputeService;
   metrics: Metrics;
   /** Remote routing: the fleet's health and telemetry (absent: every query runs locally). */
-  compute?: RemoteRouting;
+  fleet?: RemoteRouting;
 }
 
 export interface Application extends ApplicationDeps {

@@ -63,7 +63,8 @@ function isIpv6(text: string): boolean {
   }
 }
 
+/** Printable, bounded, and without credentials (a URL may carry a password: it is never echoed). */
 function clip(text: string): string {
-  const printable = text.replace(/[^\x20-\x7e]/g, '?');
+  const printable = text.replace(/[^\x20-\x7e]/g, '?').replace(/\/\/[^/?#]*@/, '//***@');
   return printable.length > 200 ? `${printable.slice(0, 200)}…` : printable;
 }

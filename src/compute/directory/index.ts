@@ -11,6 +11,7 @@ import { TokenCipher } from './token-cipher.js';
 
 export { type PolicySource, StoredComputeDirectory } from './directory.js';
 export { InvalidEndpointUrl, normalizeEndpointUrl, parseEndpointUrl } from './endpoint-url.js';
+export type { EndpointHealthReport, EndpointHealthView } from './health-view.js';
 export {
   type ConsideredAssignment,
   describeAssignment,
@@ -19,6 +20,14 @@ export {
   type ResolvableAssignment,
   RouteResolver,
 } from './resolution.js';
+export {
+  type AssignmentInput,
+  ComputeService,
+  type EndpointInput,
+  type EndpointPatch,
+  type EndpointView,
+  type ExplainedRoute,
+} from './service.js';
 export { ComputeStore, type StoredAssignment, type StoredEndpoint, type Subject } from './store.js';
 export { TokenCipher } from './token-cipher.js';
 

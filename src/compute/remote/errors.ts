@@ -124,9 +124,10 @@ export function reasonOfCode(code: Code, message = ''): FailureReason {
 export function classifyCallError(endpoint: string, error: unknown): QueryError | RemoteCallFailed {
   if (error instanceof RemoteCallFailed || error instanceof QueryError) return error;
   const connect = ConnectError.from(error);
-  const queryCode = connect.metadata.get(ERROR_CODE_HEADER) as QueryErrorCode | null;
-  if (queryCode && QUERY_FAULTS.has(queryCode)) return new QueryError(queryCode, connect.rawMessage);
-  if (queryCode === 'snapshot_unavailable')
-    return new RemoteCallFailed(endpoint, 'snapshot', connect.rawMessage);
+  const code = connect.metadata.get(ERROR_CODE_HEADER);
+  if (code && QUERY_FAULTS.has(code as QueryErrorCode))
+    return new QueryError(code as QueryErrorCode, connect.rawMessage);
+  const workerReason = code ? WORKER_STATE_REASONS[code] : undefined;
+  if (workerReason) return new RemoteCallFailed(endpoint, workerReason, connect.rawMessage);
   return new RemoteCallFailed(endpoint, reasonOfCode(connect.code, connect.rawMessage), connect.rawMessage);
 }

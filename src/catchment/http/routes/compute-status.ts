@@ -8,7 +8,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
 export function registerComputeStatusRoutes(routes: RouteTable, app: Application): void {
   routes.implement(computeStatus.status, ({ identity }) => {
     app.governance.require(identity, 'MANAGE', { kind: 'catalog' });
-    const fleet = app.compute;
+    const fleet = app.fleet;
     if (!fleet) return { routing_enabled: false, canary: null, window_seconds: 0, endpoints: [] };
     const report = fleet.status();
     const canary = fleet.flags.canary;
