@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { DEMO_SCENARIO } from '../sim/demo.js';
+import { registerComputeCommands } from './compute.js';
 import { registerComputeStatusCommand } from './compute-status.js';
 import { registerGovernanceCommands } from './governance.js';
 import { type CliIO, processIO, UsageError } from './io.js';
@@ -59,6 +60,7 @@ function buildProgram(io: CliIO): Command {
   registerRuntimeCommands(program, io);
   registerLogsCommand(program, io);
   registerGovernanceCommands(program, io);
+  registerComputeCommands(program, io);
   registerUpCommand(program, io);
   registerWatchCommand(program, io);
   registerWorkerCommands(program, io);

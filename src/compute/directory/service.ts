@@ -6,7 +6,11 @@
  *
  * Tokens come in, encrypted, and never go out: no answer, audit entry or error message carries one.
  */
+import { parseLinePrincipal } from '../../governance/line-principals.js';
+import { Policy } from '../../governance/policy.js';
+import { fileToDocument, parsePolicyFile } from '../../governance/policy-file.js';
 import {
+  type ChangeOutcome,
   EntityConflict,
   type GovernanceService,
   type Identity,
@@ -32,6 +36,7 @@ import {
   TOKEN_PATTERN,
   TOKEN_RULE,
 } from './model.js';
+import { parseComputeSection, planCompute } from './policy-section.js';
 import type { ConsideredAssignment } from './resolution.js';
 import {
   type ComputeStore,
@@ -285,6 +290,79 @@ export class ComputeService {
         considered: this.directory.consider(known.name, kind),
       })),
     };
+  }
+
+  // ───────────── the policy file ─────────────
+
+  /**
+   * `policy apply`: the file's policy and, when it has a `compute` section, its endpoints and
+   * assignments, checked completely and then written in one transaction (all or nothing). `env`
+   * holds the values of the environment variables the section's `token_env` entries name. A file
+   * without a `compute` section is the governance service's alone and leaves compute unchanged.
+   */
+  async applyPolicyFile(
+    who: Identity,
+    text: string,
+    dryRun: boolean,
+    env: Readonly<Record<string, string>>,
+  ): Promise<ChangeOutcome> {
+    const file = parsePolicyFile(text);
+    if (file.compute === undefined) return this.governance.applyFile(who, file, dryRun);
+    const audit = (decision: AuditEntry['decision'], extra: Record<string, unknown>) =>
+      this.audit(who, 'policy.apply', decision, { dry_run: dryRun, ...extra });
+    try {
+      this.governance.requireAdmin(who, 'apply a policy file');
+    } catch (error) {
+      audit('denied', { reason: (error as Error).message });
+      throw error;
+    }
+    let prepared: Awaited<ReturnType<GovernanceService['prepareChange']>>;
+    let plan: ReturnType<typeof planCompute>;
+    try {
+      const section = parseComputeSection(file.compute);
+      const document = fileToDocument(file);
+      const next = Policy.parse(document);
+      const current = this.governance.policy();
+      // Line principals are kept by the Catchment whatever the file says (line-principals.ts).
+      const knowsPrincipal = (name: string) =>
+        next.principal(name) !== undefined ||
+        (parseLinePrincipal(name) !== null && current.principal(name) !== undefined);
+      plan = planCompute(section, {
+        store: this.store,
+        cipher: this.cipher,
+        env,
+        knows: (s) =>
+          s.kind === 'everyone' || (s.kind === 'principal' ? knowsPrincipal(s.name) : next.hasGroup(s.name)),
+      });
+      prepared = await this.governance.prepareChange(
+        who,
+        'policy.apply',
+        { dry_run: dryRun, compute: plan.diff },
+        () => document,
+      );
+    } catch (error) {
+      if (!dryRun) audit('failed', { reason: (error as Error).message });
+      throw error;
+    }
+    const diff = [...prepared.diff, ...plan.diff];
+    const revision = this.governance.current().revision;
+    if (dryRun || diff.length === 0) return { changed: false, diff, revision };
+    let saved: number;
+    try {
+      saved = this.store.transaction(() => {
+        const r = prepared.commit();
+        plan.apply(this.now());
+        return r;
+      });
+    } catch (error) {
+      // The transaction rolled back: the governance service must not keep a policy it did not store.
+      this.governance.reload();
+      audit('failed', { reason: (error as Error).message });
+      throw error;
+    }
+    if (plan.diff.length > 0) this.directory.changed();
+    if (prepared.diff.length === 0) audit('allowed', { diff: [], compute: plan.diff, revision: saved });
+    return { changed: true, diff, revision: saved };
   }
 
   // ───────────── internals ─────────────

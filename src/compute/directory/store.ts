@@ -195,6 +195,15 @@ export class ComputeStore {
     return this.getAssignment(Number(result.lastInsertRowid))!;
   }
 
+  /** Changes an assignment's flags and job kinds (its subject and endpoint are its identity). */
+  updateAssignment(id: number, a: Pick<NewAssignment, 'isDefault' | 'fallbackLocal' | 'jobKinds'>): void {
+    this.db
+      .prepare(
+        'UPDATE compute_assignments SET is_default = ?, fallback_local = ?, job_kinds = ? WHERE id = ?',
+      )
+      .run(a.isDefault ? 1 : 0, a.fallbackLocal ? 1 : 0, JSON.stringify(a.jobKinds), id);
+  }
+
   deleteAssignment(id: number): void {
     this.db.prepare('DELETE FROM compute_assignments WHERE id = ?').run(id);
   }
