@@ -29,6 +29,7 @@ function declaredEndpoints(): AnyEndpoint[] {
     api.query,
     api.governance,
     api.compute,
+    api.computeStatus,
     api.duck,
     api.events,
   ])

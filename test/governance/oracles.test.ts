@@ -392,6 +392,7 @@ const CASES: Case[] = [
   // Compute: MANAGE on the catalog is checked before any name is looked up.
   { route: 'GET /api/compute/endpoints', nameless: 'MANAGE on * only (403 for everyone else)' },
   { route: 'GET /api/compute/assignments', nameless: 'MANAGE on * only (403 for everyone else)' },
+  { route: 'GET /api/compute/status', nameless: 'MANAGE on * only (403 for everyone else)' },
   {
     route: 'POST /api/compute/endpoints',
     probes: () =>

@@ -186,6 +186,8 @@ describe('queries routed to a real worker', () => {
     expect(remoteBig.body.rows[99_999]).toEqual([99_999, '99999']);
     expect(remoteBig.body).toEqual(localBig.body);
 
+    const forbidden = await c.api('GET', '/api/compute/status', undefined, keys.alice!);
+    expect(forbidden.status).toBe(403);
     const s = await status();
     expect(s.routing_enabled).toBe(true);
     expect(s.endpoints[0]).toMatchObject({ name: 'w1', healthy: true, breaker: 'closed', failures: {} });
