@@ -9,6 +9,7 @@
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../../../src/cli/main.js';
 import { removeDir, TestCatchment, tempDir, waitFor, writePond } from '../../support/runtime.js';
 import { spawnWorker, type WorkerProcess } from '../worker/support.js';
 
@@ -193,6 +194,17 @@ describe('queries routed to a real worker', () => {
     expect(s.endpoints[0]).toMatchObject({ name: 'w1', healthy: true, breaker: 'closed', failures: {} });
     expect(s.endpoints[0].calls).toBeGreaterThanOrEqual(2);
     expect(s.endpoints[0].p50_ms).toBeGreaterThan(0);
+
+    const out: string[] = [];
+    const code = await runCli(['compute', 'status', '--catchment', c.url, '--key', keys.admin!], {
+      stdout: (t) => out.push(t),
+      stderr: (t) => out.push(t),
+    });
+    expect(code).toBe(0);
+    const printed = out.join('');
+    expect(printed).toContain('remote routing on for everyone');
+    expect(printed).toMatch(/^w1 {2}grpc:\/\/127\.0\.0\.1:\d+ {2}active {2}healthy since /m);
+    expect(printed).toMatch(/p50 [\d.]+ms {2}p95 [\d.]+ms/);
   });
 
   it("surfaces the query's own errors as locally, refusals included", async () => {
