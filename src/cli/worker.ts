@@ -15,8 +15,8 @@ export function registerWorkerCommands(program: Command, io: CliIO): void {
     .command('start')
     .description(
       'Start a query worker. Environment: AGENT_TOKEN (required), LISTEN_ADDR, GRPC_LISTEN_ADDR, MAX_MEMORY_GB, ' +
-        'MAX_CONCURRENT_QUERIES, QUERY_RESULT_TTL, QUERY_CLEANUP_INTERVAL, WORKER_TLS_CERT_FILE, WORKER_TLS_KEY_FILE, ' +
-        'WORKER_DATA_DIR, WORKER_CACHE_DIR, WORKER_CACHE_MAX_GB.',
+        'MAX_CONCURRENT_QUERIES, MAX_QUEUED_QUERIES, QUERY_RESULT_TTL, QUERY_CLEANUP_INTERVAL, WORKER_DRAIN_TIMEOUT, ' +
+        'WORKER_TLS_CERT_FILE, WORKER_TLS_KEY_FILE, WORKER_SHARED_ROOT, WORKER_DATA_DIR, WORKER_CACHE_DIR, WORKER_CACHE_MAX_GB.',
     )
     .option('--listen-addr <host:port>', 'HTTP address for /health and /metrics (LISTEN_ADDR)')
     .option('--grpc-listen-addr <host:port>', 'internal gRPC address (GRPC_LISTEN_ADDR)')
@@ -24,7 +24,10 @@ export function registerWorkerCommands(program: Command, io: CliIO): void {
     .option('--max-concurrent <n>', 'queries running at once (MAX_CONCURRENT_QUERIES)')
     .option('--query-result-ttl <duration>', 'how long async results stay (QUERY_RESULT_TTL, e.g. 10m)')
     .option('--query-cleanup-interval <duration>', 'cleanup cadence (QUERY_CLEANUP_INTERVAL, e.g. 1m)')
-    .option('--shared-root <dir>', 'read snapshot files from this Catchment root instead of downloading them')
+    .option(
+      '--shared-root <dir>',
+      'read snapshot files from this Catchment root instead of downloading them (WORKER_SHARED_ROOT)',
+    )
     .option('--data-dir <dir>', 'where async results and per-query links live (WORKER_DATA_DIR)')
     .option('--cache-dir <dir>', 'downloaded snapshot cache (WORKER_CACHE_DIR)')
     .option('--cache-max-gb <gb>', 'snapshot cache size (WORKER_CACHE_MAX_GB)')

@@ -100,6 +100,8 @@ export interface QueryRequest {
   limits?: QueryLimits;
   /** Who runs it: query slots are shared round-robin between principals (fair-scheduler.ts). */
   principal?: string;
+  /** Aborting stops the query (waiting: dropped; running: DuckDB interrupted) with `canceled`. */
+  signal?: AbortSignal;
 }
 
 export type QueryResult = ConvertedResult;
@@ -224,40 +226,50 @@ export class QueryExecutor {
     const tables = resolveTables(request.tables);
     const release = this.leases.acquire(tables.map((t) => t.file));
     try {
-      return await this.inSlot(request.principal, limits, (remaining) =>
-        this.sandboxed(tables, remaining, [], async (connection, progress) => {
-          const statement = await prepareSingleSelect(connection, sql).catch((error: unknown) => {
-            throw qualifyUnknownTable(toQueryError(error, null, 'bind'), connection, sql);
-          });
-          progress.executing();
-          const result = await statement.stream();
-          const columns: ColumnInfo[] = [];
-          const converters: Array<ReturnType<typeof converterFor>> = [];
-          for (let c = 0; c < result.columnCount; c++) {
-            const type = result.columnType(c);
-            columns.push({ name: result.columnName(c), type: typeName(type) });
-            converters.push(converterFor(type));
-          }
-          await sink.columns(columns);
-          let rowCount = 0;
-          for (;;) {
-            progress.assertInTime();
-            const chunk = await result.fetchChunk();
-            if (!chunk || chunk.rowCount === 0) return { row_count: rowCount, truncated: false };
-            if (rowCount >= limits.maxRows) return { row_count: rowCount, truncated: true };
-            const take = Math.min(chunk.rowCount, limits.maxRows - rowCount);
-            const rows: JsonValue[][] = [];
-            for (let r = 0; r < take; r++) rows.push(new Array<JsonValue>(columns.length));
-            for (let c = 0; c < columns.length; c++) {
-              const vector = chunk.getColumnVector(c);
-              const convert = converters[c]!;
-              for (let r = 0; r < take; r++) rows[r]![c] = convert(vector.getItem(r));
-            }
-            rowCount += take;
-            await sink.rows(rows);
-            if (take < chunk.rowCount) return { row_count: rowCount, truncated: true };
-          }
-        }),
+      return await this.inSlot(
+        request.principal,
+        limits,
+        (remaining) =>
+          this.sandboxed(
+            tables,
+            remaining,
+            [],
+            async (connection, progress) => {
+              const statement = await prepareSingleSelect(connection, sql).catch((error: unknown) => {
+                throw qualifyUnknownTable(toQueryError(error, null, 'bind'), connection, sql);
+              });
+              progress.executing();
+              const result = await statement.stream();
+              const columns: ColumnInfo[] = [];
+              const converters: Array<ReturnType<typeof converterFor>> = [];
+              for (let c = 0; c < result.columnCount; c++) {
+                const type = result.columnType(c);
+                columns.push({ name: result.columnName(c), type: typeName(type) });
+                converters.push(converterFor(type));
+              }
+              await sink.columns(columns);
+              let rowCount = 0;
+              for (;;) {
+                progress.assertInTime();
+                const chunk = await result.fetchChunk();
+                if (!chunk || chunk.rowCount === 0) return { row_count: rowCount, truncated: false };
+                if (rowCount >= limits.maxRows) return { row_count: rowCount, truncated: true };
+                const take = Math.min(chunk.rowCount, limits.maxRows - rowCount);
+                const rows: JsonValue[][] = [];
+                for (let r = 0; r < take; r++) rows.push(new Array<JsonValue>(columns.length));
+                for (let c = 0; c < columns.length; c++) {
+                  const vector = chunk.getColumnVector(c);
+                  const convert = converters[c]!;
+                  for (let r = 0; r < take; r++) rows[r]![c] = convert(vector.getItem(r));
+                }
+                rowCount += take;
+                await sink.rows(rows);
+                if (take < chunk.rowCount) return { row_count: rowCount, truncated: true };
+              }
+            },
+            request.signal,
+          ),
+        request.signal,
       );
     } finally {
       release();
@@ -272,6 +284,7 @@ export class QueryExecutor {
     principal: string | undefined,
     limits: Required<QueryLimits>,
     work: (remaining: Required<QueryLimits>) => Promise<T>,
+    signal?: AbortSignal,
   ): Promise<T> {
     const exceeded = (detail?: string) =>
       new QueryError('timeout', `query exceeded its time limit of ${limits.timeoutMs} ms`, detail);
@@ -280,6 +293,9 @@ export class QueryExecutor {
       () => waiting.abort(exceeded('while waiting for a query slot')),
       limits.timeoutMs,
     );
+    const onCancel = () => waiting.abort(canceled());
+    if (signal?.aborted) onCancel();
+    signal?.addEventListener('abort', onCancel, { once: true });
     try {
       return await this.slots.run(
         (waitedMs) => {
@@ -295,6 +311,7 @@ export class QueryExecutor {
       );
     } finally {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onCancel);
     }
   }
 
@@ -308,6 +325,7 @@ export class QueryExecutor {
     limits: Required<QueryLimits>,
     writable: readonly string[],
     work: (connection: DuckDBConnection, progress: SandboxProgress) => Promise<T>,
+    signal?: AbortSignal,
   ): Promise<T> {
     const links = await linkSnapshots(
       tables.map((t) => t.file),
@@ -329,8 +347,15 @@ export class QueryExecutor {
       timedOut = true;
       connection?.interrupt();
     }, limits.timeoutMs);
+    let cancelled = false;
+    const onCancel = () => {
+      cancelled = true;
+      connection?.interrupt();
+    };
+    signal?.addEventListener('abort', onCancel, { once: true });
     try {
       connection = await instance.connect();
+      if (signal?.aborted) throw canceled();
       await lockDown(connection, {
         allowedPaths: [...views.map((v) => v.file), ...writable],
         threads: limits.threads,
@@ -359,9 +384,11 @@ export class QueryExecutor {
       assertInTime();
       return result;
     } catch (error) {
+      if (cancelled) throw canceled();
       throw scrubbed(toQueryError(error, timedOut ? limits.timeoutMs : null, phase), links.scrub);
     } finally {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onCancel);
       connection?.closeSync();
       await untrack?.();
       instance.closeSync();
@@ -409,6 +436,11 @@ export class QueryExecutor {
       release();
     }
   }
+}
+
+/** The error a query stopped through QueryRequest.signal ends with. */
+function canceled(): QueryError {
+  return new QueryError('execution_failed', 'the query was canceled');
 }
 
 function parseLimits(limits: unknown): QueryLimits {

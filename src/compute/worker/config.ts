@@ -41,6 +41,8 @@ export interface WorkerConfig {
   sharedRoot: string | null;
   /** Downloaded snapshot files and async results live under it. */
   dataDir: string;
+  /** True when dataDir is the default per-process temporary folder (removed on close). */
+  dataDirIsTemporary: boolean;
   cacheDir: string;
   cacheMaxBytes: number;
 }
@@ -167,10 +169,8 @@ export function loadWorkerConfig(env: Env, flags: WorkerFlags = {}): WorkerConfi
     );
   }
   const sharedRoot = flags.sharedRoot ?? env.WORKER_SHARED_ROOT ?? null;
-  const dataDir = path.resolve(
-    pick(flags.dataDir, 'WORKER_DATA_DIR').value ??
-      path.join(os.tmpdir(), `duckstring-worker-${process.pid}`),
-  );
+  const chosenDataDir = pick(flags.dataDir, 'WORKER_DATA_DIR').value;
+  const dataDir = path.resolve(chosenDataDir ?? path.join(os.tmpdir(), `duckstring-worker-${process.pid}`));
   const cacheDir = path.resolve(
     pick(flags.cacheDir, 'WORKER_CACHE_DIR').value ?? path.join(dataDir, 'cache'),
   );
@@ -198,6 +198,7 @@ export function loadWorkerConfig(env: Env, flags: WorkerFlags = {}): WorkerConfi
         : null,
     sharedRoot: sharedRoot === null || sharedRoot.trim() === '' ? null : path.resolve(sharedRoot),
     dataDir,
+    dataDirIsTemporary: chosenDataDir === undefined,
     cacheDir,
     cacheMaxBytes: Math.floor(cacheMaxGb * GIB),
   };

@@ -53,6 +53,10 @@ export async function startWorker(
     ? { cert: await fsp.readFile(config.tls.certFile), key: await fsp.readFile(config.tls.keyFile) }
     : null;
   await fsp.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  // A previous run killed without draining may have left results and links behind; they are void.
+  for (const dir of ['links', 'results']) {
+    await fsp.rm(path.join(config.dataDir, dir), { recursive: true, force: true });
+  }
   const monitor = await DuckdbMonitor.open();
   const executor = new QueryExecutor({
     maxConcurrent: config.maxConcurrent,
@@ -94,7 +98,12 @@ export async function startWorker(
     readMaxBytes: MAX_MESSAGE_BYTES,
     writeMaxBytes: MAX_MESSAGE_BYTES,
   });
-  const grpcServer = tls ? http2.createSecureServer({ ...tls }, handler) : http2.createServer(handler);
+  // Node's default session memory (10 MB) is below one maximal message: a large request would be
+  // cut with ENHANCE_YOUR_CALM instead of the RESOURCE_EXHAUSTED the size check gives.
+  const sessionOptions = { maxSessionMemory: Math.ceil((4 * MAX_MESSAGE_BYTES) / 1024 ** 2) };
+  const grpcServer = tls
+    ? http2.createSecureServer({ ...tls, ...sessionOptions }, handler)
+    : http2.createServer(sessionOptions, handler);
   const sessions = new Set<http2.ServerHttp2Session>();
   grpcServer.on('session', (session) => {
     sessions.add(session);
@@ -152,7 +161,11 @@ export async function startWorker(
       await new Promise<void>((resolve) => httpServer.close(() => resolve()));
       await executor.close();
       monitor.close();
-      await fsp.rm(path.join(config.dataDir, 'links'), { recursive: true, force: true });
+      // Results and links belong to this run; a chosen data dir keeps the rest (the snapshot cache).
+      const leftovers = config.dataDirIsTemporary
+        ? [config.dataDir]
+        : [path.join(config.dataDir, 'links'), path.join(config.dataDir, 'results')];
+      for (const dir of leftovers) await fsp.rm(dir, { recursive: true, force: true });
     })();
     return closing;
   };

@@ -45,7 +45,12 @@ export function workerServiceImpl(
       const release = core.admit();
       const started = performance.now();
       const channel = new BatchChannel<ExecuteResponse>(CHANNEL_CAPACITY);
-      const onAbort = () => channel.abort(workerError('internal', 'the caller went away'));
+      // Stops the query (DuckDB interrupted) when the caller goes away or the stream ends early.
+      const stop = new AbortController();
+      const onAbort = () => {
+        channel.abort(workerError('internal', 'the caller went away'));
+        stop.abort();
+      };
       context.signal.addEventListener('abort', onAbort, { once: true });
       const batches = new RowBatcher((rowsJson, rowCount) =>
         channel.push(
@@ -64,7 +69,7 @@ export function workerServiceImpl(
             },
             rows: (rows) => batches.add(rows),
           },
-          context.signal,
+          stop.signal,
         )
         .then(async (done) => {
           await batches.flush();
@@ -78,7 +83,7 @@ export function workerServiceImpl(
         })
         .catch((error: unknown) => {
           const wire = toConnectError(error);
-          const canceled = context.signal.aborted;
+          const canceled = stop.signal.aborted;
           metrics.finished(
             'execute',
             canceled ? 'canceled' : 'error',
@@ -96,16 +101,26 @@ export function workerServiceImpl(
       } finally {
         // The stream ended early (caller gone, write failed): stop the query and wait for it.
         channel.abort(workerError('internal', 'the stream ended'));
+        stop.abort();
         await running;
       }
     },
 
-    submit: (request) => jobs.submit(request.requestId, requireSpec(request.query)),
-    getJob: (request) => jobs.status(request.jobId),
-    fetchPage: (request) => jobs.fetchPage(request.jobId, request.cursor, request.maxRows),
-    cancel: (request) => jobs.cancel(request.jobId),
-    delete: (request) => jobs.delete(request.jobId),
+    submit: (request) => answer(() => jobs.submit(request.requestId, requireSpec(request.query))),
+    getJob: (request) => answer(() => jobs.status(request.jobId)),
+    fetchPage: (request) => answer(() => jobs.fetchPage(request.jobId, request.cursor, request.maxRows)),
+    cancel: (request) => answer(() => jobs.cancel(request.jobId)),
+    delete: (request) => answer(() => jobs.delete(request.jobId)),
   };
+}
+
+/** Any failure becomes a ConnectError with our code; an unexpected one says nothing about paths. */
+async function answer<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw toConnectError(error);
+  }
 }
 
 export function toHealthMessage(h: Awaited<ReturnType<WorkerCore['health']>>) {

@@ -42,6 +42,10 @@ export interface OpenedSnapshots {
 }
 
 export interface SnapshotFileSource {
+  /**
+   * Local paths for exactly `files`. Refusals and failures are QueryErrors (`invalid_request` for a
+   * name outside the store, `snapshot_unavailable` when a file cannot be had), never naming a path.
+   */
   open(files: readonly WorkerSnapshotFile[], ctx: SnapshotSourceContext): Promise<OpenedSnapshots>;
 }
 

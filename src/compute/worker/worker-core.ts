@@ -55,8 +55,9 @@ export class WorkerCore {
    */
   admit(): () => void {
     if (this.draining) throw workerError('worker_draining', 'worker is draining: it takes no new queries');
-    const load = this.executor.slots.load();
-    if (load.running + load.waiting >= this.config.maxConcurrent + this.config.maxQueued) {
+    // Counted at admission, not from the executor's queue: a query still opening its snapshot
+    // files holds its place, so two arriving together cannot both take the last one.
+    if (this.active >= this.config.maxConcurrent + this.config.maxQueued) {
       throw workerError(
         'worker_busy',
         `worker is at capacity (${this.config.maxConcurrent} running, ${this.config.maxQueued} queued)`,
@@ -112,6 +113,7 @@ export class WorkerCore {
           tables: opened.paths,
           limits: limitsOf(spec),
           ...(spec.principal ? { principal: spec.principal } : {}),
+          signal,
         },
         sink,
       );

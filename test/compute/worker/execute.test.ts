@@ -101,6 +101,17 @@ describe('worker Execute (real process, shared root)', () => {
     );
     expect(capped).toMatchObject({ row_count: 5000, truncated: true });
     expect(capped.rows.length).toBe(5000);
+    const executor = new QueryExecutor();
+    try {
+      const local = await executor.execute('SELECT i FROM "nums@2".n ORDER BY i', {
+        tables: new Map([['nums@2.n', numbers.absolute]]),
+        limits: { maxRows: 5000 },
+      });
+      const { batches: _, ...remote } = capped;
+      expect(remote).toEqual(local);
+    } finally {
+      await executor.close();
+    }
   });
 
   it('refuses a missing or wrong token with UNAUTHENTICATED and never echoes it', async () => {
@@ -149,10 +160,11 @@ describe('worker Execute (real process, shared root)', () => {
       ['SELECT * FROM sales.nope', Code.NotFound, 'unknown_table'],
       ["COPY (SELECT 1) TO '/tmp/x.csv'", Code.PermissionDenied, 'not_allowed'],
     ];
+    cases.push(['SELECT sum(range % 7) FROM range(3000000000)', Code.DeadlineExceeded, 'timeout']);
     for (const [sql, code, name] of cases) {
-      const error = await collect(client.execute({ query: { sql, tables: [ordersFile()] } })).catch(
-        (e: unknown) => ConnectError.from(e),
-      );
+      const error = await collect(
+        client.execute({ query: { sql, tables: [ordersFile()], timeoutMs: 500 } }),
+      ).catch((e: unknown) => ConnectError.from(e));
       expect((error as ConnectError).code, sql).toBe(code);
       expect((error as ConnectError).metadata.get(ERROR_CODE_HEADER)).toBe(name);
       expect((error as ConnectError).rawMessage).not.toContain(root.dir);

@@ -23,6 +23,8 @@ export interface WorkerProcess {
   exited: Promise<number | string>;
   stdout: string[];
   stderr: () => string;
+  /** Resolves when the worker prints the JSON line of `event` (or has printed it already). */
+  event(name: string): Promise<Record<string, unknown>>;
 }
 
 /** Starts `duckstring worker start` with free ports and waits for its "listening" line. */
@@ -45,6 +47,26 @@ export async function spawnWorker(env: Record<string, string>, args: string[] = 
   );
   const stdout: string[] = [];
   const lines = createInterface({ input: child.stdout! });
+  const event = (name: string) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const match = (line: string) => {
+        const parsed = JSON.parse(line) as Record<string, unknown>;
+        return parsed.event === name ? parsed : null;
+      };
+      for (const line of stdout) {
+        const seen = match(line);
+        if (seen) return resolve(seen);
+      }
+      const onLine = (line: string) => {
+        const seen = match(line);
+        if (seen) {
+          lines.off('line', onLine);
+          resolve(seen);
+        }
+      };
+      lines.on('line', onLine);
+      void exited.then(() => reject(new Error(`worker exited before printing ${name}`)));
+    });
   const listening = new Promise<{ grpc_url: string; http_url: string }>((resolve, reject) => {
     lines.on('line', (line) => {
       stdout.push(line);
@@ -54,7 +76,15 @@ export async function spawnWorker(env: Record<string, string>, args: string[] = 
     void exited.then((code) => reject(new Error(`worker exited (${code}) before listening: ${stderr}`)));
   });
   const ready = await listening;
-  return { child, grpcUrl: ready.grpc_url, httpUrl: ready.http_url, exited, stdout, stderr: () => stderr };
+  return {
+    child,
+    grpcUrl: ready.grpc_url,
+    httpUrl: ready.http_url,
+    exited,
+    stdout,
+    stderr: () => stderr,
+    event,
+  };
 }
 
 /** Runs `duckstring worker start` expecting it to refuse; resolves with exit code and stderr. */
@@ -81,7 +111,8 @@ export type WorkerClient = Client<typeof WorkerService>;
 export function workerClient(
   grpcUrl: string,
   token: string | null,
-  nodeOptions?: { ca: Buffer | string },
+  nodeOptions?: { ca?: Buffer | string; maxSessionMemory?: number },
+  writeMaxBytes?: number,
 ): WorkerClient {
   const auth: Interceptor = (next) => (req) => {
     if (token !== null) req.header.set('authorization', `Bearer ${token}`);
@@ -90,7 +121,12 @@ export function workerClient(
   const baseUrl = grpcUrl.replace(/^grpcs:/, 'https:').replace(/^grpc:/, 'http:');
   return createClient(
     WorkerService,
-    createGrpcTransport({ baseUrl, interceptors: [auth], ...(nodeOptions ? { nodeOptions } : {}) }),
+    createGrpcTransport({
+      baseUrl,
+      interceptors: [auth],
+      ...(nodeOptions ? { nodeOptions } : {}),
+      ...(writeMaxBytes ? { writeMaxBytes } : {}),
+    }),
   );
 }
 
