@@ -14,6 +14,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod/v4';
+import type { SnapshotRef } from './snapshot-store.js';
 
 export interface CapabilityFile {
   /** Root-relative file name as the snapshot store names it (see SnapshotRef.file and line). */
@@ -29,6 +30,12 @@ export interface CapabilityClaims {
   /** Epoch ms after which the capability is refused. */
   expiresAt: number;
 }
+
+/**
+ * The Catchment's route serving snapshot files to capability holders
+ * (`GET <prefix>/<pond>/<major>/<file>`); a query's `snapshot_url` is the Catchment's base URL.
+ */
+export const SNAPSHOT_ROUTE_PREFIX = '/internal/snapshots';
 
 /** Where the key lives, relative to the Catchment root. */
 export const CAPABILITY_KEY_FILE = path.join('secrets', 'capability.key');
@@ -185,4 +192,39 @@ function readCapabilityKey(file: string): Buffer {
     );
   }
   return key;
+}
+
+/** A query's snapshot file as a worker receives it (the proto SnapshotFile, size as a number). */
+export interface GrantedFile extends CapabilityFile {
+  /** The name the SQL uses for it. */
+  relation: string;
+  table: string;
+}
+
+/**
+ * What the Catchment sends a worker with a query: its files (size from the file itself, so the
+ * worker can check what it downloads) and one capability to download exactly them, valid for
+ * `ttlMs` (the query's time limit plus a margin for the downloads). The caller holds the files'
+ * leases for as long as the query runs, as for a local query.
+ */
+export async function grantSnapshotFiles(
+  store: { pathOf(ref: SnapshotRef): string },
+  tables: ReadonlyArray<{ relation: string; snapshot: SnapshotRef }>,
+  options: { key: Buffer; now: number; ttlMs: number },
+): Promise<{ files: GrantedFile[]; capability: string; expiresAt: number }> {
+  const files: GrantedFile[] = [];
+  for (const { relation, snapshot } of tables) {
+    const st = await fs.promises.stat(store.pathOf(snapshot));
+    files.push({
+      relation,
+      pond: snapshot.pond,
+      major: snapshot.major,
+      table: snapshot.table,
+      file: snapshot.file,
+      size: st.size,
+      checksum: snapshot.checksum,
+    });
+  }
+  const expiresAt = options.now + options.ttlMs;
+  return { files, capability: mintCapability(options.key, { files, expiresAt }), expiresAt };
 }

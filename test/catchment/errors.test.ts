@@ -321,6 +321,23 @@ const cases: Case[] = [
     code: 'unauthenticated',
     message: 'invalid Duck token',
   },
+  {
+    why: "a snapshot download (workers' data plane) without a capability",
+    method: 'GET',
+    path: '/internal/snapshots/inlet/1/events/x.parquet',
+    as: null,
+    status: 401,
+    code: 'unauthenticated',
+    message: 'missing capability (send "Authorization: Capability TOKEN")',
+  },
+  {
+    why: 'an API key, even the admin key, on the snapshot route: only a capability opens it',
+    method: 'GET',
+    path: '/internal/snapshots/inlet/1/events/x.parquet',
+    status: 401,
+    code: 'unauthenticated',
+    message: 'missing capability (send "Authorization: Capability TOKEN")',
+  },
 
   {
     why: 'a compute endpoint URL that is not grpc(s)://host:port',

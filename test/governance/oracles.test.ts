@@ -11,6 +11,11 @@
  * - cole holds SELECT on `sales@1.costs` only: `sales@2` (which has no costs) is invisible to him.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  loadOrCreateCapabilityKey,
+  mintCapability,
+  SNAPSHOT_ROUTE_PREFIX,
+} from '../../src/compute/capability.js';
 import { packPond } from '../../src/pond/archive.js';
 import { removeDir, TestCatchment, tempDir, waitFor, writePond } from '../support/runtime.js';
 
@@ -631,6 +636,33 @@ describe('no existence oracles in the API', () => {
     expect(compared).toBeGreaterThan(150);
     expect(differences, differences.join('\n')).toEqual([]);
   }, 120_000);
+
+  it("the workers' snapshot route is not part of the API, and a file a capability does not list is answered like none", async () => {
+    const doc = (await send('eve', 'GET', '/openapi.json')).body as { paths: Record<string, object> };
+    expect(Object.keys(doc.paths).filter((p) => p.startsWith('/internal'))).toEqual([]);
+    const store = c.running.data.snapshots;
+    const sales = (await store.resolve({ pond: 'sales', major: 1 }))!.tables[0]!;
+    const payroll = (await store.resolve({ pond: 'payroll', major: 1 }))!.tables[0]!;
+    const granted = { ...sales.ref, size: sales.bytes };
+    const capability = mintCapability(loadOrCreateCapabilityKey(c.root), {
+      files: [granted],
+      expiresAt: Date.now() + 60_000,
+    });
+    const fetchFile = async (ref: { pond: string; major: number; file: string }) => {
+      const res = await fetch(`${c.url}${SNAPSHOT_ROUTE_PREFIX}/${ref.pond}/${ref.major}/${ref.file}`, {
+        headers: { authorization: `Capability ${capability}` },
+      });
+      return { status: res.status, body: await res.text() };
+    };
+    const hidden = await fetchFile(payroll.ref);
+    const unknown = await fetchFile({
+      ...payroll.ref,
+      file: payroll.ref.file.replace(/[^/]+\.parquet$/, 'ghost.parquet'),
+    });
+    expect(hidden.status).toBe(404);
+    expect(hidden).toEqual(unknown);
+    expect((await fetchFile(granted)).status).toBe(200);
+  });
 
   it('listings name only what the caller may know of', async () => {
     const lines = async (who: string) =>

@@ -5,6 +5,7 @@
  * `{"error":{"code","message"}}` with a proper status.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
+import { loadOrCreateCapabilityKey } from '../../compute/capability.js';
 import type { ComputeService } from '../../compute/directory/service.js';
 import type { RemoteRouting } from '../../compute/remote/index.js';
 import type { GovernanceService } from '../../governance/service.js';
@@ -26,6 +27,7 @@ import { registerLogRoutes } from './routes/logs.js';
 import { registerOperationsRoutes } from './routes/operations.js';
 import { registerPondRoutes } from './routes/ponds.js';
 import { registerQueryRoutes } from './routes/query.js';
+import { registerSnapshotRoutes } from './routes/snapshots.js';
 import { RouteTable } from './routes.js';
 
 export interface ServerDeps {
@@ -84,6 +86,12 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   // Run activity for watchers; their streams end before the server closes, or close would wait on them.
   const hub = new ActivityHub(catchment);
   registerEventRoutes(routes, application, hub);
+  // Workers' snapshot downloads: capability-authorized, binary, internal (see routes/snapshots.ts).
+  registerSnapshotRoutes(app, {
+    snapshots: deps.data.snapshots,
+    key: loadOrCreateCapabilityKey(catchment.options.root),
+    clock: catchment.clock,
+  });
   app.addHook('preClose', async () => hub.close());
   return app;
 }
