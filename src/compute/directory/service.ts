@@ -45,7 +45,7 @@ import {
   type StoredEndpoint,
   type Subject,
 } from './store.js';
-import type { TokenCipher } from './token-cipher.js';
+import { holdsToken, type TokenCipher } from './token-cipher.js';
 
 export interface EndpointInput {
   name: string;
@@ -160,7 +160,7 @@ export class ComputeService {
       }
       if (patch.token !== undefined) {
         checkToken(patch.token);
-        if (patch.token !== this.cipher.decrypt(e.tokenCiphertext, e.name)) {
+        if (!holdsToken(this.cipher, e.tokenCiphertext, e.name, patch.token)) {
           changed.push('token');
           next.tokenCiphertext = this.cipher.encrypt(patch.token, e.name);
         }
@@ -209,6 +209,8 @@ export class ComputeService {
   /** What the router's health checks know of the endpoint (unknown while none run). */
   endpointHealth(who: Identity, name: string): { endpoint: EndpointView; health: EndpointHealthReport } {
     const { endpoint } = this.showEndpoint(who, name);
+    const problem = this.directory.problem(endpoint.name);
+    if (problem) return { endpoint, health: { state: 'unhealthy', since: null, reason: problem } };
     const health = this.healthView?.health(endpoint.name) ?? {
       state: 'unknown',
       since: null,
