@@ -276,6 +276,24 @@ compute:
     expect(shown.body.endpoint.revision).toBe(2);
     expect((await c.api('GET', '/api/compute/endpoints')).body.endpoints).toHaveLength(1);
 
+    // Audited as one policy change listing the compute diff; no token anywhere in the log.
+    const audit = await c.api('GET', '/api/audit?kind=change&limit=10000');
+    const applies = (
+      audit.body.entries as { action: string; decision: string; detail: { compute?: string[] } }[]
+    ).filter((e) => e.action === 'policy.apply' && e.decision === 'allowed' && e.detail.compute?.length);
+    expect(applies[0]!.detail.compute).toContain('~ compute endpoint pw1: token replaced');
+    const text = JSON.stringify(audit.body);
+    expect(text).not.toContain(TOKEN);
+
+    // Only administrators apply policy files, compute sections included (MANAGE on * is not enough).
+    expect((await c.api('POST', '/api/grants', { to: 'bob', privileges: ['MANAGE'], on: '*' })).status).toBe(
+      200,
+    );
+    const bobKey = (await c.api('POST', '/api/keys', { principal: 'bob' })).body.key;
+    const refused = await c.api('POST', '/api/policy/apply', { file: withCompute(''), env: {} }, bobKey);
+    expect(refused.status).toBe(403);
+    expect(refused.body.error.message).toBe('permission denied: only administrators may apply a policy file');
+
     // A file without a compute section leaves compute alone.
     expect((await cli(['policy', 'apply', path.join(work, 'base.yaml')])).code).toBe(0);
     expect((await c.api('GET', '/api/compute/endpoints')).body.endpoints).toHaveLength(1);
