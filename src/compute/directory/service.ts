@@ -318,12 +318,16 @@ export class ComputeService {
       audit('denied', { reason: (error as Error).message });
       throw error;
     }
+    const auditDetail: Record<string, unknown> = { dry_run: dryRun };
     let prepared: Awaited<ReturnType<GovernanceService['prepareChange']>>;
     let plan: ReturnType<typeof planCompute>;
     try {
       const section = parseComputeSection(file.compute);
       const document = fileToDocument(file);
       const next = Policy.parse(document);
+      // The compute diff joins this detail once planned: commit() audits the detail as it is then.
+      prepared = await this.governance.prepareChange(who, 'policy.apply', auditDetail, () => document);
+      // Planned after the last await, so no other change can land between the plan and its writes.
       const current = this.governance.policy();
       // Line principals are kept by the Catchment whatever the file says (line-principals.ts).
       const knowsPrincipal = (name: string) =>
@@ -336,12 +340,7 @@ export class ComputeService {
         knows: (s) =>
           s.kind === 'everyone' || (s.kind === 'principal' ? knowsPrincipal(s.name) : next.hasGroup(s.name)),
       });
-      prepared = await this.governance.prepareChange(
-        who,
-        'policy.apply',
-        { dry_run: dryRun, compute: plan.diff },
-        () => document,
-      );
+      auditDetail.compute = plan.diff;
     } catch (error) {
       if (!dryRun) audit('failed', { reason: (error as Error).message });
       throw error;
@@ -363,6 +362,7 @@ export class ComputeService {
       throw error;
     }
     if (plan.diff.length > 0) this.directory.changed();
+    // commit() audited the change when the policy itself changed; a compute-only change is audited here.
     if (prepared.diff.length === 0) audit('allowed', { diff: [], compute: plan.diff, revision: saved });
     return { changed: true, diff, revision: saved };
   }
