@@ -16,6 +16,7 @@ export type PolicySource = () => { revision: number; policy: Membership };
 export class StoredComputeDirectory implements ComputeDirectory {
   private cache: { policyRevision: number; endpoints: EndpointTarget[]; resolver: RouteResolver } | undefined;
   private readonly listeners = new Set<() => void>();
+  private readonly problems = new Map<string, string>();
 
   constructor(
     private readonly store: ComputeStore,
@@ -53,22 +54,47 @@ export class StoredComputeDirectory implements ComputeDirectory {
     }
   }
 
-  /** The endpoint as the router sees it, token decrypted. */
-  target(e: StoredEndpoint): EndpointTarget {
-    return {
+  /**
+   * Why the endpoint cannot be used whatever its status says (its stored token does not decrypt:
+   * secrets/compute.key was replaced); undefined when it can.
+   */
+  problem(name: string): string | undefined {
+    this.tables();
+    return this.problems.get(name.toLowerCase());
+  }
+
+  /**
+   * The endpoint as the router sees it, token decrypted. One whose token cannot be decrypted is
+   * handed out as inactive (never routed to) rather than failing every query's routing.
+   */
+  private target(e: StoredEndpoint): EndpointTarget {
+    let token: string;
+    let status = e.status;
+    try {
+      token = this.cipher.decrypt(e.tokenCiphertext, e.name);
+    } catch (error) {
+      this.problems.set(e.name.toLowerCase(), (error as Error).message);
+      token = '';
+      status = 'inactive';
+    }
+    return Object.freeze({
       name: e.name,
       url: e.url,
-      token: this.cipher.decrypt(e.tokenCiphertext, e.name),
-      status: e.status,
+      token,
+      status,
       capacity: e.capacity,
       revision: e.revision,
-    };
+    });
   }
 
   private tables() {
     const { revision, policy } = this.policy();
     if (this.cache && this.cache.policyRevision === revision) return this.cache;
-    const endpoints = this.cache?.endpoints ?? this.store.listEndpoints().map((e) => this.target(e));
+    let endpoints = this.cache?.endpoints;
+    if (!endpoints) {
+      this.problems.clear();
+      endpoints = Object.freeze(this.store.listEndpoints().map((e) => this.target(e))) as EndpointTarget[];
+    }
     const assignments = this.store.listAssignments().map((a) => ({
       id: a.id,
       subject: a.subject,

@@ -28,7 +28,7 @@ import {
   TOKEN_RULE,
 } from './model.js';
 import { type ComputeStore, describeSubject, type StoredEndpoint, type Subject } from './store.js';
-import type { TokenCipher } from './token-cipher.js';
+import { holdsToken, type TokenCipher } from './token-cipher.js';
 
 export const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -308,7 +308,7 @@ function endpointChanges(
 ): string[] {
   const out: string[] = [];
   if (current.url !== e.url) out.push(`url ${current.url} → ${e.url}`);
-  if (cipher.decrypt(current.tokenCiphertext, current.name) !== token) out.push('token replaced');
+  if (!holdsToken(cipher, current.tokenCiphertext, current.name, token)) out.push('token replaced');
   if (current.status !== e.status) out.push(`status ${current.status} → ${e.status}`);
   if (current.capacity !== e.capacity)
     out.push(`capacity ${current.capacity ?? 'none'} → ${e.capacity ?? 'none'}`);

@@ -45,7 +45,7 @@ import {
   type StoredEndpoint,
   type Subject,
 } from './store.js';
-import type { TokenCipher } from './token-cipher.js';
+import { holdsToken, type TokenCipher } from './token-cipher.js';
 
 export interface EndpointInput {
   name: string;
@@ -160,7 +160,7 @@ export class ComputeService {
       }
       if (patch.token !== undefined) {
         checkToken(patch.token);
-        if (patch.token !== this.cipher.decrypt(e.tokenCiphertext, e.name)) {
+        if (!holdsToken(this.cipher, e.tokenCiphertext, e.name, patch.token)) {
           changed.push('token');
           next.tokenCiphertext = this.cipher.encrypt(patch.token, e.name);
         }
@@ -209,6 +209,8 @@ export class ComputeService {
   /** What the router's health checks know of the endpoint (unknown while none run). */
   endpointHealth(who: Identity, name: string): { endpoint: EndpointView; health: EndpointHealthReport } {
     const { endpoint } = this.showEndpoint(who, name);
+    const problem = this.directory.problem(endpoint.name);
+    if (problem) return { endpoint, health: { state: 'unhealthy', since: null, reason: problem } };
     const health = this.healthView?.health(endpoint.name) ?? {
       state: 'unknown',
       since: null,
@@ -316,12 +318,16 @@ export class ComputeService {
       audit('denied', { reason: (error as Error).message });
       throw error;
     }
+    const auditDetail: Record<string, unknown> = { dry_run: dryRun };
     let prepared: Awaited<ReturnType<GovernanceService['prepareChange']>>;
     let plan: ReturnType<typeof planCompute>;
     try {
       const section = parseComputeSection(file.compute);
       const document = fileToDocument(file);
       const next = Policy.parse(document);
+      // The compute diff joins this detail once planned: commit() audits the detail as it is then.
+      prepared = await this.governance.prepareChange(who, 'policy.apply', auditDetail, () => document);
+      // Planned after the last await, so no other change can land between the plan and its writes.
       const current = this.governance.policy();
       // Line principals are kept by the Catchment whatever the file says (line-principals.ts).
       const knowsPrincipal = (name: string) =>
@@ -334,12 +340,7 @@ export class ComputeService {
         knows: (s) =>
           s.kind === 'everyone' || (s.kind === 'principal' ? knowsPrincipal(s.name) : next.hasGroup(s.name)),
       });
-      prepared = await this.governance.prepareChange(
-        who,
-        'policy.apply',
-        { dry_run: dryRun, compute: plan.diff },
-        () => document,
-      );
+      auditDetail.compute = plan.diff;
     } catch (error) {
       if (!dryRun) audit('failed', { reason: (error as Error).message });
       throw error;
@@ -361,6 +362,7 @@ export class ComputeService {
       throw error;
     }
     if (plan.diff.length > 0) this.directory.changed();
+    // commit() audited the change when the policy itself changed; a compute-only change is audited here.
     if (prepared.diff.length === 0) audit('allowed', { diff: [], compute: plan.diff, revision: saved });
     return { changed: true, diff, revision: saved };
   }

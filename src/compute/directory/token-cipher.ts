@@ -91,6 +91,23 @@ export class TokenCipher {
   }
 }
 
+/**
+ * Whether `ciphertext` holds `token`; false when it cannot be decrypted, so storing a new token
+ * repairs an endpoint whose old one was sealed with a lost key.
+ */
+export function holdsToken(
+  cipher: TokenCipher,
+  ciphertext: string,
+  endpointName: string,
+  token: string,
+): boolean {
+  try {
+    return cipher.decrypt(ciphertext, endpointName) === token;
+  } catch {
+    return false;
+  }
+}
+
 function aad(endpointName: string): Buffer {
   return Buffer.from(`duckstring compute endpoint ${endpointName.toLowerCase()}`, 'utf8');
 }

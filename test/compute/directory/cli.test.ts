@@ -253,7 +253,7 @@ ${extra}`;
     process.env.DS_TEST_W1_TOKEN = `${TOKEN}-rotated`;
     await writeFile(
       file('c2.yaml'),
-      `${BASE_POLICY}
+      `${BASE_POLICY}  - name: dave
 compute:
   endpoints:
     - name: pw1
@@ -268,6 +268,7 @@ compute:
     );
     const second = await cli(['policy', 'apply', file('c2.yaml')]);
     expect(second.code, second.err).toBe(0);
+    expect(second.out).toMatch(/\+ principal dave \(user\)/);
     expect(second.out).toMatch(/~ compute endpoint pw1: token replaced/);
     expect(second.out).toMatch(/- compute endpoint pw2/);
     expect(second.out).toMatch(/- compute assignment principal bob → pw2/);
@@ -275,6 +276,29 @@ compute:
     const shown = await c.api('GET', '/api/compute/endpoints/pw1');
     expect(shown.body.endpoint.revision).toBe(2);
     expect((await c.api('GET', '/api/compute/endpoints')).body.endpoints).toHaveLength(1);
+
+    // Audited as one policy change listing the compute diff; no token anywhere in the log.
+    const audit = await c.api('GET', '/api/audit?kind=change&limit=10000');
+    const applies = (
+      audit.body.entries as { action: string; decision: string; detail: { compute?: string[] } }[]
+    ).filter((e) => e.action === 'policy.apply' && e.decision === 'allowed' && e.detail.compute?.length);
+    // One entry for the whole file: the policy's diff and the compute diff together.
+    expect(applies[0]!.detail.compute).toContain('~ compute endpoint pw1: token replaced');
+    expect((applies[0]!.detail as { diff?: string[] }).diff).toEqual(['+ principal dave (user)']);
+    expect(applies[1]!.detail.compute).toContain(
+      '+ compute endpoint pw2 grpc://127.0.0.1:9602 (active, capacity none)',
+    );
+    const text = JSON.stringify(audit.body);
+    expect(text).not.toContain(TOKEN);
+
+    // Only administrators apply policy files, compute sections included (MANAGE on * is not enough).
+    expect((await c.api('POST', '/api/grants', { to: 'bob', privileges: ['MANAGE'], on: '*' })).status).toBe(
+      200,
+    );
+    const bobKey = (await c.api('POST', '/api/keys', { principal: 'bob' })).body.key;
+    const refused = await c.api('POST', '/api/policy/apply', { file: withCompute(''), env: {} }, bobKey);
+    expect(refused.status).toBe(403);
+    expect(refused.body.error.message).toBe('permission denied: only administrators may apply a policy file');
 
     // A file without a compute section leaves compute alone.
     expect((await cli(['policy', 'apply', path.join(work, 'base.yaml')])).code).toBe(0);

@@ -180,6 +180,56 @@ describe('StoredComputeDirectory', () => {
     expect(notified).toBe(2);
   });
 
+  it('an endpoint whose token no longer decrypts is never routed to, and routing of the others goes on', () => {
+    const lost = TokenCipher.fromKey(Buffer.alloc(32, 1));
+    const cipher = TokenCipher.forRoot(root);
+    const directory = new StoredComputeDirectory(store, cipher, () => ({ revision: 1, policy: policyV1 }));
+    const broken = store.insertEndpoint(
+      {
+        name: 'broken',
+        url: 'grpc://h:1',
+        tokenCiphertext: lost.encrypt('t', 'broken'),
+        status: 'active',
+        capacity: null,
+      },
+      1,
+    );
+    const fine = store.insertEndpoint(
+      {
+        name: 'fine',
+        url: 'grpc://h:2',
+        tokenCiphertext: cipher.encrypt('t2', 'fine'),
+        status: 'active',
+        capacity: null,
+      },
+      1,
+    );
+    for (const e of [broken, fine]) {
+      store.insertAssignment(
+        {
+          subject: { kind: 'everyone' },
+          endpointId: e.id,
+          isDefault: false,
+          fallbackLocal: true,
+          jobKinds: ['interactive'],
+        },
+        1,
+      );
+    }
+    directory.changed();
+    expect(directory.route('bob', 'interactive').candidates.map((c) => c.endpoint.name)).toEqual(['fine']);
+    expect(directory.endpoints().find((e) => e.name === 'broken')).toMatchObject({
+      status: 'inactive',
+      token: '',
+    });
+    expect(directory.problem('BROKEN')).toMatch(/stored token of endpoint "broken" cannot be decrypted/);
+    expect(directory.problem('fine')).toBeUndefined();
+    // The router cannot change what the directory hands out.
+    expect(() => {
+      (directory.endpoints()[0] as { token: string }).token = 'x';
+    }).toThrow();
+  });
+
   it('names are unique case-insensitively, one assignment per subject and endpoint', () => {
     const cipher = TokenCipher.forRoot(root);
     const w1 = store.insertEndpoint(
