@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { create } from '@bufbuild/protobuf';
 import { Code, ConnectError } from '@connectrpc/connect';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { mintCapability, verifyCapability } from '../../../src/compute/capability.js';
 import {
   RowBatchSchema,
@@ -303,6 +303,22 @@ describe('remote routing', () => {
     expect((await canary.run('alice')).placement).toBe('remote:w1');
     expect((await canary.run('carol')).placement).toBe('remote:w1');
     expect((await canary.run('dave')).placement).toBe('local');
+  });
+
+  it('checks health in the background on the injected clock, never per query', async () => {
+    const w = await worker();
+    const { directory, run, routing, clock } = setup();
+    directory.addEndpoint({ name: 'w1', url: w.url, token: w.token });
+    directory.assign({ subject: 'alice', endpoint: 'w1', fallbackLocal: true });
+    routing.start();
+    await vi.waitFor(() => expect(routing.health.health('w1')?.lastCheckAt).not.toBeNull());
+    const checks = w.healthCalls;
+    for (let i = 0; i < 5; i++) expect((await run()).placement).toBe('remote:w1');
+    expect(w.healthCalls).toBe(checks);
+    clock.advance(5_000);
+    await vi.waitFor(() => expect(w.healthCalls).toBe(checks + 1));
+    clock.advance(5_000);
+    await vi.waitFor(() => expect(w.healthCalls).toBe(checks + 2));
   });
 
   it('a draining worker is skipped by its health, and a deleted endpoint loses its connection', async () => {
