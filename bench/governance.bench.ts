@@ -31,6 +31,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { CatchmentStore } from '../src/catchment/store/index.js';
 import { exportParquet } from '../src/compute/parquet.js';
 import { QueryExecutor, type QueryResult } from '../src/compute/query.js';
+import { localRouter } from '../src/compute/remote/router.js';
 import { type SnapshotRef, snapshotKey } from '../src/compute/snapshot-store.js';
 import { GovernorPool } from '../src/governance/governor-pool.js';
 import {
@@ -714,7 +715,7 @@ async function governedService(snapshot: Snapshot, catalog: Catalog) {
   const queries = new QueryService({
     governance: service,
     snapshots: { snapshot: async () => ({ catalog, refs, release: () => {} }) },
-    route: () => ({
+    router: localRouter({
       execute: (request) =>
         executor.execute(request.sql, {
           tables: new Map(

@@ -66,7 +66,19 @@ export const applyPolicy = endpoint({
   summary:
     'Make the policy what a policy file (YAML text) says; dry_run only returns the diff (administrators)',
   auth: 'principal',
-  body: z.object({ file: z.string().max(5_000_000), dry_run: z.boolean().default(false) }).strict(),
+  body: z
+    .object({
+      file: z.string().max(5_000_000),
+      dry_run: z.boolean().default(false),
+      /** Values of the environment variables the file's `compute` section names (`token_env`), as the CLI read them. */
+      env: z
+        .record(
+          z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name'),
+          z.string().max(4096),
+        )
+        .default({}),
+    })
+    .strict(),
   response: changeOutcome,
 });
 

@@ -2,6 +2,8 @@
  * The Catchment's HTTP API contract, by area. `api.ponds.runs` is the declaration of
  * `GET /api/ponds/:name/runs`; the server implements it and `CatchmentApi.call` calls it.
  */
+export * as compute from './compute.js';
+export * as computeStatus from './compute-status.js';
 export * as duck from './duck.js';
 export * from './endpoint.js';
 export * as events from './events.js';
@@ -12,6 +14,8 @@ export * as operations from './operations.js';
 export * as ponds from './ponds.js';
 export * as query from './query.js';
 
+import * as compute from './compute.js';
+import * as computeStatus from './compute-status.js';
 import * as duck from './duck.js';
 import * as events from './events.js';
 import * as governance from './governance.js';
@@ -22,4 +26,15 @@ import * as ponds from './ponds.js';
 import * as query from './query.js';
 
 /** Every area of the contract: `api.ponds.runs` is `GET /api/ponds/:name/runs`. */
-export const api = { operations, ponds, lines, logs, query, governance, duck, events };
+export const api = {
+  operations,
+  ponds,
+  lines,
+  logs,
+  query,
+  governance,
+  compute,
+  computeStatus,
+  duck,
+  events,
+};

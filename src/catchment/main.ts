@@ -2,7 +2,14 @@
  * Starting and stopping a Catchment process: storage, engine, Duck supervision and the HTTP API on
  * one address. `duckstring catchment start` and `npm start` both come through here.
  */
+
+import { statSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
+import { loadOrCreateCapabilityKey, mintCapability } from '../compute/capability.js';
+import { createComputeDirectory } from '../compute/directory/index.js';
+import { ComputeService } from '../compute/directory/service.js';
+import { WorkerClientPool } from '../compute/remote/client-pool.js';
+import { createRemoteRouting, type RemoteRouting, readRemoteRoutingFlags } from '../compute/remote/index.js';
 import { constrainLinePrincipals, linePrincipal } from '../governance/line-principals.js';
 import { GovernanceService } from '../governance/service.js';
 import { GovernanceStore } from '../governance/store.js';
@@ -27,6 +34,13 @@ export interface StartOptions extends Omit<CatchmentOptions, 'root'> {
   snapshotGraceMs?: number;
   /** Query limits: SQL size and nesting, per-principal concurrency, time limit, governor threads. */
   queries?: QueryLimitsInput;
+  /**
+   * Where the remote-routing flags (FEATURE_REMOTE_ROUTING, FEATURE_INTERNAL_GRPC,
+   * REMOTE_CANARY_USERS) and DUCKSTRING_WORKER_CA_FILE are read (default process.env).
+   */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Between background health checks of compute endpoints (default 5 s). */
+  computeHealthIntervalMs?: number;
 }
 
 export interface RunningCatchment {
@@ -37,6 +51,8 @@ export interface RunningCatchment {
   catchment: Catchment;
   /** Published data and the query executor (its slots' load is observable). */
   data: DataService;
+  /** Remote routing: the compute directory's router, endpoint health and fleet telemetry. */
+  fleet: RemoteRouting;
   app: FastifyInstance;
   close(): Promise<void>;
 }
@@ -52,6 +68,10 @@ export async function startCatchment(opts: StartOptions): Promise<RunningCatchme
 }
 
 async function startLocked(opts: StartOptions, lock: RootLock): Promise<RunningCatchment> {
+  // Malformed routing flags stop the start before anything opens (the message names the variable).
+  const env = opts.env ?? process.env;
+  const flags = readRemoteRoutingFlags(env);
+  const workerPool = WorkerClientPool.fromEnv(env);
   const catchment = new Catchment(opts);
   const { key, created } = ensureAdminKey(opts.root);
   const data = new DataService(catchment, opts.snapshotGraceMs);
@@ -65,10 +85,49 @@ async function startLocked(opts: StartOptions, lock: RootLock): Promise<RunningC
     constrain: (before, next, action) =>
       constrainLinePrincipals(before, next, action, livePrincipals(catchment)),
   });
+  const computeDirectory = createComputeDirectory({
+    db: catchment.store.db,
+    root: opts.root,
+    policy: () => governance.current(),
+  });
+  const compute = new ComputeService(
+    governance,
+    computeDirectory.store,
+    computeDirectory.cipher,
+    computeDirectory.directory,
+    () => catchment.clock.now(),
+  );
+  const capabilityKey = loadOrCreateCapabilityKey(opts.root);
+  let catchmentUrl = '';
+  const fleet = createRemoteRouting({
+    directory: computeDirectory.directory,
+    flags,
+    isMember: (principal, group) => governance.policy().isMember(principal, group),
+    local: data.backend,
+    clock: catchment.clock,
+    pool: workerPool,
+    registry: metrics.registry,
+    ...(opts.computeHealthIntervalMs ? { healthIntervalMs: opts.computeHealthIntervalMs } : {}),
+    grant: {
+      sizeOf: (ref) => statSync(data.snapshots.pathOf(ref)).size,
+      capability: (files, ttlMs) =>
+        mintCapability(capabilityKey, { files, expiresAt: catchment.clock.now() + ttlMs }),
+      snapshotUrl: () => catchmentUrl,
+    },
+    onHealthChange: (h) =>
+      opts.log?.(
+        h.healthy ? 'info' : 'warn',
+        `compute endpoint ${h.endpoint} is ${h.healthy ? 'healthy' : 'unhealthy'}`,
+        {
+          endpoint: h.endpoint,
+          ...(h.reason ? { reason: h.reason } : {}),
+        },
+      ),
+  });
   const queries = new QueryService({
     governance,
     snapshots: data.querySnapshots,
-    route: () => data.backend,
+    router: fleet.router,
     limits,
     onTapRead: (name, major) => tapDemand(catchment, name, major),
   });
@@ -95,6 +154,8 @@ async function startLocked(opts: StartOptions, lock: RootLock): Promise<RunningC
     metrics,
     governance,
     queries,
+    compute,
+    fleet,
     logger: opts.httpLogger ?? false,
   });
   let address: string;
@@ -108,6 +169,8 @@ async function startLocked(opts: StartOptions, lock: RootLock): Promise<RunningC
     throw err;
   }
   const url = address.replace('[::1]', '127.0.0.1');
+  catchmentUrl = url;
+  fleet.start();
   lock.listening(url);
   catchment.start(url);
   let closed = false;
@@ -117,12 +180,14 @@ async function startLocked(opts: StartOptions, lock: RootLock): Promise<RunningC
     keyCreated: created,
     catchment,
     data,
+    fleet,
     app,
     async close() {
       if (closed) return;
       closed = true;
       await catchment.stopWork();
       await app.close();
+      await fleet.stop();
       await governance.close();
       catchment.store.close();
       lock.release();

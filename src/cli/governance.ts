@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { governance as api } from '../api/index.js';
+import { tokenEnvNames } from '../compute/directory/policy-section.js';
 import { parseDuration } from '../engine/duration.js';
 import type { Privilege } from '../governance/policy.js';
 import { CatchmentClient, type ConnectionOptions, formatTable } from './client.js';
@@ -250,8 +251,18 @@ export function registerGovernanceCommands(program: Command, io: CliIO): void {
     } catch (error) {
       throw new UsageError(`cannot read ${file}: ${(error as Error).message}`);
     }
+    // Worker tokens of the compute section come from this process's environment, never the file.
+    const env: Record<string, string> = {};
+    for (const name of tokenEnvNames(text)) {
+      const value = process.env[name];
+      if (value === undefined || value === '')
+        throw new UsageError(
+          `compute: environment variable ${name} (a token_env) is not set; nothing was applied`,
+        );
+      env[name] = value;
+    }
     const out = await new CatchmentClient(opts).call(api.applyPolicy, {
-      body: { file: text, dry_run: opts.dryRun ?? false },
+      body: { file: text, dry_run: opts.dryRun ?? false, env },
     });
     if (out.diff.length === 0) io.stdout('policy is up to date: no changes\n');
     else {

@@ -4,6 +4,8 @@
  */
 import { Command, CommanderError } from 'commander';
 import { DEMO_SCENARIO } from '../sim/demo.js';
+import { registerComputeCommands } from './compute.js';
+import { registerComputeStatusCommand } from './compute-status.js';
 import { registerGovernanceCommands } from './governance.js';
 import { type CliIO, processIO, UsageError } from './io.js';
 import { registerLogsCommand } from './logs.js';
@@ -58,9 +60,11 @@ function buildProgram(io: CliIO): Command {
   registerRuntimeCommands(program, io);
   registerLogsCommand(program, io);
   registerGovernanceCommands(program, io);
+  registerComputeCommands(program, io);
   registerUpCommand(program, io);
   registerWatchCommand(program, io);
   registerWorkerCommands(program, io);
+  registerComputeStatusCommand(program, io);
 
   program
     .command('duck', { hidden: true })

@@ -59,6 +59,7 @@ export function registerRuntimeCommands(program: Command, io: CliIO): void {
         throw new UsageError(`--port must be 0–65535, got "${opts.port}"`);
       const { startCatchment } = await import('../catchment/main.js');
       const { RootLockedError } = await import('../catchment/root-lock.js');
+      const { RemoteFlagError } = await import('../compute/remote/flags.js');
       const { catchmentLogger } = await import('../catchment/logger.js');
       const running = await startCatchment({
         root: path.resolve(opts.root),
@@ -69,6 +70,7 @@ export function registerRuntimeCommands(program: Command, io: CliIO): void {
       }).catch((error: unknown) => {
         // Another Catchment owns this root: bad input, not a crash.
         if (error instanceof RootLockedError) throw new UsageError(error.message);
+        if (error instanceof RemoteFlagError) throw new UsageError(`Catchment not started: ${error.message}`);
         throw error;
       });
       io.stdout(`Catchment listening on ${running.url} (root ${path.resolve(opts.root)})\n`);

@@ -142,7 +142,8 @@ export interface RowSink {
   rows(rows: JsonValue[][]): Promise<void>;
 }
 
-const DEFAULT_LIMITS: Required<QueryLimits> = {
+/** What a query may use when its request sets no limit (a remote run sends the same). */
+export const DEFAULT_LIMITS: Required<QueryLimits> = {
   maxRows: 100_000,
   timeoutMs: 30_000,
   memoryLimit: '1GiB',

@@ -265,6 +265,26 @@ export class Policy {
     return out;
   }
 
+  /**
+   * Every group the principal (or group) belongs to, with its nesting distance: 1 for a direct
+   * member, 2 through one nested group, and so on (the shortest path when there are several).
+   * Compute routing prefers nearer groups' assignments (src/compute/directory/resolution.ts).
+   */
+  groupDistances(member: string): ReadonlyMap<string, number> {
+    const out = new Map<string, number>();
+    let frontier = this.parents.get(member.toLowerCase()) ?? [];
+    for (let distance = 1; frontier.length > 0; distance++) {
+      const next: string[] = [];
+      for (const group of frontier) {
+        if (out.has(group)) continue;
+        out.set(group, distance);
+        next.push(...(this.parents.get(group) ?? []));
+      }
+      frontier = next;
+    }
+    return out;
+  }
+
   /** Transitive membership; false for unknown principals or groups. */
   isMember(principalName: string, groupName: string): boolean {
     if (!this.principal(principalName)) return false;

@@ -13,14 +13,17 @@
  */
 
 import { QueryError, type QueryResult } from '../compute/query.js';
-import type { QueryBackend, QueryBackendRequest } from '../compute/query-backend.js';
+import type { QueryBackendRequest } from '../compute/query-backend.js';
+import type { QueryRouter } from '../compute/remote/router.js';
 import type { SnapshotRef } from '../compute/snapshot-store.js';
+import { type Placement, placementLabel } from '../compute/topology.js';
 import type { Catalog } from '../governance/catalog.js';
 import { QueryDeadlineExceeded } from '../governance/errors.js';
 import type { GovernedQuery } from '../governance/rewrite.js';
 import { sanitizeExecutionError } from '../governance/sanitize.js';
 import type { GovernanceService, Identity } from '../governance/service.js';
 import type { AuditEntry } from '../governance/store.js';
+import { DomainError } from '../shared/errors.js';
 import { QueryAdmission } from './admission.js';
 import { QueryExecutionFailed } from './errors.js';
 import { checkSqlText, type QueryLimitsConfig } from './limits.js';
@@ -41,8 +44,11 @@ export interface QuerySnapshots {
 export interface QueryServiceOptions {
   governance: GovernanceService;
   snapshots: QuerySnapshots;
-  /** Where a governed query runs; one backend today, a choice between workers later. */
-  route: (request: QueryBackendRequest) => QueryBackend;
+  /**
+   * Where a governed query runs: locally or on a worker, with fallback (src/compute/remote/router.ts;
+   * `localRouter(backend)` runs everything locally).
+   */
+  router: QueryRouter;
   limits: QueryLimitsConfig;
   /** A read by a tap principal: pull demand on that Pond line. */
   onTapRead?: (pond: string, major: number) => void;
@@ -59,6 +65,15 @@ export class QueryService {
 
   /** Governs, runs and audits one query of `who`. */
   async query(who: Identity, sql: string): Promise<QueryResult> {
+    return (await this.queryPlaced(who, sql)).result;
+  }
+
+  /**
+   * As `query`, also saying where the query ran (the HTTP answer's `x-duckstring-executed-on`).
+   * The audit entry records it too: `placement` (local, remote:NAME, fallback:NAME) and, after a
+   * fallback, `fallback_reason`.
+   */
+  async queryPlaced(who: Identity, sql: string): Promise<{ result: QueryResult; placement: Placement }> {
     const { governance, snapshots } = this.options;
     const started = performance.now();
     const limits = this.limits;
@@ -126,9 +141,22 @@ export class QueryService {
       // route → execute
       const request: QueryBackendRequest = { sql: governed.sql, tables, principal: who.principal, timeoutMs };
       let result: QueryResult;
+      let placement: Placement = { kind: 'local' };
+      const placed = (where: Placement) => {
+        placement = where;
+        detail.placement = placementLabel(where);
+        if (where.kind === 'fallback') detail.fallback_reason = where.reason;
+        else delete detail.fallback_reason;
+      };
       try {
-        result = await this.options.route(request).execute(request);
+        result = await this.options.router.execute(request, 'interactive', placed);
       } catch (error) {
+        if (error instanceof DomainError && error.code === 'compute_unavailable') {
+          // The path to the worker failed and fallback is off: the message is the caller's answer.
+          detail.reason = error.message;
+          audit('failed');
+          throw error;
+        }
         if ((error as { code?: unknown }).code === 'timeout') {
           const waited = String((error as { detail?: unknown }).detail).startsWith('while waiting');
           throw timedOut(waited ? 'waiting for a query slot' : 'executing', error);
@@ -142,7 +170,7 @@ export class QueryService {
         const lines = new Map(governed.tables.map((t) => [`${t.pond}@${t.major}`, t]));
         for (const t of lines.values()) this.options.onTapRead(t.pond, t.major);
       }
-      return result;
+      return { result, placement };
     } finally {
       snapshot?.release();
       release();

@@ -28,6 +28,8 @@ function declaredEndpoints(): AnyEndpoint[] {
     api.logs,
     api.query,
     api.governance,
+    api.compute,
+    api.computeStatus,
     api.duck,
     api.events,
   ])

@@ -339,6 +339,44 @@ const cases: Case[] = [
     message: 'missing capability (send "Authorization: Capability TOKEN")',
   },
 
+  {
+    why: 'a compute endpoint URL that is not grpc(s)://host:port',
+    method: 'POST',
+    path: '/api/compute/endpoints',
+    body: { name: 'w2', url: 'http://127.0.0.1:9444', token: 'worker-token' },
+    status: 400,
+    code: 'invalid_request',
+    message:
+      'url: "http://127.0.0.1:9444" is not a worker address (the scheme must be grpc or grpcs); use grpc://host:port or grpcs://host:port',
+  },
+  {
+    why: 'a compute token that could not travel in a header (the message never quotes it)',
+    method: 'POST',
+    path: '/api/compute/endpoints',
+    body: { name: 'w2', url: 'grpc://127.0.0.1:9444', token: 'two words' },
+    status: 400,
+    code: 'invalid_request',
+    message: 'body.token: a token is 1–4096 printable ASCII characters without spaces',
+  },
+  {
+    why: 'an unknown job kind in a compute assignment',
+    method: 'POST',
+    path: '/api/compute/assignments',
+    body: { endpoint: 'w1', principal: 'reader', job_kinds: ['pond_run'] },
+    status: 400,
+    code: 'invalid_request',
+    message: 'job_kinds: unknown job kind "pond_run" (known: interactive, async)',
+  },
+  {
+    why: 'a compute assignment naming two subjects',
+    method: 'POST',
+    path: '/api/compute/assignments',
+    body: { endpoint: 'w1', principal: 'reader', everyone: true },
+    status: 400,
+    code: 'invalid_request',
+    message: 'body: name exactly one of principal, group or everyone',
+  },
+
   // ───────────── 403 refused ─────────────
   {
     why: 'metrics are for administrators',
@@ -405,6 +443,17 @@ const cases: Case[] = [
     status: 403,
     code: 'not_allowed',
     message: 'function read_csv() is not allowed: it reads files or the network; query tables as pond.table',
+  },
+
+  {
+    why: 'managing compute needs MANAGE on the catalog',
+    method: 'POST',
+    path: '/api/compute/endpoints',
+    as: 'reader',
+    body: { name: 'w2', url: 'grpc://127.0.0.1:9444', token: 'worker-token' },
+    status: 403,
+    code: 'permission_denied',
+    message: 'permission denied: MANAGE on *',
   },
 
   // ───────────── 404 not found ─────────────
@@ -492,6 +541,33 @@ const cases: Case[] = [
     message: 'table ghost.t does not exist or you may not read it',
   },
 
+  {
+    why: 'a compute assignment to an unknown endpoint',
+    method: 'POST',
+    path: '/api/compute/assignments',
+    body: { endpoint: 'ghost', principal: 'reader' },
+    status: 404,
+    code: 'not_found',
+    message: 'no compute endpoint "ghost"',
+  },
+  {
+    why: 'a compute assignment of an unknown group',
+    method: 'POST',
+    path: '/api/compute/assignments',
+    body: { endpoint: 'w1', group: 'ghosts' },
+    status: 404,
+    code: 'not_found',
+    message: 'no group "ghosts"',
+  },
+  {
+    why: 'compute explain of an unknown principal',
+    method: 'GET',
+    path: '/api/compute/explain/ghost',
+    status: 404,
+    code: 'not_found',
+    message: 'no principal "ghost"',
+  },
+
   // ───────────── 409 conflict ─────────────
   {
     why: 'a principal that exists',
@@ -520,6 +596,25 @@ const cases: Case[] = [
     code: 'conflict',
     message:
       /^inlet@1\.0\.0 is already deployed with different content \(sha256 [0-9a-f]{12}…, upload [0-9a-f]{12}…\); versions are immutable, so bump the version$/,
+  },
+
+  {
+    why: 'a compute endpoint name that exists (case-insensitively)',
+    method: 'POST',
+    path: '/api/compute/endpoints',
+    body: { name: 'W1', url: 'grpc://127.0.0.1:9445', token: 'worker-token' },
+    status: 409,
+    code: 'conflict',
+    message: 'compute endpoint "W1" already exists',
+  },
+  {
+    why: 'a compute assignment that exists',
+    method: 'POST',
+    path: '/api/compute/assignments',
+    body: { endpoint: 'w1', everyone: true },
+    status: 409,
+    code: 'conflict',
+    message: 'everyone is already assigned to compute endpoint "w1" (unassign it first to change it)',
   },
 
   // ───────────── 413 too large ─────────────
@@ -582,6 +677,18 @@ const cases: Case[] = [
     code: 'invalid_policy',
     message: 'invalid policy: principals: Expected array, received number',
     details: ['principals: Expected array, received number'],
+  },
+  {
+    why: "a policy file's compute section naming a token variable that was not sent",
+    method: 'POST',
+    path: '/api/policy/apply',
+    body: {
+      file: 'compute:\n  endpoints:\n    - {name: w9, url: "grpc://127.0.0.1:9449", token_env: W9_TOKEN}\n',
+    },
+    status: 422,
+    code: 'invalid_policy',
+    message:
+      'invalid policy: compute.endpoints.0.token_env: environment variable W9_TOKEN is not set (policy apply reads it from its environment)',
   },
   {
     why: 'a Pond whose pond.toml is invalid',
@@ -666,6 +773,11 @@ beforeAll(async () => {
   expect(
     (await c.api('POST', '/api/grants', { to: 'reader', privileges: ['SELECT'], on: 'inlet' })).status,
   ).toBe(200);
+  const w1 = { name: 'w1', url: 'grpc://127.0.0.1:9444', token: 'worker-token' };
+  expect((await c.api('POST', '/api/compute/endpoints', w1)).status).toBe(201);
+  expect((await c.api('POST', '/api/compute/assignments', { endpoint: 'w1', everyone: true })).status).toBe(
+    201,
+  );
   keys.reader = (await c.api('POST', '/api/keys', { principal: 'reader' })).body.key;
   const revoked = await c.api('POST', '/api/keys', { principal: 'reader' });
   keys.revoked = revoked.body.key;

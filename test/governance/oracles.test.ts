@@ -25,6 +25,8 @@ const keys: Record<string, string> = {};
 let hiddenKeyId = '';
 /** The error id of a query of victim's that failed: no one else but administrators may look it up. */
 let hiddenErrorId = '';
+/** A compute assignment (of everyone to HIDDEN_WORKER). */
+let hiddenAssignmentId = 0;
 const archives: Record<string, Buffer> = {};
 
 const POLICY = `
@@ -392,6 +394,74 @@ const CASES: Case[] = [
         build: (id) => ({ method: 'GET', route: `/api/errors/${id}` }),
       })),
   },
+  // Compute: MANAGE on the catalog is checked before any name is looked up.
+  { route: 'GET /api/compute/endpoints', nameless: 'MANAGE on * only (403 for everyone else)' },
+  { route: 'GET /api/compute/assignments', nameless: 'MANAGE on * only (403 for everyone else)' },
+  { route: 'GET /api/compute/status', nameless: 'MANAGE on * only (403 for everyone else)' },
+  {
+    route: 'POST /api/compute/endpoints',
+    probes: () =>
+      workerProbes((w) => ({
+        method: 'POST',
+        route: '/api/compute/endpoints',
+        body: { name: w, url: 'grpc://127.0.0.1:9444', token: 'worker-token' },
+      })),
+  },
+  ...(
+    [
+      ['GET', ''],
+      ['PUT', ''],
+      ['DELETE', ''],
+      ['GET', '/health'],
+    ] as const
+  ).map(
+    ([method, tail]): Case => ({
+      route: `${method} /api/compute/endpoints/{name}${tail}`,
+      probes: () =>
+        workerProbes((w) => ({
+          method,
+          route: `/api/compute/endpoints/${w}${tail}`,
+          body: method === 'PUT' ? { status: 'draining' } : undefined,
+        })),
+    }),
+  ),
+  {
+    route: 'POST /api/compute/assignments',
+    probes: () => [
+      ...workerProbes((w) => ({
+        method: 'POST',
+        route: '/api/compute/assignments',
+        body: { endpoint: w, everyone: true },
+      })),
+      principalProbe(
+        'POST',
+        () => '/api/compute/assignments',
+        (n) => ({ endpoint: HIDDEN_WORKER, principal: n }),
+      ),
+      {
+        ...groupProbe('POST', () => '/api/compute/assignments'),
+        build: (g) => ({
+          method: 'POST',
+          route: '/api/compute/assignments',
+          body: { endpoint: HIDDEN_WORKER, group: g },
+        }),
+      },
+    ],
+  },
+  {
+    route: 'DELETE /api/compute/assignments/{id}',
+    probes: () =>
+      ['eve', 'mona'].map((who) => ({
+        who,
+        hidden: `/${hiddenAssignmentId}`,
+        unknown: '/987654',
+        build: (id) => ({ method: 'DELETE', route: `/api/compute/assignments${id}` }),
+      })),
+  },
+  {
+    route: 'GET /api/compute/explain/{principal}',
+    probes: () => [principalProbe('GET', (n) => `/api/compute/explain/${n}`)],
+  },
   { route: 'GET /api/duck/whoami', nameless: 'Duck token only: names the line of a valid token' },
   ...[
     'GET /api/duck/{name}/{major}/config',
@@ -414,6 +484,13 @@ const CASES: Case[] = [
     }),
   ),
 ];
+
+const HIDDEN_WORKER = 'hidden-worker';
+
+/** A registered compute endpoint against an unknown one, asked by callers without MANAGE on `*`. */
+function workerProbes(build: (name: string) => { method: string; route: string; body?: unknown }): Probe[] {
+  return ['eve', 'mona'].map((who) => ({ who, hidden: HIDDEN_WORKER, unknown: 'ghost-worker', build }));
+}
 
 /** A principal that exists (victim) against one that does not, asked by a non-administrator. */
 function principalProbe(
@@ -501,6 +578,14 @@ beforeAll(async () => {
     keys[name] = k.body.key;
     if (name === 'victim') hiddenKeyId = k.body.id;
   }
+  const worker = { name: HIDDEN_WORKER, url: 'grpc://127.0.0.1:9444', token: 'worker-token' };
+  expect((await c.api('POST', '/api/compute/endpoints', worker)).status).toBe(201);
+  const assigned = await c.api('POST', '/api/compute/assignments', {
+    endpoint: HIDDEN_WORKER,
+    everyone: true,
+  });
+  expect(assigned.status).toBe(201);
+  hiddenAssignmentId = assigned.body.id;
   const failed = (await send('victim', 'POST', '/api/query', { sql: 'SELECT nope FROM payroll.salaries' }))
     .body as { error?: { error_id?: string } };
   expect(failed.error?.error_id, JSON.stringify(failed)).toMatch(/^[0-9a-f-]{36}$/);

@@ -13,6 +13,7 @@ import { LocalQueryBackend } from '../../src/compute/local-query-backend.js';
 import { LocalSnapshotStore } from '../../src/compute/local-snapshot-store.js';
 import { QueryExecutor } from '../../src/compute/query.js';
 import type { QueryBackend, QueryBackendRequest } from '../../src/compute/query-backend.js';
+import { localRouter } from '../../src/compute/remote/router.js';
 import { type SnapshotRef, snapshotKey } from '../../src/compute/snapshot-store.js';
 import { stagingPath } from '../../src/compute/snapshots.js';
 import type { PolicyDocument } from '../../src/governance/policy.js';
@@ -99,7 +100,7 @@ beforeAll(async () => {
         };
       },
     },
-    route: () => recording,
+    router: localRouter(recording),
     limits: resolveQueryLimits(),
     onTapRead: (pond, major) => tapReads.push(`${pond}@${major}`),
   });

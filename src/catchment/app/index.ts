@@ -3,6 +3,8 @@
  * and the store, engine and governance. A transport parses a request, has it authorized and calls
  * one of these; none of them knows about HTTP.
  */
+import type { ComputeService } from '../../compute/directory/service.js';
+import type { RemoteRouting } from '../../compute/remote/index.js';
 import type { GovernanceService } from '../../governance/service.js';
 import type { QueryService } from '../../query/query-service.js';
 import type { Catchment } from '../catchment.js';
@@ -27,7 +29,11 @@ export interface ApplicationDeps {
   governance: GovernanceService;
   /** Governed queries: govern → route → execute → audit. */
   queries: QueryService;
+  /** The compute directory: query workers, assignments, explain. */
+  compute: ComputeService;
   metrics: Metrics;
+  /** Remote routing: the fleet's health and telemetry (absent: every query runs locally). */
+  fleet?: RemoteRouting;
 }
 
 export interface Application extends ApplicationDeps {

@@ -6,6 +6,8 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { loadOrCreateCapabilityKey } from '../../compute/capability.js';
+import type { ComputeService } from '../../compute/directory/service.js';
+import type { RemoteRouting } from '../../compute/remote/index.js';
 import type { GovernanceService } from '../../governance/service.js';
 import type { QueryService } from '../../query/query-service.js';
 import { ActivityHub } from '../activity-hub.js';
@@ -15,6 +17,8 @@ import type { DataService } from '../data.js';
 import type { Metrics } from '../metrics.js';
 import { installErrorHandler } from './error-handler.js';
 import { createGuard } from './guard.js';
+import { registerComputeRoutes } from './routes/compute.js';
+import { registerComputeStatusRoutes } from './routes/compute-status.js';
 import { registerDuckRoutes } from './routes/ducks.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerGovernanceRoutes } from './routes/governance.js';
@@ -34,7 +38,11 @@ export interface ServerDeps {
   governance: GovernanceService;
   /** Governed queries: govern → route → execute → audit. */
   queries: QueryService;
+  /** The compute directory: query workers and who is routed to them. */
+  compute: ComputeService;
   metrics: Metrics;
+  /** Remote routing (compute status); absent when every query runs locally. */
+  fleet?: RemoteRouting;
   logger?: boolean | object;
   /**
    * Check every success answer against its endpoint's response schema (a mismatch answers 500).
@@ -72,7 +80,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   registerLogRoutes(routes, application);
   registerQueryRoutes(routes, application);
   registerGovernanceRoutes(routes, application);
+  registerComputeRoutes(routes, application);
   registerDuckRoutes(routes, application);
+  registerComputeStatusRoutes(routes, application);
   // Run activity for watchers; their streams end before the server closes, or close would wait on them.
   const hub = new ActivityHub(catchment);
   registerEventRoutes(routes, application, hub);

@@ -230,4 +230,38 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX ripple_logs_by_line ON ripple_logs (pond, major, id);
     `,
   },
+  {
+    id: 8,
+    name: 'compute directory',
+    sql: `
+      -- Query workers the Catchment may route to (issue 10). The worker's AGENT_TOKEN is kept
+      -- encrypted (AES-256-GCM, key in secrets/compute.key): it must be sent, so it cannot be hashed.
+      -- revision changes with url or token, so the router replaces its connection.
+      CREATE TABLE compute_endpoints (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        url TEXT NOT NULL,
+        token_ciphertext TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('active', 'draining', 'inactive')),
+        capacity INTEGER CHECK (capacity IS NULL OR capacity > 0),
+        revision INTEGER NOT NULL CHECK (revision >= 1),
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) STRICT;
+
+      -- Who runs where: a principal, a group (nested groups count) or everyone, per job kind.
+      CREATE TABLE compute_assignments (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        subject_kind TEXT NOT NULL CHECK (subject_kind IN ('principal', 'group', 'everyone')),
+        subject_name TEXT NOT NULL COLLATE NOCASE,
+        endpoint_id INTEGER NOT NULL REFERENCES compute_endpoints(id) ON DELETE CASCADE,
+        is_default INTEGER NOT NULL CHECK (is_default IN (0, 1)),
+        fallback_local INTEGER NOT NULL CHECK (fallback_local IN (0, 1)),
+        job_kinds TEXT NOT NULL CHECK (json_valid(job_kinds)),
+        created_at INTEGER NOT NULL,
+        UNIQUE (subject_kind, subject_name, endpoint_id)
+      ) STRICT;
+      CREATE INDEX compute_assignments_by_endpoint ON compute_assignments (endpoint_id);
+    `,
+  },
 ];

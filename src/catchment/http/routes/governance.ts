@@ -32,8 +32,9 @@ export function registerGovernanceRoutes(routes: RouteTable, app: Application): 
     const current = governance.current();
     return { revision: current.revision, policy: governance.document(identity) };
   });
+  // A file may carry a `compute` section: the compute service applies both in one transaction.
   routes.implement(gov.applyPolicy, ({ identity, body }) =>
-    governance.applyFile(identity, body.file, body.dry_run),
+    app.compute.applyPolicyFile(identity, body.file, body.dry_run, body.env),
   );
 
   // ───────────── principals & groups ─────────────

@@ -1,13 +1,21 @@
 /** Governed queries. */
 import { query } from '../../../api/index.js';
+import { placementLabel } from '../../../compute/topology.js';
 import { requestBodyLimit } from '../../../query/limits.js';
 import type { Application } from '../../app/index.js';
 import type { RouteTable } from '../routes.js';
 
+export const EXECUTED_ON_HEADER = 'x-duckstring-executed-on';
+
 export function registerQueryRoutes(routes: RouteTable, app: Application): void {
   routes.implement(
     query.query,
-    ({ body, identity }) => app.queries.query(identity, body.sql),
+    async ({ body, identity, reply }) => {
+      const { result, placement } = await app.queries.queryPlaced(identity, body.sql);
+      // Where it ran: local, remote:NAME or fallback:NAME (the audit entry also has the reason).
+      reply.header(EXECUTED_ON_HEADER, placementLabel(placement));
+      return result;
+    },
     // The SQL's own size limit is the service's (413 sql_too_large); this only bounds what is parsed.
     { bodyLimit: requestBodyLimit(app.queries.limits) },
   );

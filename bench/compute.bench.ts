@@ -1,0 +1,344 @@
+/**
+ * Compute topology benchmark, in one run:
+ *
+ * 1. Routing decision cost: ComputeRouter.plan (flags, canary, directory resolution, health,
+ *    least outstanding) per query with 1,000 assignments over 100 nested groups and 2,000
+ *    principals; median and p99 per decision over every principal, cold (first resolution of each
+ *    principal) and warm. Target < 50 µs.
+ * 2. Remote vs local, same run, same data, through the same code paths the Catchment uses (the
+ *    QueryExecutor locally; RemoteQueryBackend to a real `duckstring worker start --shared-root`
+ *    process): a 1 M-row result streamed to the caller (target ≥ 0.8× local throughput) and a small
+ *    aggregate over 10 M rows (target < 3 ms added at the median). Alternating, medians of 5.
+ * 3. Fallback: kill -9 of the only worker, then the next query through the router with fallback
+ *    on: it must succeed; the time it takes against a local query's median (target < 100 ms added).
+ *
+ * Run: npm run bench:compute
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, statSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { dataDirRel } from '../src/catchment/store/layout.js';
+import { type ResolvableAssignment, RouteResolver } from '../src/compute/directory/resolution.js';
+import { QueryExecutor } from '../src/compute/query.js';
+import type { QueryBackend, QueryBackendRequest } from '../src/compute/query-backend.js';
+import { WorkerClientPool } from '../src/compute/remote/client-pool.js';
+import { readRemoteRoutingFlags } from '../src/compute/remote/flags.js';
+import { createRemoteRouting } from '../src/compute/remote/index.js';
+import { RemoteQueryBackend } from '../src/compute/remote/remote-backend.js';
+import type { SnapshotRef } from '../src/compute/snapshot-store.js';
+import type { ComputeDirectory, EndpointTarget } from '../src/compute/topology.js';
+import { Policy } from '../src/governance/policy.js';
+import { systemClock } from '../src/shared/clock.js';
+
+const TOKEN = 'bench-compute-token-0123456789abcdef';
+const ROWS_1M = 1_000_000;
+const ROWS_10M = 10_000_000;
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const quantile = (xs: number[], q: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
+const fmt = (ms: number) => (ms < 1 ? `${(ms * 1000).toFixed(1)} µs` : `${ms.toFixed(2)} ms`);
+
+function directoryOver(resolver: () => RouteResolver, endpoints: () => EndpointTarget[]): ComputeDirectory {
+  return {
+    route: (principal, kind) => resolver().route(principal, kind),
+    endpoints,
+    subscribe: () => () => {},
+  };
+}
+
+const localOnly: QueryBackend = {
+  execute: async () => ({ columns: [], rows: [], row_count: 0, truncated: false }),
+};
+
+// ───────────── 1. routing decision ─────────────
+async function routingDecision(): Promise<void> {
+  const groups = Array.from({ length: 100 }, (_, i) => `g${i}`);
+  const principals = Array.from({ length: 2000 }, (_, i) => `p${i}`);
+  // Groups nest in chains of ten (g0 ⊃ g1 ⊃ … ⊃ g9); each principal is a direct member of two groups.
+  const policy = Policy.parse({
+    principals: principals.map((name) => ({ name, kind: 'user' })),
+    groups: groups.map((name, i) => ({
+      name,
+      members: [
+        ...(i % 10 !== 9 ? [groups[i + 1]!] : []),
+        ...principals.filter((_, p) => p % 100 === i || (p * 7) % 100 === i),
+      ],
+    })),
+  });
+  const endpoints: EndpointTarget[] = Array.from({ length: 20 }, (_, i) => ({
+    name: `w${i}`,
+    url: `grpc://127.0.0.1:${10_000 + i}`,
+    token: 't',
+    status: 'active',
+    capacity: null,
+    revision: 1,
+  }));
+  const assignments: ResolvableAssignment[] = Array.from({ length: 1000 }, (_, i) => ({
+    id: i + 1,
+    subject:
+      i % 4 === 0
+        ? { kind: 'group', name: groups[i % 100]! }
+        : i === 999
+          ? { kind: 'everyone' }
+          : { kind: 'principal', name: principals[(i * 13) % principals.length]! },
+    endpoint: endpoints[i % endpoints.length]!.name,
+    isDefault: i % 3 === 0,
+    fallbackLocal: true,
+    jobKinds: ['interactive', 'async'],
+  }));
+  let resolver = new RouteResolver(endpoints, assignments, policy);
+  const routing = createRemoteRouting({
+    directory: directoryOver(
+      () => resolver,
+      () => endpoints,
+    ),
+    flags: readRemoteRoutingFlags({ FEATURE_REMOTE_ROUTING: '1', FEATURE_INTERNAL_GRPC: '1' }),
+    isMember: (p, g) => policy.isMember(p, g),
+    local: localOnly,
+    clock: systemClock,
+    grant: { sizeOf: () => 0, capability: () => '', snapshotUrl: () => '' },
+  });
+  const time = () =>
+    principals.map((p) => {
+      const t0 = performance.now();
+      routing.router.plan(p, 'interactive');
+      return performance.now() - t0;
+    });
+  for (let i = 0; i < 3; i++) time(); // JIT warm-up (and memo)
+  resolver = new RouteResolver(endpoints, assignments, policy); // a fresh resolver: cold memo
+  const cold = time();
+  const warm = time();
+  const canary = createRemoteRouting({
+    directory: directoryOver(
+      () => resolver,
+      () => endpoints,
+    ),
+    flags: readRemoteRoutingFlags({
+      FEATURE_REMOTE_ROUTING: '1',
+      FEATURE_INTERNAL_GRPC: '1',
+      REMOTE_CANARY_USERS: 'p1,p2,group:g5,group:g42',
+    }),
+    isMember: (p, g) => policy.isMember(p, g),
+    local: localOnly,
+    clock: systemClock,
+    grant: { sizeOf: () => 0, capability: () => '', snapshotUrl: () => '' },
+  });
+  const withCanary = principals.map((p) => {
+    const t0 = performance.now();
+    canary.router.plan(p, 'interactive');
+    return performance.now() - t0;
+  });
+  console.log('1. Routing decision (1,000 assignments, 100 nested groups, 2,000 principals)');
+  console.log(`   cold: median ${fmt(median(cold))}, p99 ${fmt(quantile(cold, 0.99))}`);
+  console.log(`   warm: median ${fmt(median(warm))}, p99 ${fmt(quantile(warm, 0.99))}`);
+  console.log(
+    `   with a canary list: median ${fmt(median(withCanary))}, p99 ${fmt(quantile(withCanary, 0.99))}`,
+  );
+  console.log(`   target < 50 µs: ${median(cold) < 0.05 && median(warm) < 0.05 ? 'met' : 'MISSED'}`);
+  await routing.stop();
+  await canary.stop();
+}
+
+// ───────────── worker process ─────────────
+interface Worker {
+  child: ChildProcess;
+  grpcUrl: string;
+  exited: Promise<unknown>;
+}
+
+async function startWorker(root: string): Promise<Worker> {
+  const child = spawn(
+    process.execPath,
+    // The built CLI (npm run build), as an operator runs it.
+    [path.resolve('bin/duckstring.js'), 'worker', 'start', '--shared-root', root],
+    {
+      env: {
+        ...process.env,
+        AGENT_TOKEN: TOKEN,
+        LISTEN_ADDR: '127.0.0.1:0',
+        GRPC_LISTEN_ADDR: '127.0.0.1:0',
+        MAX_MEMORY_GB: '4',
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  const grpcUrl = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const event = JSON.parse(line) as { event: string; grpc_url: string };
+      if (event.event === 'listening') resolve(event.grpc_url);
+    });
+    void exited.then(() => reject(new Error('the worker exited before listening')));
+  });
+  return { child, grpcUrl, exited };
+}
+
+async function writeTable(root: string, ref: SnapshotRef, select: string): Promise<string> {
+  const target = path.join(root, dataDirRel(ref.pond, ref.major), ref.file);
+  mkdirSync(path.dirname(target), { recursive: true });
+  const db = await DuckDBInstance.create(':memory:');
+  const c = await db.connect();
+  await c.run(`COPY (${select}) TO '${target}' (FORMAT parquet)`);
+  c.closeSync();
+  db.closeSync();
+  return target;
+}
+
+async function main(): Promise<void> {
+  await routingDecision();
+
+  const root = await mkdtemp(path.join(tmpdir(), 'duckstring-bench-compute-'));
+  try {
+    const wide: SnapshotRef = { pond: 'b', major: 1, table: 'wide', file: 'wide/w.parquet', checksum: 'x' };
+    const big: SnapshotRef = { pond: 'b', major: 1, table: 'big', file: 'big/b.parquet', checksum: 'x' };
+    const widePath = await writeTable(
+      root,
+      wide,
+      `SELECT range AS id, 'name-' || range AS name, range * 1.5 AS amount, range % 7 = 0 AS flag FROM range(${ROWS_1M})`,
+    );
+    const bigPath = await writeTable(
+      root,
+      big,
+      `SELECT range AS id, range % 100 AS k, random() AS v FROM range(${ROWS_10M})`,
+    );
+    const executor = new QueryExecutor({ defaults: { maxRows: ROWS_1M, memoryLimit: '2GiB' } });
+    const local: QueryBackend = {
+      execute: (r) =>
+        executor.execute(r.sql, {
+          tables: new Map(r.tables.map((t) => [t.relation, t.snapshot === wide ? widePath : bigPath])),
+          principal: r.principal,
+          limits: { timeoutMs: r.timeoutMs },
+        }),
+    };
+    const worker = await startWorker(root);
+    const pool = new WorkerClientPool();
+    const endpoint: EndpointTarget = {
+      name: 'w1',
+      url: worker.grpcUrl,
+      token: TOKEN,
+      status: 'active',
+      capacity: null,
+      revision: 1,
+    };
+    const grant = {
+      sizeOf: (ref: SnapshotRef) => statSync(path.join(root, dataDirRel(ref.pond, ref.major), ref.file)).size,
+      capability: () => '',
+      snapshotUrl: () => '',
+    };
+    const remote = new RemoteQueryBackend(() => pool.acquire(endpoint), grant, { maxRows: ROWS_1M });
+    const stream: QueryBackendRequest = {
+      sql: 'SELECT * FROM b.wide',
+      tables: [{ relation: 'b.wide', snapshot: wide }],
+      principal: 'bench',
+      timeoutMs: 120_000,
+    };
+    const aggregate: QueryBackendRequest = {
+      sql: 'SELECT k, count(*), sum(v) FROM b.big WHERE k < 3 GROUP BY k ORDER BY k',
+      tables: [{ relation: 'b.big', snapshot: big }],
+      principal: 'bench',
+      timeoutMs: 120_000,
+    };
+    /** Milliseconds to the result, and to the caller's bytes (the HTTP answer serializes it either way). */
+    const timed = async (backend: QueryBackend, r: QueryBackendRequest) => {
+      const t0 = performance.now();
+      const result = await backend.execute(r);
+      const ms = performance.now() - t0;
+      if (r === stream && result.rows.length !== ROWS_1M) throw new Error(`expected ${ROWS_1M} rows`);
+      if (r === stream)
+        serialized.push(
+          ms +
+            (() => {
+              const t1 = performance.now();
+              JSON.stringify(result);
+              return performance.now() - t1;
+            })(),
+        );
+      return ms;
+    };
+    const serialized: number[] = [];
+    await timed(local, stream);
+    await timed(remote, stream);
+    const t = {
+      localStream: [] as number[],
+      remoteStream: [] as number[],
+      localAgg: [] as number[],
+      remoteAgg: [] as number[],
+    };
+    const endToEnd = { local: [] as number[], remote: [] as number[] };
+    for (let i = 0; i < 5; i++) {
+      t.localStream.push(await timed(local, stream));
+      endToEnd.local.push(serialized.pop()!);
+      t.remoteStream.push(await timed(remote, stream));
+      endToEnd.remote.push(serialized.pop()!);
+    }
+    for (let i = 0; i < 3; i++) {
+      await timed(local, aggregate);
+      await timed(remote, aggregate);
+    }
+    for (let i = 0; i < 9; i++) {
+      t.localAgg.push(await timed(local, aggregate));
+      t.remoteAgg.push(await timed(remote, aggregate));
+    }
+    const localRate = ROWS_1M / (median(t.localStream) / 1000);
+    const remoteRate = ROWS_1M / (median(t.remoteStream) / 1000);
+    const added = median(t.remoteAgg) - median(t.localAgg);
+    console.log('\n2. Remote vs local (real worker process, shared root)');
+    console.log(
+      `   1 M rows to the caller: local ${fmt(median(t.localStream))} (${(localRate / 1e6).toFixed(2)} M rows/s), remote ${fmt(median(t.remoteStream))} (${(remoteRate / 1e6).toFixed(2)} M rows/s): ${(remoteRate / localRate).toFixed(2)}× — target ≥ 0.8×: ${remoteRate / localRate >= 0.8 ? 'met' : 'MISSED'}`,
+    );
+    const e2e = median(endToEnd.local) / median(endToEnd.remote);
+    console.log(
+      `   … including the answer's serialization for the caller: local ${fmt(median(endToEnd.local))}, remote ${fmt(median(endToEnd.remote))}: ${e2e.toFixed(2)}×`,
+    );
+    console.log(
+      `   aggregate over 10 M rows: local ${fmt(median(t.localAgg))}, remote ${fmt(median(t.remoteAgg))}, added ${fmt(added)} — target < 3 ms: ${added < 3 ? 'met' : 'MISSED'}`,
+    );
+
+    // ───────────── 3. fallback ─────────────
+    const routing = createRemoteRouting({
+      directory: {
+        route: () => ({
+          candidates: [{ endpoint, fallbackLocal: true, assignment: 'everyone' }],
+          reason: 'bench',
+        }),
+        endpoints: () => [endpoint],
+        subscribe: () => () => {},
+      },
+      flags: readRemoteRoutingFlags({ FEATURE_REMOTE_ROUTING: '1', FEATURE_INTERNAL_GRPC: '1' }),
+      isMember: () => false,
+      local,
+      clock: systemClock,
+      pool,
+      grant,
+      remote: { maxRows: ROWS_1M },
+    });
+    const placements: string[] = [];
+    const viaRouter = async () => {
+      const t0 = performance.now();
+      await routing.router.execute(aggregate, 'interactive', (p) => placements.push(p.kind));
+      return performance.now() - t0;
+    };
+    await viaRouter();
+    worker.child.kill('SIGKILL');
+    await worker.exited;
+    const first = await viaRouter();
+    const next = [await viaRouter(), await viaRouter(), await viaRouter()];
+    const fallbackAdded = first - median(t.localAgg);
+    console.log('\n3. Fallback after kill -9 of the only worker');
+    console.log(
+      `   placements: ${placements.join(', ')}; first query after the kill ${fmt(first)} (${fmt(fallbackAdded)} over local), next ${next.map(fmt).join(', ')}`,
+    );
+    console.log(`   no failed query; target < 100 ms added: ${fallbackAdded < 100 ? 'met' : 'MISSED'}`);
+    await routing.stop();
+    await executor.close();
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+await main();

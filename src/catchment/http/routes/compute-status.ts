@@ -1,0 +1,40 @@
+/** The compute fleet's status (`duckstring compute status`): MANAGE on the catalog. */
+import { computeStatus } from '../../../api/index.js';
+import type { Application } from '../../app/index.js';
+import type { RouteTable } from '../routes.js';
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export function registerComputeStatusRoutes(routes: RouteTable, app: Application): void {
+  routes.implement(computeStatus.status, ({ identity }) => {
+    app.governance.require(identity, 'MANAGE', { kind: 'catalog' });
+    const fleet = app.fleet;
+    if (!fleet) return { routing_enabled: false, canary: null, window_seconds: 0, endpoints: [] };
+    const report = fleet.status();
+    const canary = fleet.flags.canary;
+    return {
+      routing_enabled: report.routing_enabled,
+      canary: canary ? [...canary.principals, ...[...canary.groups].map((g) => `group:${g}`)] : null,
+      window_seconds: report.window_ms / 1000,
+      endpoints: report.endpoints.map((e) => ({
+        name: e.name,
+        url: e.url,
+        status: e.status,
+        capacity: e.capacity,
+        healthy: e.healthy,
+        reason: e.reason,
+        since: iso(e.since),
+        last_check_at: e.last_check_at === null ? null : iso(e.last_check_at),
+        breaker: e.breaker as 'closed' | 'open' | 'half-open',
+        in_flight: e.inFlight,
+        worker_queued: e.worker_queued,
+        worker_running: e.worker_running,
+        calls: e.calls,
+        p50_ms: e.p50Ms,
+        p95_ms: e.p95Ms,
+        failures: e.failures,
+        fallbacks: e.fallbacks,
+      })),
+    };
+  });
+}

@@ -1,0 +1,134 @@
+/**
+ * Runs a governed query on a worker: sends the rewritten SQL, the exact snapshot files it reads and
+ * a capability to download them, then assembles the streamed schema and row batches into the same
+ * QueryResult the local executor returns. Values were converted on the worker by the same
+ * converter (results.ts), so the JSON answer is identical wherever the query ran.
+ *
+ * Nothing reaches the caller before the whole answer is assembled, so any failure of the path
+ * (RemoteCallFailed) happens before a row reached the caller and may be retried locally; the
+ * query's own errors come back as QueryErrors and surface like local ones.
+ */
+import { Code, ConnectError } from '@connectrpc/connect';
+import type { CapabilityFile } from '../capability.js';
+import { DEFAULT_LIMITS, QueryError, type QueryResult } from '../query.js';
+import type { QueryBackend, QueryBackendRequest } from '../query-backend.js';
+import type { ColumnInfo, JsonValue } from '../results.js';
+import type { SnapshotRef } from '../snapshot-store.js';
+import type { WorkerConnection } from './client-pool.js';
+import { classifyCallError, ERROR_CODE_HEADER, RemoteCallFailed } from './errors.js';
+
+/** What the Catchment lends a worker for one query's files. */
+export interface SnapshotGrant {
+  /** The snapshot file's size in bytes (the worker checks what it downloads against it). */
+  sizeOf(ref: SnapshotRef): number;
+  /** A capability naming exactly `files`, valid for `ttlMs`. */
+  capability(files: CapabilityFile[], ttlMs: number): string;
+  /** The Catchment's base URL the worker downloads from. */
+  snapshotUrl(): string;
+}
+
+export interface RemoteQueryBackendOptions {
+  /** Rows kept at most (the rest counted, `truncated` set); the local executor's default. */
+  maxRows?: number;
+}
+
+const CAPABILITY_MARGIN_MS = 30_000;
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+export class RemoteQueryBackend implements QueryBackend {
+  constructor(
+    private readonly connect: () => WorkerConnection,
+    private readonly grant: SnapshotGrant,
+    private readonly options: RemoteQueryBackendOptions = {},
+  ) {}
+
+  async execute(request: QueryBackendRequest): Promise<QueryResult> {
+    const files = request.tables.map((t) => ({
+      relation: t.relation,
+      pond: t.snapshot.pond,
+      major: t.snapshot.major,
+      table: t.snapshot.table,
+      file: t.snapshot.file,
+      size: BigInt(this.grant.sizeOf(t.snapshot)),
+      checksum: t.snapshot.checksum,
+    }));
+    const timeoutMs = Math.max(1, request.timeoutMs);
+    // It outlives the query only by a margin for clock skew: downloads happen while it runs.
+    const capability = this.grant.capability(
+      files.map((f) => ({
+        pond: f.pond,
+        major: f.major,
+        file: f.file,
+        size: Number(f.size),
+        checksum: f.checksum,
+      })),
+      timeoutMs + CAPABILITY_MARGIN_MS,
+    );
+    const connection = this.connect();
+    try {
+      const stream = connection.client.execute(
+        {
+          query: {
+            sql: request.sql,
+            tables: files,
+            principal: request.principal,
+            timeoutMs,
+            maxRows: BigInt(this.options.maxRows ?? DEFAULT_LIMITS.maxRows),
+            capability,
+            snapshotUrl: this.grant.snapshotUrl(),
+          },
+        },
+        { headers: connection.headers, timeoutMs },
+      );
+      let columns: ColumnInfo[] | null = null;
+      const rows: JsonValue[][] = [];
+      for await (const message of stream) {
+        const event = message.event;
+        if (event.case === 'schema') {
+          if (columns) throw protocol(connection.endpoint, 'a second schema');
+          columns = event.value.columns.map((c) => ({ name: c.name, type: c.type }));
+        } else if (event.case === 'batch') {
+          if (!columns) throw protocol(connection.endpoint, 'rows before the schema');
+          const batch = parseBatch(connection.endpoint, event.value.rowsJson, columns.length);
+          if (batch.length !== event.value.rowCount)
+            throw protocol(connection.endpoint, 'a batch whose row count does not match its rows');
+          for (const row of batch) rows.push(row);
+        } else if (event.case === 'done') {
+          if (!columns) throw protocol(connection.endpoint, 'no schema');
+          const rowCount = Number(event.value.rowCount);
+          if (rowCount < rows.length) throw protocol(connection.endpoint, 'a row count below the rows sent');
+          return { columns, rows, row_count: rowCount, truncated: event.value.truncated };
+        }
+      }
+      throw protocol(connection.endpoint, 'a stream that ended before its last message');
+    } catch (error) {
+      // Our own deadline is the query's time limit: a timeout, wherever it ran.
+      if (
+        error instanceof ConnectError &&
+        error.code === Code.DeadlineExceeded &&
+        !error.metadata.has(ERROR_CODE_HEADER)
+      )
+        throw new QueryError('timeout', 'query exceeded its time limit', 'while executing on a worker');
+      throw classifyCallError(connection.endpoint, error);
+    } finally {
+      connection.release();
+    }
+  }
+}
+
+function protocol(endpoint: string, what: string): RemoteCallFailed {
+  return new RemoteCallFailed(endpoint, 'protocol', `the worker sent ${what}`);
+}
+
+function parseBatch(endpoint: string, bytes: Uint8Array, width: number): JsonValue[][] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(decoder.decode(bytes));
+  } catch {
+    throw protocol(endpoint, 'a batch that is not JSON');
+  }
+  if (!Array.isArray(parsed) || !parsed.every((row) => Array.isArray(row) && row.length === width))
+    throw protocol(endpoint, 'a batch that is not an array of rows of the schema width');
+  return parsed as JsonValue[][];
+}
