@@ -7,11 +7,12 @@ import { z } from 'zod/v4';
 import {
   ENDPOINT_NAME_PATTERN,
   ENDPOINT_NAME_RULE,
+  ENDPOINT_STATUSES,
+  JOB_KINDS,
   MAX_CAPACITY,
   TOKEN_PATTERN,
   TOKEN_RULE,
-} from '../compute/directory/model.js';
-import { ENDPOINT_STATUSES, JOB_KINDS } from '../compute/topology.js';
+} from '../compute/topology.js';
 import { PRINCIPAL_NAME_PATTERN, PRINCIPAL_NAME_RULE } from '../shared/ids.js';
 import { instant } from './common.js';
 import { endpoint } from './endpoint.js';

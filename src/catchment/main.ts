@@ -6,8 +6,6 @@
 import { statSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { loadOrCreateCapabilityKey, mintCapability } from '../compute/capability.js';
-import { createComputeDirectory } from '../compute/directory/index.js';
-import { ComputeService } from '../compute/directory/service.js';
 import { WorkerClientPool } from '../compute/remote/client-pool.js';
 import { createRemoteRouting, type RemoteRouting, readRemoteRoutingFlags } from '../compute/remote/index.js';
 import { constrainLinePrincipals, linePrincipal } from '../governance/line-principals.js';
@@ -16,6 +14,8 @@ import { GovernanceStore } from '../governance/store.js';
 import { type QueryLimitsInput, resolveQueryLimits } from '../query/limits.js';
 import { QueryService } from '../query/query-service.js';
 import { Catchment, type CatchmentOptions, type StoredManifest } from './catchment.js';
+import { createComputeDirectory } from './compute/index.js';
+import { ComputeService } from './compute/service.js';
 import { DataService } from './data.js';
 import { GovernedInputs } from './governed-inputs.js';
 import { buildServer } from './http/server.js';

@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { governance as api } from '../api/index.js';
-import { tokenEnvNames } from '../compute/directory/policy-section.js';
+import { tokenEnvNames } from '../catchment/compute/policy-section.js';
 import { parseDuration } from '../engine/duration.js';
 import type { Privilege } from '../governance/policy.js';
 import { CatchmentClient, type ConnectionOptions, formatTable } from './client.js';

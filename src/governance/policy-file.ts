@@ -40,7 +40,7 @@ export const policyFileSchema = z
     column_masks: z
       .array(z.object({ on: z.string(), column: z.string(), as: z.string() }).strict())
       .default([]),
-    /** Query workers and assignments: checked and applied by src/compute/directory/policy-section.ts. */
+    /** Query workers and assignments: checked and applied by src/catchment/compute/policy-section.ts. */
     compute: z.unknown().optional(),
   })
   .strict();

@@ -268,7 +268,7 @@ export class Policy {
   /**
    * Every group the principal (or group) belongs to, with its nesting distance: 1 for a direct
    * member, 2 through one nested group, and so on (the shortest path when there are several).
-   * Compute routing prefers nearer groups' assignments (src/compute/directory/resolution.ts).
+   * Compute routing prefers nearer groups' assignments (src/catchment/compute/resolution.ts).
    */
   groupDistances(member: string): ReadonlyMap<string, number> {
     const out = new Map<string, number>();

@@ -3,11 +3,12 @@
  * and the store, engine and governance. A transport parses a request, has it authorized and calls
  * one of these; none of them knows about HTTP.
  */
-import type { ComputeService } from '../../compute/directory/service.js';
+
 import type { RemoteRouting } from '../../compute/remote/index.js';
 import type { GovernanceService } from '../../governance/service.js';
 import type { QueryService } from '../../query/query-service.js';
 import type { Catchment } from '../catchment.js';
+import type { ComputeService } from '../compute/service.js';
 import type { DataService } from '../data.js';
 import type { Metrics } from '../metrics.js';
 import { DeployService } from './deploy-service.js';

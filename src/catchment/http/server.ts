@@ -6,13 +6,13 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { loadOrCreateCapabilityKey } from '../../compute/capability.js';
-import type { ComputeService } from '../../compute/directory/service.js';
 import type { RemoteRouting } from '../../compute/remote/index.js';
 import type { GovernanceService } from '../../governance/service.js';
 import type { QueryService } from '../../query/query-service.js';
 import { ActivityHub } from '../activity-hub.js';
 import { createApplication } from '../app/index.js';
 import type { Catchment } from '../catchment.js';
+import type { ComputeService } from '../compute/service.js';
 import type { DataService } from '../data.js';
 import type { Metrics } from '../metrics.js';
 import { installErrorHandler } from './error-handler.js';

@@ -1,12 +1,12 @@
 /**
  * The compute directory over HTTP: endpoints, assignments, explain. Who may do what and every check
- * is the compute service's (src/compute/directory/service.ts); these handlers only translate.
+ * is the compute service's (src/catchment/compute/service.ts); these handlers only translate.
  */
 import { compute as api } from '../../../api/index.js';
-import type { EndpointView, ResolvableAssignment } from '../../../compute/directory/index.js';
-import { parseJobKinds } from '../../../compute/directory/model.js';
-import type { StoredAssignment, Subject } from '../../../compute/directory/store.js';
+import { parseJobKinds } from '../../../compute/topology.js';
 import type { Application } from '../../app/index.js';
+import type { EndpointView, ResolvableAssignment } from '../../compute/index.js';
+import type { StoredAssignment, Subject } from '../../compute/store.js';
 import type { RouteTable } from '../routes.js';
 
 const iso = (t: number) => new Date(t).toISOString();

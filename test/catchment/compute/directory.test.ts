@@ -6,11 +6,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { StoredComputeDirectory } from '../../../src/catchment/compute/directory.js';
+import { normalizeEndpointUrl, parseEndpointUrl } from '../../../src/catchment/compute/endpoint-url.js';
+import { ComputeStore } from '../../../src/catchment/compute/store.js';
+import { COMPUTE_KEY_FILE, TokenCipher } from '../../../src/catchment/compute/token-cipher.js';
 import { CatchmentStore } from '../../../src/catchment/store/index.js';
-import { StoredComputeDirectory } from '../../../src/compute/directory/directory.js';
-import { normalizeEndpointUrl, parseEndpointUrl } from '../../../src/compute/directory/endpoint-url.js';
-import { ComputeStore } from '../../../src/compute/directory/store.js';
-import { COMPUTE_KEY_FILE, TokenCipher } from '../../../src/compute/directory/token-cipher.js';
 import { Policy } from '../../../src/governance/policy.js';
 
 let tmp: string;

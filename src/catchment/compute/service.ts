@@ -6,6 +6,20 @@
  *
  * Tokens come in, encrypted, and never go out: no answer, audit entry or error message carries one.
  */
+
+import {
+  ENDPOINT_NAME_PATTERN,
+  ENDPOINT_NAME_RULE,
+  ENDPOINT_STATUSES,
+  type EndpointStatus,
+  JOB_KINDS,
+  type JobKind,
+  MAX_CAPACITY,
+  parseJobKinds,
+  type RouteDecision,
+  TOKEN_PATTERN,
+  TOKEN_RULE,
+} from '../../compute/topology.js';
 import { parseLinePrincipal } from '../../governance/line-principals.js';
 import { Policy } from '../../governance/policy.js';
 import { fileToDocument, parsePolicyFile } from '../../governance/policy-file.js';
@@ -18,24 +32,9 @@ import {
 } from '../../governance/service.js';
 import type { AuditEntry } from '../../governance/store.js';
 import { RequestError } from '../../shared/errors.js';
-import {
-  ENDPOINT_STATUSES,
-  type EndpointStatus,
-  JOB_KINDS,
-  type JobKind,
-  type RouteDecision,
-} from '../topology.js';
 import type { StoredComputeDirectory } from './directory.js';
 import { normalizeEndpointUrl } from './endpoint-url.js';
 import type { EndpointHealthReport, EndpointHealthView } from './health-view.js';
-import {
-  ENDPOINT_NAME_PATTERN,
-  ENDPOINT_NAME_RULE,
-  MAX_CAPACITY,
-  parseJobKinds,
-  TOKEN_PATTERN,
-  TOKEN_RULE,
-} from './model.js';
 import { parseComputeSection, planCompute } from './policy-section.js';
 import type { ConsideredAssignment } from './resolution.js';
 import {

@@ -14,8 +14,8 @@
  * A table is built once per change of endpoints, assignments or policy; `route` then only walks
  * the principal's groups and memoizes its answer, since it sits on every query's path.
  */
-import type { EndpointTarget, JobKind, RouteCandidate, RouteDecision } from '../topology.js';
-import { JOB_KINDS } from '../topology.js';
+import type { EndpointTarget, JobKind, RouteCandidate, RouteDecision } from '../../compute/topology.js';
+import { JOB_KINDS } from '../../compute/topology.js';
 import type { Subject } from './store.js';
 
 export interface ResolvableAssignment {

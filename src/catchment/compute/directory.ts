@@ -5,7 +5,7 @@
  * of endpoints or assignments (`changed()`, called by the service after each write) or of the
  * policy (its revision is compared on each call).
  */
-import type { ComputeDirectory, EndpointTarget, JobKind, RouteDecision } from '../topology.js';
+import type { ComputeDirectory, EndpointTarget, JobKind, RouteDecision } from '../../compute/topology.js';
 import { type ConsideredAssignment, type Membership, RouteResolver } from './resolution.js';
 import type { ComputeStore, StoredEndpoint } from './store.js';
 import type { TokenCipher } from './token-cipher.js';

@@ -15,18 +15,21 @@
  */
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { PolicyError } from '../../governance/errors.js';
-import { PRINCIPAL_NAME_PATTERN } from '../../shared/ids.js';
-import { ENDPOINT_STATUSES, type EndpointStatus, JOB_KINDS, type JobKind } from '../topology.js';
-import { normalizeEndpointUrl } from './endpoint-url.js';
 import {
   ENDPOINT_NAME_PATTERN,
   ENDPOINT_NAME_RULE,
+  ENDPOINT_STATUSES,
+  type EndpointStatus,
+  JOB_KINDS,
+  type JobKind,
   MAX_CAPACITY,
   parseJobKinds,
   TOKEN_PATTERN,
   TOKEN_RULE,
-} from './model.js';
+} from '../../compute/topology.js';
+import { PolicyError } from '../../governance/errors.js';
+import { PRINCIPAL_NAME_PATTERN } from '../../shared/ids.js';
+import { normalizeEndpointUrl } from './endpoint-url.js';
 import { type ComputeStore, describeSubject, type StoredEndpoint, type Subject } from './store.js';
 import { holdsToken, type TokenCipher } from './token-cipher.js';
 

@@ -6,7 +6,7 @@
  */
 import type Database from 'better-sqlite3';
 import { z } from 'zod';
-import { ENDPOINT_STATUSES, type EndpointStatus, JOB_KINDS, type JobKind } from '../topology.js';
+import { ENDPOINT_STATUSES, type EndpointStatus, JOB_KINDS, type JobKind } from '../../compute/topology.js';
 
 type Db = Database.Database;
 

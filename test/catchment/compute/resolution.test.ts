@@ -7,8 +7,8 @@ import {
   NO_ASSIGNMENT,
   type ResolvableAssignment,
   RouteResolver,
-} from '../../../src/compute/directory/resolution.js';
-import type { Subject } from '../../../src/compute/directory/store.js';
+} from '../../../src/catchment/compute/resolution.js';
+import type { Subject } from '../../../src/catchment/compute/store.js';
 import type { EndpointStatus, EndpointTarget, JobKind } from '../../../src/compute/topology.js';
 import { Policy } from '../../../src/governance/policy.js';
 
