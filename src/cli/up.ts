@@ -13,6 +13,7 @@ import { describeTables } from '../compute/snapshots.js';
 import type { EngineEvent } from '../engine/engine.js';
 import { activityLine } from './activity-lines.js';
 import { type CliIO, processIO, UsageError } from './io.js';
+import { type LocalWorkers, startLocalWorkers } from './local-workers.js';
 
 const processStdout = processIO.stdout;
 
@@ -24,6 +25,7 @@ export interface UpOptions {
   host: string;
   port: string;
   rows: string;
+  workers: string;
   /** For tests: exit once the first run has completed instead of waiting for Ctrl-C. */
   exitAfterRun?: boolean;
 }
@@ -38,6 +40,11 @@ export function registerUpCommand(program: Command, io: CliIO): void {
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--port <port>', 'port to listen on', '7474')
     .option('--rows <n>', 'transactions to generate', '1000000')
+    .option(
+      '--workers <n>',
+      'also start N local query workers (separate processes) and route queries to them, with fallback to the Catchment',
+      '0',
+    )
     .option('--exit-after-run', 'stop once the demo run has completed (instead of serving until Ctrl-C)')
     .action((opts: UpOptions) => up(opts, io));
 }
@@ -49,6 +56,9 @@ async function up(opts: UpOptions, io: CliIO): Promise<void> {
   const port = Number(opts.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new UsageError(`--port must be 0–65535, got "${opts.port}"`);
+  const workerCount = Number(opts.workers);
+  if (!Number.isInteger(workerCount) || workerCount < 0 || workerCount > 16)
+    throw new UsageError(`--workers must be a whole number from 0 to 16, got "${opts.workers}"`);
   const root = path.resolve(opts.root);
 
   const { startCatchment } = await import('../catchment/main.js');
@@ -61,17 +71,23 @@ async function up(opts: UpOptions, io: CliIO): Promise<void> {
     host: opts.host,
     port,
     log: catchmentLogger(path.join(root, 'catchment.log')),
+    // Local workers are only useful with remote routing on (both flags; docs/compute.md).
+    ...(workerCount > 0
+      ? { env: { ...process.env, FEATURE_REMOTE_ROUTING: 'on', FEATURE_INTERNAL_GRPC: 'on' } }
+      : {}),
   }).catch((error: unknown) => {
     // Another Catchment owns this root: bad input, not a crash.
     if (error instanceof RootLockedError) throw new UsageError(error.message);
     throw error;
   });
   const { catchment } = running;
+  let workers: LocalWorkers | undefined;
   let stopping = false;
   const stop = async () => {
     if (stopping) return;
     stopping = true;
-    io.stdout('\nStopping the Catchment and its Ducks…\n');
+    io.stdout(`\nStopping the Catchment${workers ? ', its query workers' : ''} and its Ducks…\n`);
+    await workers?.stop();
     await running.close();
   };
   try {
@@ -80,6 +96,20 @@ async function up(opts: UpOptions, io: CliIO): Promise<void> {
       io.stdout(
         `Admin key (shown once; stored 0600 in ${path.join(root, 'admin.key')}):\n  ${running.adminKey}\n`,
       );
+
+    if (workerCount > 0) {
+      workers = await startLocalWorkers({
+        root,
+        count: workerCount,
+        url: running.url,
+        adminKey: running.adminKey,
+      });
+      io.stdout(
+        `Query workers (queries run on them, and fall back to the Catchment if they cannot):\n${workers.workers
+          .map((w) => `  ${w.name.padEnd(10)} ${w.grpcUrl}  pid ${w.pid}\n`)
+          .join('')}`,
+      );
+    }
 
     // The demo Ponds, with the requested volume, staged under the root so a rerun deploys the same bytes.
     const staged = path.join(root, 'demo-ponds');
@@ -145,6 +175,9 @@ async function up(opts: UpOptions, io: CliIO): Promise<void> {
         `  npx duckstring query "SELECT category, sum(total_revenue) AS revenue FROM reports.monthly_summary GROUP BY ALL ORDER BY revenue DESC"\n` +
         '  npx duckstring status\n' +
         '  npx duckstring trigger wave reports      # keep the pipeline fresh continuously\n' +
+        (workers
+          ? `  npx duckstring compute status           # where queries ran; kill ${workers.workers[0]!.pid} to see fallback\n`
+          : '') +
         '\nPress Ctrl-C to stop.\n',
     );
     if (opts.exitAfterRun) return;

@@ -16,10 +16,12 @@ afterAll(async () => {
   for (const d of dirs) await removeDir(d);
 });
 
-function start(root: string) {
-  const child = spawn(process.execPath, [BIN, 'up', '--root', root, '--port', '0', '--rows', '20000'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+function start(root: string, ...extra: string[]) {
+  const child = spawn(
+    process.execPath,
+    [BIN, 'up', '--root', root, '--port', '0', '--rows', '20000', ...extra],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let out = '';
   child.stdout.on('data', (d) => {
     out += String(d);
@@ -89,5 +91,53 @@ describe('duckstring up (npm start)', () => {
     second.child.kill('SIGINT');
     expect(await second.exit).toBe(0);
     // Two cold starts of a whole Catchment and four Ducks: generous for a loaded machine.
+  }, 240_000);
+
+  it('with --workers 2 routes queries to two local worker processes, and falls back when they die', async () => {
+    const work = await tempDir('up-workers');
+    dirs.push(work);
+    const root = path.join(work, '.duckstring');
+    const up = start(root, '--workers', '2');
+    await waitFor('the demo run', async () => up.output().includes('Press Ctrl-C to stop.'), 60_000);
+    const out = up.output();
+    const workers = [...out.matchAll(/^ {2}(local-\d) +grpc:\/\/127\.0\.0\.1:\d+ {2}pid (\d+)$/gm)].map(
+      (m) => ({
+        name: m[1]!,
+        pid: Number(m[2]),
+      }),
+    );
+    expect(workers.map((w) => w.name)).toEqual(['local-1', 'local-2']);
+    expect(out).toContain(
+      `npx duckstring compute status           # where queries ran; kill ${workers[0]!.pid}`,
+    );
+    const url = /Catchment at (http:\/\/\S+)/.exec(out)![1]!;
+    const key = readFileSync(path.join(root, 'admin.key'), 'utf8').trim();
+    const query = async () => {
+      const res = await fetch(`${url}/api/query`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ sql: 'SELECT sum(tx_count) AS n FROM reports.monthly_summary' }),
+      });
+      return {
+        status: res.status,
+        on: res.headers.get('x-duckstring-executed-on'),
+        rows: ((await res.json()) as { rows: unknown[][] }).rows,
+      };
+    };
+    // The workers fetched the snapshots over HTTP (their own directories, no shared root).
+    const remote = await query();
+    expect(remote).toMatchObject({ status: 200, rows: [[20000]] });
+    expect(remote.on).toMatch(/^remote:local-[12]$/);
+
+    // Both workers die: the next query still answers, run by the Catchment, and says so.
+    for (const w of workers) process.kill(w.pid, 'SIGKILL');
+    await waitFor('the workers to die', async () => workers.every((w) => !isAlive(w.pid)), 30_000);
+    const fallback = await query();
+    expect(fallback).toMatchObject({ status: 200, rows: [[20000]] });
+    expect(fallback.on).toMatch(/^fallback:local-[12]$/);
+
+    up.child.kill('SIGINT');
+    expect(await up.exit).toBe(0);
+    expect(up.output()).toContain('Stopping the Catchment, its query workers and its Ducks');
   }, 240_000);
 });
