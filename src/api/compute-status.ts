@@ -10,12 +10,14 @@ export const endpointStatus = z.object({
   /** The registered status: active, draining or inactive. */
   status: z.string(),
   capacity: z.number().int().nullable(),
-  /** Passing its health checks with its circuit breaker not open. */
+  /** unknown until a health check or a query has reached the worker (none run while routing is off). */
+  state: z.enum(['healthy', 'unhealthy', 'unknown']),
+  /** Passing its health checks with its circuit breaker not open (false while unknown). */
   healthy: z.boolean(),
   /** Why not, when not healthy: authentication, unavailable, deadline, draining, resource, … */
   reason: z.string().nullable(),
-  /** Since when `healthy` has had its value (ISO-8601). */
-  since: z.string(),
+  /** Since when `state` has had its value (ISO-8601); null while unknown. */
+  since: z.string().nullable(),
   last_check_at: z.string().nullable(),
   breaker: z.enum(['closed', 'open', 'half-open']),
   /** Queries the Catchment has outstanding on it. */

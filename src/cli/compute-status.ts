@@ -27,10 +27,13 @@ const ms = (v: number | null) => (v === null ? '—' : `${v < 10 ? v.toFixed(2) 
 
 /** One endpoint, as printed: a headline and indented details. */
 export function formatEndpointStatus(e: EndpointStatus): string {
-  const health = e.healthy ? 'healthy' : `UNHEALTHY (${e.reason})`;
+  const health =
+    e.state === 'unknown'
+      ? 'health unknown (not checked yet)'
+      : `${e.state === 'healthy' ? 'healthy' : `UNHEALTHY (${e.reason})`} since ${stamp(e.since!)}`;
   const capacity = e.capacity === null ? '' : `/${e.capacity}`;
   return [
-    `${e.name}  ${e.url}  ${e.status}  ${health} since ${stamp(e.since)}`,
+    `${e.name}  ${e.url}  ${e.status}  ${health}`,
     `  in flight ${e.in_flight}${capacity}  worker queued ${e.worker_queued ?? '—'} running ${e.worker_running ?? '—'}  breaker ${e.breaker}`,
     `  calls ${e.calls}  p50 ${ms(e.p50_ms)}  p95 ${ms(e.p95_ms)}`,
     `  failures ${byReason(e.failures)}`,

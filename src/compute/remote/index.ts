@@ -43,9 +43,12 @@ export interface EndpointStatusReport extends EndpointActivity {
   url: string;
   status: string;
   capacity: number | null;
+  /** Unknown until a health check or a call has reached the worker (nothing is checked while routing is off). */
+  state: 'healthy' | 'unhealthy' | 'unknown';
   healthy: boolean;
   reason: string | null;
-  since: number;
+  /** Since when the state has held; null while unknown. */
+  since: number | null;
   last_check_at: number | null;
   breaker: string;
   /** The worker's own queue, from its last health answer (null before one succeeded). */
@@ -109,19 +112,31 @@ export function createRemoteRouting(options: RemoteRoutingOptions): RemoteRoutin
     status() {
       const endpoints = options.directory.endpoints().map((e): EndpointStatusReport => {
         const h = health.health(e.name);
+        const activity = telemetry.activity(e.name);
+        // The tracker starts every endpoint optimistic (so routing tries it); a report says so only
+        // once something has actually reached the worker.
+        const state =
+          h === null
+            ? 'unknown'
+            : !h.healthy
+              ? 'unhealthy'
+              : h.lastCheckAt !== null || activity.calls > 0
+                ? 'healthy'
+                : 'unknown';
         return {
           name: e.name,
           url: e.url,
           status: e.status,
           capacity: e.capacity,
-          healthy: h?.healthy ?? true,
+          state,
+          healthy: state === 'healthy',
           reason: h?.reason ?? null,
-          since: h?.since ?? options.clock.now(),
+          since: state === 'unknown' ? null : h!.since,
           last_check_at: h?.lastCheckAt ?? null,
           breaker: h?.breaker ?? 'closed',
           worker_queued: h?.load?.queued ?? null,
           worker_running: h?.load?.running ?? null,
-          ...telemetry.activity(e.name),
+          ...activity,
         };
       });
       endpoints.sort((a, b) => a.name.localeCompare(b.name));

@@ -221,6 +221,15 @@ describe('endpoints', () => {
     expect(res.status).toBe(200);
     expect(res.body.health).toMatchObject({ state: 'unknown', since: null });
     expect((await as('admin', 'GET', '/api/compute/endpoints/nosuch/health')).status).toBe(404);
+    // The fleet status agrees: not "healthy" for a worker nothing has reached.
+    const status = await as('admin', 'GET', '/api/compute/status');
+    expect(status.body.routing_enabled).toBe(false);
+    expect(status.body.endpoints.find((e: { name: string }) => e.name === 'w1')).toMatchObject({
+      state: 'unknown',
+      healthy: false,
+      since: null,
+      last_check_at: null,
+    });
   });
 });
 
