@@ -14,6 +14,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod/v4';
+import { createKeyFileOnce, readKeyFile } from '../shared/key-file.js';
 import type { SnapshotRef } from './snapshot-store.js';
 
 export interface CapabilityFile {
@@ -152,40 +153,12 @@ export function claimedFile(
 
 /**
  * The Catchment's capability key from `<root>/secrets/capability.key`, created (32 random bytes,
- * mode 0600, in a 0700 directory) on first use. Creation writes a complete temporary file and
- * hard-links it into place, which fails if the key exists: two processes starting together agree
- * on one key and neither can read a half-written file. A key readable by others is refused, as ssh
- * refuses a private key, because it may already have leaked.
+ * 0600) on first use; see src/shared/key-file.ts for how it is created and checked.
  */
 export function loadOrCreateCapabilityKey(root: string): Buffer {
   const file = path.join(root, CAPABILITY_KEY_FILE);
-  const dir = path.dirname(file);
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  if (!fs.existsSync(file)) {
-    const temp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-    try {
-      fs.writeFileSync(temp, randomBytes(CAPABILITY_KEY_BYTES), { mode: 0o600, flag: 'wx' });
-      fs.chmodSync(temp, 0o600);
-      fs.linkSync(temp, file);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new Error(`cannot create capability key ${file}: ${(error as Error).message}`);
-      }
-    } finally {
-      fs.rmSync(temp, { force: true });
-    }
-  }
-  return readCapabilityKey(file);
-}
-
-function readCapabilityKey(file: string): Buffer {
-  const st = fs.statSync(file);
-  if (!st.isFile()) throw new Error(`capability key ${file} is not a regular file`);
-  if ((st.mode & 0o077) !== 0) {
-    const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
-    throw new Error(`capability key ${file} has mode ${mode}; it must be 0600 (run: chmod 600 ${file})`);
-  }
-  const key = fs.readFileSync(file);
+  createKeyFileOnce(file, randomBytes(CAPABILITY_KEY_BYTES), 'capability key');
+  const key = readKeyFile(file, 'capability key');
   if (key.length !== CAPABILITY_KEY_BYTES) {
     throw new Error(
       `capability key ${file} is malformed (expected ${CAPABILITY_KEY_BYTES} bytes); delete it to mint a new one`,

@@ -6,8 +6,8 @@
  * ciphertext moved to another endpoint's row fails to decrypt instead of handing its token over.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import fs from 'node:fs';
 import path from 'node:path';
+import { createKeyFileOnce, readKeyFile } from '../../shared/key-file.js';
 
 const KEY_BYTES = 32;
 const IV_BYTES = 12;
@@ -32,21 +32,8 @@ export class TokenCipher {
    */
   static forRoot(root: string): TokenCipher {
     const file = path.join(root, COMPUTE_KEY_FILE);
-    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-    try {
-      // 'wx' fails if the file exists, so two processes cannot both create (different) keys.
-      fs.writeFileSync(file, randomBytes(KEY_BYTES), { mode: 0o600, flag: 'wx' });
-      fs.chmodSync(file, 0o600);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-    const st = fs.statSync(file);
-    if (!st.isFile()) throw new Error(`compute key ${file} is not a regular file`);
-    if ((st.mode & 0o077) !== 0) {
-      const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
-      throw new Error(`compute key ${file} has mode ${mode}; it must be 0600 (run: chmod 600 ${file})`);
-    }
-    const key = fs.readFileSync(file);
+    createKeyFileOnce(file, randomBytes(KEY_BYTES), 'compute key');
+    const key = readKeyFile(file, 'compute key');
     if (key.length !== KEY_BYTES) {
       throw new Error(`compute key ${file} is damaged (expected ${KEY_BYTES} bytes, found ${key.length})`);
     }

@@ -4,8 +4,8 @@
  * content of a wrong guess leaks through timing.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import fs from 'node:fs';
 import path from 'node:path';
+import { createKeyFileOnce, readKeyFile } from '../../shared/key-file.js';
 import { RootError } from './errors.js';
 import { ADMIN_KEY_FILE } from './layout.js';
 
@@ -47,30 +47,16 @@ export function ensureAdminKey(root: string): AdminKey {
   const file = path.join(root, ADMIN_KEY_FILE);
   const key = newSecret();
   try {
-    // 'wx' fails if the file exists, so two starting processes cannot both create (and print) a key.
-    fs.writeFileSync(file, `${key}\n`, { mode: 0o600, flag: 'wx' });
-    fs.chmodSync(file, 0o600);
-    return { key, created: true };
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-      throw new RootError(`cannot create admin key ${file}: ${(err as Error).message}`);
+    // Two starting processes cannot both create (and print) a key: one of them reads the other's.
+    if (createKeyFileOnce(file, `${key}\n`, 'admin key')) return { key, created: true };
+    const stored = readKeyFile(file, 'admin key').toString('utf8').trim();
+    if (!KEY_FORMAT.test(stored)) {
+      throw new Error(
+        `admin key ${file} is malformed (expected 64 hex characters); delete it to mint a new one`,
+      );
     }
+    return { key: stored, created: false };
+  } catch (err) {
+    throw new RootError((err as Error).message);
   }
-  return { key: readAdminKey(file), created: false };
-}
-
-function readAdminKey(file: string): string {
-  const st = fs.statSync(file);
-  if (!st.isFile()) throw new RootError(`admin key ${file} is not a regular file`);
-  if ((st.mode & 0o077) !== 0) {
-    const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
-    throw new RootError(`admin key ${file} has mode ${mode}; it must be 0600 (run: chmod 600 ${file})`);
-  }
-  const key = fs.readFileSync(file, 'utf8').trim();
-  if (!KEY_FORMAT.test(key)) {
-    throw new RootError(
-      `admin key ${file} is malformed (expected 64 hex characters); delete it to mint a new one`,
-    );
-  }
-  return key;
 }
