@@ -3,6 +3,7 @@
  * the running slots plus the queue with RESOURCE_EXHAUSTED "worker_busy", health counts what is
  * running, and the shared-root source refuses files that are missing or not the named ones.
  */
+
 import { unlinkSync } from 'node:fs';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,38 +12,22 @@ import { loadWorkerConfig } from '../../../src/compute/worker/config.js';
 import { type RunningWorker, startWorker } from '../../../src/compute/worker/server.js';
 import { ERROR_CODE_HEADER } from '../../../src/compute/worker/wire-errors.js';
 import { tempDir } from '../helpers.js';
-import { collect, workerClient, writeSnapshot } from './support.js';
+import { collect, type WireSnapshotFile, workerClient, writeSnapshot, writeSnapshotFile } from './support.js';
 
 const TOKEN = 'in-process-token';
 
 describe('worker admission and shared root (in process)', () => {
   const root = tempDir('worker-admission');
   let worker: RunningWorker;
-  let file: {
-    relation: string;
-    pond: string;
-    major: number;
-    table: string;
-    file: string;
-    size: bigint;
-    checksum: string;
-  };
+  let file: WireSnapshotFile;
 
   beforeAll(async () => {
-    const written = await writeSnapshot(
+    file = await writeSnapshotFile(
       root.dir,
       { pond: 'big', major: 3, table: 't', name: 'q7' },
+      'big@3.t',
       "SELECT range AS i, repeat('y', 100) AS s FROM range(400000)",
     );
-    file = {
-      relation: 'big@3.t',
-      pond: 'big',
-      major: 3,
-      table: 't',
-      file: written.file,
-      size: BigInt(written.size),
-      checksum: 'c',
-    };
     worker = await startWorker(
       loadWorkerConfig({
         AGENT_TOKEN: TOKEN,

@@ -3,6 +3,7 @@
  * fetched page by page by cursor and equals the streamed one, bad cursors are refused, Cancel and
  * Delete work, and the cleanup timer expires results after QUERY_RESULT_TTL without any request.
  */
+
 import { Code, ConnectError } from '@connectrpc/connect';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobState } from '../../../src/compute/grpc/gen/duckstring/worker/v1/worker_pb.js';
@@ -11,10 +12,11 @@ import { tempDir } from '../helpers.js';
 import {
   collect,
   spawnWorker,
+  type WireSnapshotFile,
   type WorkerClient,
   type WorkerProcess,
   workerClient,
-  writeSnapshot,
+  writeSnapshotFile,
 } from './support.js';
 
 const TOKEN = 'async-token';
@@ -38,31 +40,15 @@ describe('worker async jobs (real process)', () => {
   const root = tempDir('worker-async');
   let worker: WorkerProcess;
   let client: WorkerClient;
-  let file: {
-    relation: string;
-    pond: string;
-    major: number;
-    table: string;
-    file: string;
-    size: bigint;
-    checksum: string;
-  };
+  let file: WireSnapshotFile;
 
   beforeAll(async () => {
-    const written = await writeSnapshot(
+    file = await writeSnapshotFile(
       root.dir,
       { pond: 'nums', major: 1, table: 'n', name: 'z9' },
+      'nums.n',
       "SELECT range AS i, CASE WHEN range % 7 = 0 THEN NULL ELSE 'v' || range END AS s FROM range(25000)",
     );
-    file = {
-      relation: 'nums.n',
-      pond: 'nums',
-      major: 1,
-      table: 'n',
-      file: written.file,
-      size: BigInt(written.size),
-      checksum: 'c',
-    };
     worker = await spawnWorker(
       { AGENT_TOKEN: TOKEN, MAX_MEMORY_GB: '1', QUERY_RESULT_TTL: '4s', QUERY_CLEANUP_INTERVAL: '200ms' },
       ['--shared-root', root.dir, '--data-dir', `${root.dir}/worker-data`],

@@ -3,6 +3,7 @@
  * exit 0, bounded), a query over MAX_MEMORY_GB gets a clear resource error and the worker keeps
  * serving, TLS with a self-signed certificate, oversized and truncated gRPC messages.
  */
+
 import { execFileSync } from 'node:child_process';
 import http2 from 'node:http2';
 import path from 'node:path';
@@ -12,7 +13,14 @@ import type { ExecuteResponse } from '../../../src/compute/grpc/gen/duckstring/w
 import { MAX_MESSAGE_BYTES } from '../../../src/compute/worker/server.js';
 import { ERROR_CODE_HEADER } from '../../../src/compute/worker/wire-errors.js';
 import { tempDir } from '../helpers.js';
-import { collect, spawnWorker, type WorkerProcess, workerClient, writeSnapshot } from './support.js';
+import {
+  collect,
+  spawnWorker,
+  type WireSnapshotFile,
+  type WorkerProcess,
+  workerClient,
+  writeSnapshotFile,
+} from './support.js';
 
 const TOKEN = 'process-token';
 
@@ -25,32 +33,16 @@ function errorOf(promise: Promise<unknown>): Promise<ConnectError | null> {
 
 describe('worker processes', () => {
   const root = tempDir('worker-process');
-  let wide: {
-    relation: string;
-    pond: string;
-    major: number;
-    table: string;
-    file: string;
-    size: bigint;
-    checksum: string;
-  };
+  let wide: WireSnapshotFile;
   const workers: WorkerProcess[] = [];
 
   beforeAll(async () => {
-    const written = await writeSnapshot(
+    wide = await writeSnapshotFile(
       root.dir,
       { pond: 'wide', major: 1, table: 't', name: 'w1' },
+      'wide.t',
       "SELECT range AS i, repeat('x', 80) || range AS s FROM range(600000)",
     );
-    wide = {
-      relation: 'wide.t',
-      pond: 'wide',
-      major: 1,
-      table: 't',
-      file: written.file,
-      size: BigInt(written.size),
-      checksum: 'c',
-    };
   });
 
   afterAll(async () => {

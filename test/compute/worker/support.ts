@@ -11,6 +11,7 @@ import {
   WorkerService,
 } from '../../../src/compute/grpc/gen/duckstring/worker/v1/worker_pb.js';
 import type { ConvertedResult, JsonValue } from '../../../src/compute/results.js';
+import type { SnapshotFile } from '../../../src/compute/worker/snapshot-source.js';
 import { openDuck } from '../helpers.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -29,15 +30,7 @@ export interface WorkerProcess {
 
 /** Starts `duckstring worker start` with free ports and waits for its "listening" line. */
 export async function spawnWorker(env: Record<string, string>, args: string[] = []): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, [path.join(REPO, 'bin/duckstring.js'), 'worker', 'start', ...args], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      LISTEN_ADDR: '127.0.0.1:0',
-      GRPC_LISTEN_ADDR: '127.0.0.1:0',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawnWorkerProcess(env, args);
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => {
     stderr += d.toString();
@@ -89,15 +82,7 @@ export async function spawnWorker(env: Record<string, string>, args: string[] = 
 
 /** Runs `duckstring worker start` expecting it to refuse; resolves with exit code and stderr. */
 export async function workerRefusal(env: Record<string, string>, args: string[] = []) {
-  const child = spawn(process.execPath, [path.join(REPO, 'bin/duckstring.js'), 'worker', 'start', ...args], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      LISTEN_ADDR: '127.0.0.1:0',
-      GRPC_LISTEN_ADDR: '127.0.0.1:0',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawnWorkerProcess(env, args);
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => {
     stderr += d.toString();
@@ -176,4 +161,39 @@ export async function writeSnapshot(
   }
   const { statSync } = await import('node:fs');
   return { absolute, file, size: statSync(absolute).size };
+}
+
+/** A snapshot file as the generated gRPC types take it (size a bigint). */
+export type WireSnapshotFile = Omit<SnapshotFile, 'size'> & { size: bigint };
+
+/** A snapshot written under `root` as a query names it to a worker. */
+export async function writeSnapshotFile(
+  root: string,
+  line: { pond: string; major: number; table: string; name: string },
+  relation: string,
+  selectSql: string,
+): Promise<WireSnapshotFile> {
+  const written = await writeSnapshot(root, line, selectSql);
+  return {
+    relation,
+    pond: line.pond,
+    major: line.major,
+    table: line.table,
+    file: written.file,
+    size: BigInt(written.size),
+    checksum: 'c',
+  };
+}
+
+/** `duckstring worker start` as a process, on free ports unless `env` says otherwise. */
+function spawnWorkerProcess(env: Record<string, string>, args: string[]) {
+  return spawn(process.execPath, [path.join(REPO, 'bin/duckstring.js'), 'worker', 'start', ...args], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      LISTEN_ADDR: '127.0.0.1:0',
+      GRPC_LISTEN_ADDR: '127.0.0.1:0',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
