@@ -9,7 +9,7 @@ import { removeDir, tempDir } from '../support/runtime.js';
 import { parseDoc } from './markdown.js';
 import { DocSession, REPO } from './session.js';
 
-export function runDocTest(doc: string): void {
+export function runDocTest(doc: string, timeoutMs = 120_000): void {
   it(`${doc} runs as written`, async () => {
     const parsed = parseDoc(readFileSync(path.join(REPO, doc), 'utf8'));
     const scratch = await tempDir('docs');
@@ -21,5 +21,5 @@ export function runDocTest(doc: string): void {
       await removeDir(scratch);
     }
     expect(session.failures.join('\n\n')).toBe('');
-  }, 120_000);
+  }, timeoutMs);
 }

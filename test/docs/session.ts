@@ -1,12 +1,16 @@
 /**
  * Runs one document's steps in order in a scratch directory, the way a reader following it would:
  * `duckstring …` in-process through `runCli` (chdir'd into the scratch directory, with the shell's
- * exported variables as the environment); `duckstring up`, `npm start` and `duckstring catchment
- * start` — which serve until Ctrl-C — as real `bin/duckstring.js` processes in the background, on a
- * free port standing in for the documented one; `curl` as the real program.
+ * exported variables as the environment); `duckstring up`, `npm start`, `duckstring catchment
+ * start` and `duckstring worker start` — which serve until Ctrl-C — as real `bin/duckstring.js`
+ * processes in the background (with the line's `VAR=value` prefixes in their environment), on free
+ * ports standing in for the documented ones; `curl` and `openssl rand` (a token) as the real
+ * programs. A Catchment started on a documented port this session already serves replaces the
+ * running one (the doc has the reader stop it with Ctrl-C first, to restart it with other settings).
  *
  * Documented absolute paths under /tmp and /srv are moved into the scratch directory, documented
- * ports to the real ones, and a key id the doc shows (and later types) to the id this run printed.
+ * ports to the real ones (and back in what is printed), and a key id the doc shows (and later types)
+ * to the id this run printed.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -21,6 +25,11 @@ import { type CommandLine, logicalLines, parseCommandLine, type SimpleCommand } 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = path.join(REPO, 'bin/duckstring.js');
 const DEFAULT_PORT = 7474;
+/** `duckstring worker start`'s documented defaults (LISTEN_ADDR, GRPC_LISTEN_ADDR). */
+const WORKER_ADDRS = [
+  { variable: 'LISTEN_ADDR', flag: '--listen-addr', json: 'http', fallback: '127.0.0.1:9443' },
+  { variable: 'GRPC_LISTEN_ADDR', flag: '--grpc-listen-addr', json: 'grpc', fallback: '127.0.0.1:9444' },
+] as const;
 
 interface Result {
   status: number;
@@ -31,7 +40,11 @@ interface Result {
 
 interface Server {
   child: ChildProcess;
+  /** The real port; for a worker, its HTTP port. */
   port: number;
+  /** The documented port it stands in for. */
+  documentedPort: number;
+  kind: 'catchment' | 'worker';
   exited: Promise<number>;
 }
 
@@ -143,7 +156,10 @@ export class DocSession {
   }
 
   private expect(line: number, command: string, documented: string[], printed: string[]): void {
-    const problem = compareOutput(documented, printed);
+    const problem = compareOutput(
+      documented,
+      printed.map((l) => this.documentedPorts(l)),
+    );
     if (problem) {
       this.fail(line, `the output of "${command}" differs from the doc:\n${problem}`);
       return;
@@ -188,12 +204,15 @@ export class DocSession {
     let r: Result;
     const program = duckstringArgs(argv);
     if (program && (program[0] === 'up' || (program[0] === 'catchment' && program[1] === 'start')))
-      r = await this.serve(program);
+      r = await this.serve(program, cmd.assignments);
+    else if (program && program[0] === 'worker' && program[1] === 'start')
+      r = await this.worker(program, cmd.assignments);
     else if (background) throw new Error(`only servers run in the background here: ${argv.join(' ')}`);
     else if (program) r = await this.duckstring(program, cmd.assignments);
     else if (argv[0] === 'echo') r = ok(`${argv.slice(1).join(' ')}\n`);
     else if (argv[0] === 'cat' && argv.length === 2) r = ok(readFileSync(this.localPath(argv[1]!), 'utf8'));
-    else if (argv[0] === 'curl') r = await this.external(argv);
+    else if (argv[0] === 'curl' || (argv[0] === 'openssl' && argv[1] === 'rand'))
+      r = await this.external(argv);
     else r = { status: 127, output: `the docs harness cannot run "${argv[0]}"\n`, stdout: '' };
     if (cmd.pipe) {
       const all = lines(r.stdout);
@@ -213,6 +232,17 @@ export class DocSession {
     });
     for (const [doc, real] of this.ids) out = out.replaceAll(doc, real);
     return out;
+  }
+
+  /**
+   * This run's ports → the documented ones, in what was printed: a worker's `grpc://127.0.0.1:9444`
+   * is echoed back by the commands that name it (the masks of compare.ts cover http URLs only).
+   */
+  private documentedPorts(printed: string): string {
+    return printed.replace(/(127\.0\.0\.1|localhost):(\d+)/g, (m, host, port) => {
+      const documented = [...this.ports].find(([, real]) => real === Number(port))?.[0];
+      return documented === undefined ? m : `${host}:${documented}`;
+    });
   }
 
   /** A documented path, inside the scratch directory (absolute /tmp and /srv paths included). */
@@ -267,7 +297,7 @@ export class DocSession {
    * queued or running line (what `duckstring status` showing every line idle means).
    */
   private async settle(): Promise<void> {
-    const port = this.servers.at(-1)?.port;
+    const port = this.servers.findLast((s) => s.kind === 'catchment')?.port;
     if (!port) return;
     await waitFor(
       'the Catchment to finish its runs',
@@ -280,15 +310,25 @@ export class DocSession {
     );
   }
 
+  /** Stops a server the way a reader does, with Ctrl-C, and forgets its port. */
+  private async stop(server: Server): Promise<void> {
+    server.child.kill('SIGINT');
+    await server.exited;
+    this.servers.splice(this.servers.indexOf(server), 1);
+    this.ports.delete(server.documentedPort);
+  }
+
   /** `up` / `catchment start`: a real process on a free port, read until it is ready. */
-  private async serve(args: string[]): Promise<Result> {
+  private async serve(args: string[], assignments: Array<[string, string]>): Promise<Result> {
     const portAt = args.indexOf('--port');
     const documentedPort = portAt >= 0 ? Number(args[portAt + 1]) : DEFAULT_PORT;
+    const running = this.servers.find((s) => s.kind === 'catchment' && s.documentedPort === documentedPort);
+    if (running) await this.stop(running);
     const real =
       portAt >= 0 ? [...args.slice(0, portAt + 1), '0', ...args.slice(portAt + 2)] : [...args, '--port', '0'];
     const child = spawn(process.execPath, [BIN, ...real], {
       cwd: this.scratch,
-      env: { ...process.env, ...this.env([]) },
+      env: { ...process.env, ...this.env(assignments) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -325,7 +365,70 @@ export class DocSession {
       return { status: exitCode ?? 1, output, stdout };
     }
     this.ports.set(documentedPort, port);
-    this.servers.push({ child, port, exited });
+    this.servers.push({ child, port, documentedPort, kind: 'catchment', exited });
+    return { status: 0, output, stdout };
+  }
+
+  /**
+   * `worker start`: a real process asked for port 0 on both listeners (whatever the doc gave, by
+   * variable or flag); its `{"event":"listening",…}` line says which ports it got, and those stand in
+   * for the documented ones from then on (so `grpc://127.0.0.1:9444` in a later command is this worker).
+   */
+  private async worker(args: string[], assignments: Array<[string, string]>): Promise<Result> {
+    const env = { ...process.env, ...this.env(assignments) };
+    const real = [...args];
+    const documented = new Map<'http' | 'grpc', number>();
+    for (const addr of WORKER_ADDRS) {
+      const flagAt = real.indexOf(addr.flag);
+      const given = flagAt >= 0 ? real[flagAt + 1]! : (env[addr.variable] ?? addr.fallback);
+      const m = /^(.*):(\d+)$/.exec(given);
+      if (!m)
+        return { status: 2, output: `the docs harness cannot read ${addr.variable}=${given}\n`, stdout: '' };
+      documented.set(addr.json, Number(m[2]));
+      if (flagAt >= 0) real[flagAt + 1] = `${m[1]}:0`;
+      else env[addr.variable] = `${m[1]}:0`;
+    }
+    const child = spawn(process.execPath, [BIN, ...real], {
+      cwd: this.scratch,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    let stdout = '';
+    child.stdout.on('data', (d) => {
+      output += d;
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      output += d;
+    });
+    const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
+    let exitCode: number | null = null;
+    void exited.then((c) => {
+      exitCode = c;
+    });
+    const listening = await waitFor(
+      `"duckstring ${args.join(' ')}" to listen`,
+      async () => {
+        if (exitCode !== null) return 'exited' as const;
+        const line = stdout.split('\n').find((l) => l.startsWith('{"event":"listening"'));
+        return line ? (JSON.parse(line) as Record<'http' | 'grpc', string>) : false;
+      },
+      60_000,
+    );
+    if (listening === 'exited') {
+      await exited;
+      return { status: exitCode ?? 1, output, stdout };
+    }
+    const realPort = (which: 'http' | 'grpc') => Number(/:(\d+)$/.exec(listening[which])![1]);
+    for (const which of ['http', 'grpc'] as const) this.ports.set(documented.get(which)!, realPort(which));
+    this.servers.push({
+      child,
+      port: realPort('http'),
+      documentedPort: documented.get('http')!,
+      kind: 'worker',
+      exited,
+    });
     return { status: 0, output, stdout };
   }
 
