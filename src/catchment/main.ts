@@ -170,6 +170,21 @@ async function startLocked(opts: StartOptions, lock: RootLock): Promise<RunningC
   }
   const url = address.replace('[::1]', '127.0.0.1');
   catchmentUrl = url;
+  // `compute endpoint health` reads what the background checks know (they run only with routing on).
+  if (flags.enabled)
+    compute.useHealthView({
+      health: (name) => {
+        const e = fleet.status().endpoints.find((x) => x.name === name);
+        return (
+          e && {
+            state: e.state,
+            since: e.since,
+            reason: e.reason,
+            detail: { breaker: e.breaker, last_check_at: e.last_check_at, in_flight: e.inFlight },
+          }
+        );
+      },
+    });
   fleet.start();
   lock.listening(url);
   catchment.start(url);

@@ -194,6 +194,10 @@ describe('queries routed to a real worker', () => {
     expect(s.endpoints[0]).toMatchObject({ name: 'w1', healthy: true, breaker: 'closed', failures: {} });
     expect(s.endpoints[0].calls).toBeGreaterThanOrEqual(2);
     expect(s.endpoints[0].p50_ms).toBeGreaterThan(0);
+    // `compute endpoint health` reads the same background checks.
+    const health = await admin('GET', '/api/compute/endpoints/w1/health');
+    expect(health.body.health).toMatchObject({ state: 'healthy', reason: null });
+    expect(typeof health.body.health.since).toBe('string');
 
     const out: string[] = [];
     const code = await runCli(['compute', 'status', '--catchment', c.url, '--key', keys.admin!], {
