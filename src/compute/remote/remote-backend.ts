@@ -2,7 +2,9 @@
  * Runs a governed query on a worker: sends the rewritten SQL, the exact snapshot files it reads and
  * a capability to download them, then assembles the streamed schema and row batches into the same
  * QueryResult the local executor returns. Values were converted on the worker by the same
- * converter (results.ts), so the JSON answer is identical wherever the query ran.
+ * converter (results.ts), so the JSON answer is identical wherever the query ran. The batches are
+ * checked (./row-batch.ts) but not parsed: the HTTP answer passes them through
+ * (./passthrough-result.ts), which keeps a remote answer as fast as a local one.
  *
  * Nothing reaches the caller before the whole answer is assembled, so any failure of the path
  * (RemoteCallFailed) happens before a row reached the caller and may be retried locally; the
@@ -12,10 +14,12 @@ import { Code, ConnectError } from '@connectrpc/connect';
 import type { CapabilityFile } from '../capability.js';
 import { DEFAULT_LIMITS, QueryError, type QueryResult } from '../query.js';
 import type { QueryBackend, QueryBackendRequest } from '../query-backend.js';
-import type { ColumnInfo, JsonValue } from '../results.js';
+import type { ColumnInfo } from '../results.js';
 import type { SnapshotRef } from '../snapshot-store.js';
 import type { WorkerConnection } from './client-pool.js';
 import { classifyCallError, ERROR_CODE_HEADER, RemoteCallFailed } from './errors.js';
+import { passthroughResult } from './passthrough-result.js';
+import { type CheckedRowBatch, checkRowBatch, RowBatchRefused } from './row-batch.js';
 
 /** What the Catchment lends a worker for one query's files. */
 export interface SnapshotGrant {
@@ -33,8 +37,6 @@ export interface RemoteQueryBackendOptions {
 }
 
 const CAPABILITY_MARGIN_MS = 30_000;
-
-const decoder = new TextDecoder('utf-8', { fatal: true });
 
 export class RemoteQueryBackend implements QueryBackend {
   constructor(
@@ -65,6 +67,7 @@ export class RemoteQueryBackend implements QueryBackend {
       })),
       timeoutMs + CAPABILITY_MARGIN_MS,
     );
+    const maxRows = this.options.maxRows ?? DEFAULT_LIMITS.maxRows;
     const connection = this.connect();
     try {
       const stream = connection.client.execute(
@@ -74,7 +77,7 @@ export class RemoteQueryBackend implements QueryBackend {
             tables: files,
             principal: request.principal,
             timeoutMs,
-            maxRows: BigInt(this.options.maxRows ?? DEFAULT_LIMITS.maxRows),
+            maxRows: BigInt(maxRows),
             capability,
             snapshotUrl: this.grant.snapshotUrl(),
           },
@@ -82,7 +85,8 @@ export class RemoteQueryBackend implements QueryBackend {
         { headers: connection.headers, timeoutMs },
       );
       let columns: ColumnInfo[] | null = null;
-      const rows: JsonValue[][] = [];
+      const batches: CheckedRowBatch[] = [];
+      let rows = 0;
       for await (const message of stream) {
         const event = message.event;
         if (event.case === 'schema') {
@@ -90,15 +94,18 @@ export class RemoteQueryBackend implements QueryBackend {
           columns = event.value.columns.map((c) => ({ name: c.name, type: c.type }));
         } else if (event.case === 'batch') {
           if (!columns) throw protocol(connection.endpoint, 'rows before the schema');
-          const batch = parseBatch(connection.endpoint, event.value.rowsJson, columns.length);
-          if (batch.length !== event.value.rowCount)
+          const batch = checkBatch(connection.endpoint, event.value.rowsJson, columns.length);
+          if (batch.rows !== event.value.rowCount)
             throw protocol(connection.endpoint, 'a batch whose row count does not match its rows');
-          for (const row of batch) rows.push(row);
+          rows += batch.rows;
+          // The worker keeps at most maxRows (counting the rest): more is a worker not keeping to it.
+          if (rows > maxRows) throw protocol(connection.endpoint, 'more rows than the row limit');
+          batches.push(batch);
         } else if (event.case === 'done') {
           if (!columns) throw protocol(connection.endpoint, 'no schema');
           const rowCount = Number(event.value.rowCount);
-          if (rowCount < rows.length) throw protocol(connection.endpoint, 'a row count below the rows sent');
-          return { columns, rows, row_count: rowCount, truncated: event.value.truncated };
+          if (rowCount < rows) throw protocol(connection.endpoint, 'a row count below the rows sent');
+          return passthroughResult(columns, batches, rowCount, event.value.truncated);
         }
       }
       throw protocol(connection.endpoint, 'a stream that ended before its last message');
@@ -121,14 +128,11 @@ function protocol(endpoint: string, what: string): RemoteCallFailed {
   return new RemoteCallFailed(endpoint, 'protocol', `the worker sent ${what}`);
 }
 
-function parseBatch(endpoint: string, bytes: Uint8Array, width: number): JsonValue[][] {
-  let parsed: unknown;
+function checkBatch(endpoint: string, bytes: Uint8Array, width: number): CheckedRowBatch {
   try {
-    parsed = JSON.parse(decoder.decode(bytes));
-  } catch {
-    throw protocol(endpoint, 'a batch that is not JSON');
+    return checkRowBatch(bytes, width);
+  } catch (error) {
+    if (error instanceof RowBatchRefused) throw protocol(endpoint, error.message);
+    throw error;
   }
-  if (!Array.isArray(parsed) || !parsed.every((row) => Array.isArray(row) && row.length === width))
-    throw protocol(endpoint, 'a batch that is not an array of rows of the schema width');
-  return parsed as JsonValue[][];
 }

@@ -90,6 +90,16 @@ async function query(who: string, sql: string) {
   };
 }
 
+/** The answer's bytes as the caller receives them (a remote answer is spliced from the worker's). */
+async function rawQuery(who: string, sql: string) {
+  const res = await fetch(`${c.url}/api/query`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${keys[who]}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ sql }),
+  });
+  return { status: res.status, type: res.headers.get('content-type'), text: await res.text() };
+}
+
 async function admin(method: string, route: string, body?: unknown) {
   return c.api(method, route, body);
 }
@@ -148,6 +158,7 @@ describe('queries routed to a real worker', () => {
   let local: Awaited<ReturnType<typeof query>>;
 
   it('runs locally with no assignment, then remotely with the same answer, header and audit', async () => {
+    const localBytes = await rawQuery('alice', TYPED_SQL);
     local = await query('alice', TYPED_SQL);
     expect(local.status, JSON.stringify(local.body)).toBe(200);
     const big = 'SELECT i, s FROM sales.numbers ORDER BY i';
@@ -174,6 +185,10 @@ describe('queries routed to a real worker', () => {
     expect(remote.status, JSON.stringify(remote.body)).toBe(200);
     expect(remote.on).toBe('remote:w1');
     expect(remote.body).toEqual(local.body);
+    // Byte for byte, not only the same value: field order, number and string spelling.
+    const remoteBytes = await rawQuery('alice', TYPED_SQL);
+    expect(remoteBytes).toEqual(localBytes);
+    expect(remoteBytes.type).toBe('application/json; charset=utf-8');
     // The rewrite stayed in the Catchment: the worker saw only filtered, masked rows.
     expect(remote.body.rows.map((r: unknown[]) => r[1])).toEqual(['EMEA', 'EMEA']);
     expect(remote.body.rows.map((r: unknown[]) => r[2])).toEqual(['***', '***']);
