@@ -87,8 +87,9 @@ async function up(opts: UpOptions, io: CliIO): Promise<void> {
     if (stopping) return;
     stopping = true;
     io.stdout(`\nStopping the Catchment${workers ? ', its query workers' : ''} and its Ducks…\n`);
-    await workers?.stop();
+    // The Catchment first: it closes its connections to the workers, which then drain at once.
     await running.close();
+    await workers?.stop();
   };
   try {
     io.stdout(`duckstring Catchment at ${running.url} (state in ${root})\n`);

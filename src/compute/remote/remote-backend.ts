@@ -69,6 +69,8 @@ export class RemoteQueryBackend implements QueryBackend {
     );
     const maxRows = this.options.maxRows ?? DEFAULT_LIMITS.maxRows;
     const connection = this.connect();
+    // Ends the call however the loop below leaves it (an error thrown from inside it included).
+    const call = new AbortController();
     try {
       const stream = connection.client.execute(
         {
@@ -82,13 +84,17 @@ export class RemoteQueryBackend implements QueryBackend {
             snapshotUrl: this.grant.snapshotUrl(),
           },
         },
-        { headers: connection.headers, timeoutMs },
+        { headers: connection.headers, timeoutMs, signal: call.signal },
       );
       let columns: ColumnInfo[] | null = null;
       const batches: CheckedRowBatch[] = [];
       let rows = 0;
+      let result: QueryResult | null = null;
+      // Read to the end of the stream, past `done`: only a stream read to its end releases the
+      // call's deadline timer (Connect clears it when the transport finishes, not when we stop reading).
       for await (const message of stream) {
         const event = message.event;
+        if (result) throw protocol(connection.endpoint, 'a message after the last one');
         if (event.case === 'schema') {
           if (columns) throw protocol(connection.endpoint, 'a second schema');
           columns = event.value.columns.map((c) => ({ name: c.name, type: c.type }));
@@ -105,10 +111,11 @@ export class RemoteQueryBackend implements QueryBackend {
           if (!columns) throw protocol(connection.endpoint, 'no schema');
           const rowCount = Number(event.value.rowCount);
           if (rowCount < rows) throw protocol(connection.endpoint, 'a row count below the rows sent');
-          return passthroughResult(columns, batches, rowCount, event.value.truncated);
+          result = passthroughResult(columns, batches, rowCount, event.value.truncated);
         }
       }
-      throw protocol(connection.endpoint, 'a stream that ended before its last message');
+      if (!result) throw protocol(connection.endpoint, 'a stream that ended before its last message');
+      return result;
     } catch (error) {
       // Our own deadline is the query's time limit: a timeout, wherever it ran.
       if (
@@ -119,6 +126,7 @@ export class RemoteQueryBackend implements QueryBackend {
         throw new QueryError('timeout', 'query exceeded its time limit', 'while executing on a worker');
       throw classifyCallError(connection.endpoint, error);
     } finally {
+      call.abort();
       connection.release();
     }
   }

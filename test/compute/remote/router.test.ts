@@ -3,6 +3,7 @@
  * fallback and its absence, health and the breaker, least outstanding and capacity, endpoint
  * changes without restart, canaries, and the token never leaving.
  */
+import { createHook } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { create } from '@bufbuild/protobuf';
 import { Code, ConnectError } from '@connectrpc/connect';
@@ -126,6 +127,33 @@ describe('remote routing', () => {
     expect(s.tables.map((t) => [t.file, t.size])).toEqual([['orders/abc.parquet', 10n]]);
     const verdict = verifyCapability(key, s.capability, Date.now());
     expect(verdict).toMatchObject({ ok: true });
+  });
+
+  it('leaves no timer behind once a routed query has answered (a process can exit at once)', async () => {
+    const w = await worker();
+    const { directory, run } = setup();
+    directory.addEndpoint({ name: 'w1', url: w.url, token: w.token });
+    directory.assign({ subject: 'alice', endpoint: 'w1', fallbackLocal: true });
+    await run(); // connects first: the connection's own timers are not the call's
+    const timers = new Map<number, { hasRef?: () => boolean }>();
+    const hook = createHook({
+      init(id, type, _trigger, resource) {
+        if (type === 'Timeout') timers.set(id, resource as { hasRef?: () => boolean });
+      },
+      destroy(id) {
+        timers.delete(id);
+      },
+    }).enable();
+    try {
+      const { placement } = await run();
+      expect(placement).toBe('remote:w1');
+      // The call's deadline (the query's whole time limit) kept a Catchment alive for ~30 s after Ctrl-C.
+      await new Promise((resolve) => setImmediate(resolve));
+      const pending = [...timers.values()].filter((t) => t.hasRef?.() === true);
+      expect(pending.map((t) => (t as { _idleTimeout?: number })._idleTimeout)).toEqual([]);
+    } finally {
+      hook.disable();
+    }
   });
 
   it("surfaces the query's own error from the worker as a local run would, without fallback", async () => {
