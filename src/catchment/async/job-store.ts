@@ -100,7 +100,13 @@ export class QueryJobRepository {
   }
 
   /** Inserts a QUEUED job. */
-  insert(job: { id: string; principal: string; request_id: string | null; sql: string; at: number }): QueryJob {
+  insert(job: {
+    id: string;
+    principal: string;
+    request_id: string | null;
+    sql: string;
+    at: number;
+  }): QueryJob {
     return this.sql.transaction(() => {
       const last = this.sql.first(
         this.sql.build.selectFrom('query_jobs').select((eb) => eb.fn.max('seq').as('seq')),
@@ -147,7 +153,9 @@ export class QueryJobRepository {
   /** Jobs in `state`, oldest first. */
   inState(state: QueryJobState): QueryJob[] {
     return this.sql
-      .all(this.sql.build.selectFrom('query_jobs').selectAll().where('state', '=', state).orderBy('seq', 'asc'))
+      .all(
+        this.sql.build.selectFrom('query_jobs').selectAll().where('state', '=', state).orderBy('seq', 'asc'),
+      )
       .map(toJob);
   }
 
