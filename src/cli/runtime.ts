@@ -60,6 +60,7 @@ export function registerRuntimeCommands(program: Command, io: CliIO): void {
       const { startCatchment } = await import('../catchment/main.js');
       const { RootLockedError } = await import('../catchment/root-lock.js');
       const { RemoteFlagError } = await import('../compute/remote/flags.js');
+      const { AsyncConfigError } = await import('../catchment/async/config.js');
       const { catchmentLogger } = await import('../catchment/logger.js');
       const running = await startCatchment({
         root: path.resolve(opts.root),
@@ -70,7 +71,8 @@ export function registerRuntimeCommands(program: Command, io: CliIO): void {
       }).catch((error: unknown) => {
         // Another Catchment owns this root: bad input, not a crash.
         if (error instanceof RootLockedError) throw new UsageError(error.message);
-        if (error instanceof RemoteFlagError) throw new UsageError(`Catchment not started: ${error.message}`);
+        if (error instanceof RemoteFlagError || error instanceof AsyncConfigError)
+          throw new UsageError(`Catchment not started: ${error.message}`);
         throw error;
       });
       io.stdout(`Catchment listening on ${running.url} (root ${path.resolve(opts.root)})\n`);
