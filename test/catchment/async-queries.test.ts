@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api } from '../../src/api/index.js';
+import { runCli } from '../../src/cli/main.js';
 import { ManualClock } from '../support/manual-clock.js';
 import { removeDir, TestCatchment, tempDir, waitFor, writePond } from '../support/runtime.js';
 
@@ -299,6 +300,52 @@ describe('refusals', () => {
     expect(mine.map((e: any) => e.action).sort()).toEqual(
       ['query', 'query_job.running', 'query_job.submitted', 'query_job.succeeded'].sort(),
     );
+  });
+});
+
+describe('the CLI', () => {
+  async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await runCli([...args, '--catchment', c.url, '--key', keys.alice!], {
+      stdout: (text) => out.push(text),
+      stderr: (text) => err.push(text),
+      readStdin: async () => '',
+    });
+    return { code, out: out.join(''), err: err.join('') };
+  }
+
+  it('submits with --async, shows, lists, prints results, refuses a cancel of a finished job, deletes', async () => {
+    const submitted = await cli(['query', '--async', 'SELECT 42 AS answer']);
+    expect(submitted.code, submitted.err).toBe(0);
+    const id = submitted.out.trim();
+    expect(id).toMatch(/^q_[0-9a-f]{32}$/);
+    await finished('alice', id);
+    const shown = await cli(['queries', 'show', id]);
+    expect(shown.out).toContain(`${id}  SUCCEEDED`);
+    expect(shown.out).toContain('rows:      1');
+    expect((await cli(['queries', 'list'])).out).toContain(id);
+    const results = await cli(['queries', 'results', id, '--csv']);
+    expect(results).toMatchObject({ code: 0, out: 'answer\n42\n' });
+    const json = await cli(['queries', 'results', id, '--json']);
+    expect(JSON.parse(json.out)).toEqual({
+      columns: [{ name: 'answer', type: 'INTEGER' }],
+      rows: [[42]],
+      row_count: 1,
+      truncated: false,
+    });
+    const cancel = await cli(['queries', 'cancel', id]);
+    expect(cancel.code).not.toBe(0);
+    expect(cancel.err).toContain(`query job ${id} is already SUCCEEDED`);
+    expect(await cli(['queries', 'delete', id])).toMatchObject({ code: 0, out: `deleted ${id}\n` });
+    expect((await cli(['queries', 'show', id])).err).toContain(`no query job ${id}`);
+  });
+
+  it('query --wait pages through the whole result, equal to the interactive answer', async () => {
+    const waited = await cli(['query', '--wait', '60s', '--json', ROWS]);
+    expect(waited.code, waited.err).toBe(0);
+    const direct = await interactive('alice', ROWS);
+    expect(JSON.parse(waited.out)).toEqual({ ...direct, truncated: false });
   });
 });
 
