@@ -15,7 +15,7 @@ import { GovernanceService } from '../governance/service.js';
 import { GovernanceStore } from '../governance/store.js';
 import { type QueryLimitsInput, resolveQueryLimits } from '../query/limits.js';
 import { QueryService } from '../query/query-service.js';
-import { readAsyncQueryConfig } from './async/config.js';
+import { type AsyncQueryConfig, readAsyncQueryConfig } from './async/config.js';
 import { CursorCodec, loadOrCreateCursorKey } from './async/cursor.js';
 import { QueryJobRepository } from './async/job-store.js';
 import { AsyncQueryService, RESULTS_DIRECTORY } from './async/service.js';
@@ -45,6 +45,8 @@ export interface StartOptions extends Omit<CatchmentOptions, 'root'> {
    * REMOTE_CANARY_USERS) and DUCKSTRING_WORKER_CA_FILE are read (default process.env).
    */
   env?: Readonly<Record<string, string | undefined>>;
+  /** Async-query settings over what the environment says (FEATURE_ASYNC_QUEUE, QUERY_RESULT_TTL, …). */
+  asyncQueries?: Partial<AsyncQueryConfig>;
   /** Between background health checks of compute endpoints (default 5 s). */
   computeHealthIntervalMs?: number;
 }
@@ -77,7 +79,7 @@ async function startLocked(opts: StartOptions, lock: RootLock): Promise<RunningC
   // Malformed routing flags stop the start before anything opens (the message names the variable).
   const env = opts.env ?? process.env;
   const flags = readRemoteRoutingFlags(env);
-  const asyncConfig = readAsyncQueryConfig(env);
+  const asyncConfig = { ...readAsyncQueryConfig(env), ...opts.asyncQueries };
   const workerPool = WorkerClientPool.fromEnv(env);
   const catchment = new Catchment(opts);
   const { key, created } = ensureAdminKey(opts.root);

@@ -358,6 +358,7 @@ describe('restart and retention', () => {
       env,
       clock,
       queries: { timeoutMs: 60_000 },
+      asyncQueries: { maxQueuedPerPrincipal: 2 },
     });
     const admin = (x: TestCatchment, method: string, route: string, body?: unknown) =>
       x.api(method, route, body);
@@ -369,6 +370,14 @@ describe('restart and retention', () => {
       async () => (await admin(first!, 'GET', `/api/queries/${long}`)).body.state === 'RUNNING',
     );
     expect((await admin(first, 'GET', `/api/queries/${small}`)).body.state).toBe('QUEUED');
+    // A third unfinished job is one past this principal's limit: refused, nothing recorded.
+    const third = await admin(first, 'POST', '/api/queries', { sql: 'SELECT 3 AS three' });
+    expect(third.status).toBe(429);
+    expect(third.body.error).toEqual({
+      code: 'too_many_queued_queries',
+      message: 'you already have 2 async queries queued or running; wait for some to finish',
+    });
+    expect((await admin(first, 'GET', '/api/queries')).body.jobs).toHaveLength(2);
     await first.close();
     first = undefined;
 
