@@ -61,6 +61,8 @@ export interface RunningCatchment {
   data: DataService;
   /** Remote routing: the compute directory's router, endpoint health and fleet telemetry. */
   fleet: RemoteRouting;
+  /** Async query jobs (FEATURE_ASYNC_QUEUE). */
+  asyncQueries: AsyncQueryService;
   app: FastifyInstance;
   close(): Promise<void>;
 }
@@ -206,6 +208,7 @@ async function startLocked(opts: StartOptions, lock: RootLock): Promise<RunningC
     catchment,
     data,
     fleet,
+    asyncQueries,
     app,
     async close() {
       if (closed) return;

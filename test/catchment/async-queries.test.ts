@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api } from '../../src/api/index.js';
 import { runCli } from '../../src/cli/main.js';
+import { BOOTSTRAP_ADMIN } from '../../src/governance/store.js';
 import { ManualClock } from '../support/manual-clock.js';
 import { removeDir, TestCatchment, tempDir, waitFor, writePond } from '../support/runtime.js';
 
@@ -413,7 +414,15 @@ describe('restart and retention', () => {
       expect(existsSync(file)).toBe(true);
       clock.advance(59_000);
       expect((await admin(second, 'GET', `/api/queries/${small}`)).body.state).toBe('SUCCEEDED');
+      // A page being read when the TTL passes: the job expires, the file stays until the read is done.
+      const reading = second.running.asyncQueries.results(
+        { principal: BOOTSTRAP_ADMIN, keyId: null },
+        small,
+        {},
+      );
       clock.advance(11_000);
+      expect(existsSync(file)).toBe(true);
+      expect((await reading).rows).toEqual([[42]]);
       expect((await admin(second, 'GET', `/api/queries/${small}`)).body.state).toBe('EXPIRED');
       expect((await admin(second, 'GET', `/api/queries/${long}`)).body.state).toBe('EXPIRED');
       expect(existsSync(file)).toBe(false);
