@@ -437,6 +437,40 @@ describe('restart and retention', () => {
     }
   }, 120_000);
 
+  it('with cursor mode off answers the whole result in one page up to the cap, and refuses a larger one', async () => {
+    const single = await TestCatchment.start(path.join(work, 'single-page-root'), {
+      env: { FEATURE_ASYNC_QUEUE: 'on' },
+    });
+    try {
+      const submit = async (sql: string) => {
+        const { body } = await single.api('POST', '/api/queries', { sql, wait: 30 });
+        expect(body.job.state, JSON.stringify(body)).toBe('SUCCEEDED');
+        return body.job.id as string;
+      };
+      const fits = await submit('SELECT range AS n FROM range(10000)');
+      const page = await single.api('GET', `/api/queries/${fits}/results?max_rows=10`);
+      expect(page.status).toBe(200);
+      expect(page.body).toMatchObject({ row_count: 10000, total_rows: 10000, next_cursor: null });
+      expect(page.body.rows[9999]).toEqual([9999]);
+      const cursor = await single.api('GET', `/api/queries/${fits}/results?cursor=abc`);
+      expect(cursor.status).toBe(400);
+      expect(cursor.body.error).toEqual({
+        code: 'invalid_cursor',
+        message: 'cursors are off on this Catchment (FEATURE_CURSOR_MODE): results come in one page',
+      });
+      const big = await submit('SELECT range AS n FROM range(10001)');
+      const refused = await single.api('GET', `/api/queries/${big}/results`);
+      expect(refused.status).toBe(422);
+      expect(refused.body.error).toEqual({
+        code: 'result_too_large',
+        message:
+          'the result has 10001 rows, more than the 10000 one page may hold; turn FEATURE_CURSOR_MODE on to page through it',
+      });
+    } finally {
+      await single.close();
+    }
+  });
+
   it('answers 404 async_disabled while FEATURE_ASYNC_QUEUE is off', async () => {
     const off = await TestCatchment.start(path.join(work, 'off-root'), { env: {} });
     try {

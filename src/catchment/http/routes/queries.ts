@@ -1,6 +1,7 @@
 /** Async queries (FEATURE_ASYNC_QUEUE): submit, list, show, page results, cancel, delete. */
 import { api } from '../../../api/index.js';
 import type { QueryJobView } from '../../../api/queries.js';
+import { DomainError } from '../../../shared/errors.js';
 import type { Application } from '../../app/index.js';
 import type { QueryJob } from '../../async/job-store.js';
 import type { RouteTable } from '../routes.js';
@@ -32,9 +33,14 @@ export function registerAsyncQueryRoutes(routes: RouteTable, app: Application): 
     const { job } = jobs.submit(identity, { sql: body.sql, request_id: body.request_id });
     const waited = body.wait ? await jobs.waitFor(identity, job.id, body.wait * 1000) : job;
     if (waited.state === 'SUCCEEDED') {
-      const results = await jobs.results(identity, job.id, {});
       reply.status(200);
-      return { job: jobView(waited), results };
+      // A result too large for one page (cursor mode off) is not an error of the submission: the
+      // job is answered alone, and asking for its results says why there are none.
+      const results = await jobs.results(identity, job.id, {}).catch((error: unknown) => {
+        if (error instanceof DomainError && error.code === 'result_too_large') return undefined;
+        throw error;
+      });
+      return results ? { job: jobView(waited), results } : { job: jobView(waited) };
     }
     return { job: jobView(waited) };
   });
