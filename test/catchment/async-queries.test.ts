@@ -34,7 +34,11 @@ const LONG = 'SELECT sum(a.range * b.range) AS s FROM range(100000) a, range(100
 const ROWS = 'SELECT n, k, s FROM sales.numbers ORDER BY n';
 const TYPED = `SELECT k, sum(n) AS total, sum(n)::HUGEINT * 100000000000000000000 AS huge, avg(n) AS mean,
   min(d) AS first_day, list(n ORDER BY n)[1:3] AS firsts, {'k': k, 'label': 'x' || k} AS st,
-  sum(n)::DECIMAL(18,2) AS dec
+  sum(n)::DECIMAL(18,2) AS dec, (max(n) % 200)::UTINYINT AS tiny, min(n)::UBIGINT AS ubig,
+  TIMESTAMPTZ '2026-01-01 00:00:00+00' + to_seconds(k) AS tz, INTERVAL 1 DAY * k AS span,
+  TIME '01:02:03.456789' AS t, 'ab'::BLOB AS bytes, gen_random_uuid() IS NOT NULL AS has_uuid,
+  '00000000-0000-0000-0000-00000000000' || k::VARCHAR AS id_text,
+  ('x' || (k % 2))::ENUM('x0', 'x1') AS label
   FROM sales.numbers GROUP BY k ORDER BY k`;
 
 let work: string;
@@ -136,10 +140,10 @@ describe('lifecycle and results', () => {
     expect(paged.rows).toHaveLength(2500);
   });
 
-  it('types a page exactly like the interactive answer (HUGEINT, DECIMAL, DATE, LIST, STRUCT)', async () => {
+  it('types a page exactly like the interactive answer (HUGEINT, ENUM, DECIMAL, unsigned, temporal, LIST, STRUCT, BLOB)', async () => {
     const { body } = await as('alice', 'POST', '/api/queries', { sql: TYPED });
     const job = await finished('alice', body.job.id);
-    expect(job.state).toBe('SUCCEEDED');
+    expect(job.state, JSON.stringify(job.error)).toBe('SUCCEEDED');
     const paged = await allPages('alice', job.id, 3);
     const direct = await interactive('alice', TYPED);
     expect(paged.columns).toEqual(direct.columns);
