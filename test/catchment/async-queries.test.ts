@@ -484,6 +484,7 @@ describe('restart and retention', () => {
         code: 'async_disabled',
         message: 'async queries are disabled on this Catchment (set FEATURE_ASYNC_QUEUE=on)',
       });
+      expect(existsSync(path.join(off.root, 'results'))).toBe(false);
     } finally {
       await off.close();
     }

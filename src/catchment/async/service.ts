@@ -16,7 +16,7 @@
  *   is being read from (the deletion waits for the last reader).
  * - A foreign job answers exactly like an unknown one (404). Every state change is audited.
  */
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { ResultPageReader } from '../../compute/result-pages.js';
 import type { GovernanceService, Identity } from '../../governance/service.js';
@@ -98,6 +98,8 @@ export class AsyncQueryService {
    * queued again, every QUEUED job is scheduled, result files no job names are removed.
    */
   start(): void {
+    // Switched off, nothing runs; results a previous run kept still expire on time.
+    if (!this.config.enabled && !existsSync(this.directory)) return;
     mkdirSync(this.directory, { recursive: true });
     const { jobs } = this.options;
     for (const id of jobs.requeueRunning()) {
@@ -106,7 +108,7 @@ export class AsyncQueryService {
     }
     this.sweepOrphans();
     this.expire();
-    for (const job of jobs.inState('QUEUED')) this.schedule(job);
+    if (this.config.enabled) for (const job of jobs.inState('QUEUED')) this.schedule(job);
     this.cleanupTimer = this.options.clock
       .setInterval(() => this.expire(), this.config.cleanupIntervalMs)
       .unref();
