@@ -12,6 +12,7 @@ export * as lines from './lines.js';
 export * as logs from './logs.js';
 export * as operations from './operations.js';
 export * as ponds from './ponds.js';
+export * as queries from './queries.js';
 export * as query from './query.js';
 
 import * as compute from './compute.js';
@@ -23,6 +24,7 @@ import * as lines from './lines.js';
 import * as logs from './logs.js';
 import * as operations from './operations.js';
 import * as ponds from './ponds.js';
+import * as queries from './queries.js';
 import * as query from './query.js';
 
 /** Every area of the contract: `api.ponds.runs` is `GET /api/ponds/:name/runs`. */
@@ -32,6 +34,7 @@ export const api = {
   lines,
   logs,
   query,
+  queries,
   governance,
   compute,
   computeStatus,

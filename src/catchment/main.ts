@@ -4,15 +4,21 @@
  */
 
 import { statSync } from 'node:fs';
+import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { loadOrCreateCapabilityKey, mintCapability } from '../compute/capability.js';
 import { WorkerClientPool } from '../compute/remote/client-pool.js';
 import { createRemoteRouting, type RemoteRouting, readRemoteRoutingFlags } from '../compute/remote/index.js';
+import { ResultPageReader } from '../compute/result-pages.js';
 import { constrainLinePrincipals, linePrincipal } from '../governance/line-principals.js';
 import { GovernanceService } from '../governance/service.js';
 import { GovernanceStore } from '../governance/store.js';
 import { type QueryLimitsInput, resolveQueryLimits } from '../query/limits.js';
 import { QueryService } from '../query/query-service.js';
+import { type AsyncQueryConfig, readAsyncQueryConfig } from './async/config.js';
+import { CursorCodec, loadOrCreateCursorKey } from './async/cursor.js';
+import { QueryJobRepository } from './async/job-store.js';
+import { AsyncQueryService, RESULTS_DIRECTORY } from './async/service.js';
 import { Catchment, type CatchmentOptions, type StoredManifest } from './catchment.js';
 import { createComputeDirectory } from './compute/index.js';
 import { ComputeService } from './compute/service.js';
@@ -39,6 +45,8 @@ export interface StartOptions extends Omit<CatchmentOptions, 'root'> {
    * REMOTE_CANARY_USERS) and DUCKSTRING_WORKER_CA_FILE are read (default process.env).
    */
   env?: Readonly<Record<string, string | undefined>>;
+  /** Async-query settings over what the environment says (FEATURE_ASYNC_QUEUE, QUERY_RESULT_TTL, …). */
+  asyncQueries?: Partial<AsyncQueryConfig>;
   /** Between background health checks of compute endpoints (default 5 s). */
   computeHealthIntervalMs?: number;
 }
@@ -53,6 +61,8 @@ export interface RunningCatchment {
   data: DataService;
   /** Remote routing: the compute directory's router, endpoint health and fleet telemetry. */
   fleet: RemoteRouting;
+  /** Async query jobs (FEATURE_ASYNC_QUEUE). */
+  asyncQueries: AsyncQueryService;
   app: FastifyInstance;
   close(): Promise<void>;
 }
@@ -71,6 +81,7 @@ async function startLocked(opts: StartOptions, lock: RootLock): Promise<RunningC
   // Malformed routing flags stop the start before anything opens (the message names the variable).
   const env = opts.env ?? process.env;
   const flags = readRemoteRoutingFlags(env);
+  const asyncConfig = { ...readAsyncQueryConfig(env), ...opts.asyncQueries };
   const workerPool = WorkerClientPool.fromEnv(env);
   const catchment = new Catchment(opts);
   const { key, created } = ensureAdminKey(opts.root);
@@ -129,7 +140,20 @@ async function startLocked(opts: StartOptions, lock: RootLock): Promise<RunningC
     snapshots: data.querySnapshots,
     router: fleet.router,
     limits,
+    exporter: data.backend,
     onTapRead: (name, major) => tapDemand(catchment, name, major),
+  });
+  const resultPages = new ResultPageReader(path.join(opts.root, RESULTS_DIRECTORY));
+  const asyncQueries = new AsyncQueryService({
+    jobs: new QueryJobRepository(catchment.store.db),
+    queries,
+    governance,
+    pages: resultPages,
+    cursors: new CursorCodec(loadOrCreateCursorKey(opts.root)),
+    root: opts.root,
+    clock: catchment.clock,
+    config: asyncConfig,
+    ...(opts.log ? { log: opts.log } : {}),
   });
   catchment.useGovernance(governance, new GovernedInputs(opts.root, data, governance));
   try {
@@ -154,6 +178,7 @@ async function startLocked(opts: StartOptions, lock: RootLock): Promise<RunningC
     metrics,
     governance,
     queries,
+    asyncQueries,
     compute,
     fleet,
     logger: opts.httpLogger ?? false,
@@ -188,6 +213,8 @@ async function startLocked(opts: StartOptions, lock: RootLock): Promise<RunningC
   fleet.start();
   lock.listening(url);
   catchment.start(url);
+  // Jobs a previous process left queued or running run again, now that the Catchment is ready.
+  asyncQueries.start();
   let closed = false;
   return {
     url,
@@ -196,14 +223,17 @@ async function startLocked(opts: StartOptions, lock: RootLock): Promise<RunningC
     catchment,
     data,
     fleet,
+    asyncQueries,
     app,
     async close() {
       if (closed) return;
       closed = true;
       await catchment.stopWork();
+      await asyncQueries.stop();
       await app.close();
       await fleet.stop();
       await governance.close();
+      await resultPages.close();
       catchment.store.close();
       lock.release();
     },

@@ -10,6 +10,7 @@ import { registerGovernanceCommands } from './governance.js';
 import { type CliIO, processIO, UsageError } from './io.js';
 import { registerLogsCommand } from './logs.js';
 import { registerPondCommands } from './pond.js';
+import { registerQueriesCommand } from './queries.js';
 import { registerRuntimeCommands } from './runtime.js';
 import { runScenarioText, simulateCommand } from './simulate.js';
 import { registerUpCommand } from './up.js';
@@ -59,6 +60,7 @@ function buildProgram(io: CliIO): Command {
   registerPondCommands(program, io);
   registerRuntimeCommands(program, io);
   registerLogsCommand(program, io);
+  registerQueriesCommand(program, io);
   registerGovernanceCommands(program, io);
   registerComputeCommands(program, io);
   registerUpCommand(program, io);

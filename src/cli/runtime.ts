@@ -12,6 +12,7 @@ import { packPond } from '../pond/archive.js';
 import { parseManifest } from '../pond/manifest.js';
 import { CatchmentClient, type ConnectionOptions, DEFAULT_ROOT, formatCsv, formatTable } from './client.js';
 import { type CliIO, UsageError } from './io.js';
+import { runAsyncQuery } from './queries.js';
 import { wrapIndented } from './wrap.js';
 
 export function withConnection(cmd: Command): Command {
@@ -60,6 +61,7 @@ export function registerRuntimeCommands(program: Command, io: CliIO): void {
       const { startCatchment } = await import('../catchment/main.js');
       const { RootLockedError } = await import('../catchment/root-lock.js');
       const { RemoteFlagError } = await import('../compute/remote/flags.js');
+      const { AsyncConfigError } = await import('../catchment/async/config.js');
       const { catchmentLogger } = await import('../catchment/logger.js');
       const running = await startCatchment({
         root: path.resolve(opts.root),
@@ -70,7 +72,8 @@ export function registerRuntimeCommands(program: Command, io: CliIO): void {
       }).catch((error: unknown) => {
         // Another Catchment owns this root: bad input, not a crash.
         if (error instanceof RootLockedError) throw new UsageError(error.message);
-        if (error instanceof RemoteFlagError) throw new UsageError(`Catchment not started: ${error.message}`);
+        if (error instanceof RemoteFlagError || error instanceof AsyncConfigError)
+          throw new UsageError(`Catchment not started: ${error.message}`);
         throw error;
       });
       io.stdout(`Catchment listening on ${running.url} (root ${path.resolve(opts.root)})\n`);
@@ -308,16 +311,24 @@ export function registerRuntimeCommands(program: Command, io: CliIO): void {
   )
     .option('--json', 'print the JSON result')
     .option('--csv', 'print CSV')
-    .action(async (sql: string, opts: ConnectionOptions & { json?: boolean; csv?: boolean }) => {
-      const res = await new CatchmentClient(opts).call(queryApi.query, { body: { sql } });
-      const cols = res.columns.map((c) => c.name);
-      if (opts.json) io.stdout(`${JSON.stringify(res)}\n`);
-      else if (opts.csv) io.stdout(`${formatCsv(cols, res.rows)}\n`);
-      else
-        io.stdout(
-          `${formatTable(cols, res.rows)}\n(${res.row_count} row${res.row_count === 1 ? '' : 's'})\n`,
-        );
-    });
+    .option('--async', 'submit it as an async query job and print the job id')
+    .option('--wait <duration>', 'run it as an async job: wait up to this long, then page through the result')
+    .action(
+      async (
+        sql: string,
+        opts: ConnectionOptions & { json?: boolean; csv?: boolean; async?: boolean; wait?: string },
+      ) => {
+        if (opts.async || opts.wait !== undefined) return runAsyncQuery(sql, opts, io);
+        const res = await new CatchmentClient(opts).call(queryApi.query, { body: { sql } });
+        const cols = res.columns.map((c) => c.name);
+        if (opts.json) io.stdout(`${JSON.stringify(res)}\n`);
+        else if (opts.csv) io.stdout(`${formatCsv(cols, res.rows)}\n`);
+        else
+          io.stdout(
+            `${formatTable(cols, res.rows)}\n(${res.row_count} row${res.row_count === 1 ? '' : 's'})\n`,
+          );
+      },
+    );
 }
 
 async function postVerb(

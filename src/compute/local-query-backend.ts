@@ -4,10 +4,10 @@
  * links (snapshot-links.ts).
  */
 import type { LocalSnapshotStore } from './local-snapshot-store.js';
-import type { QueryExecutor, QueryResult } from './query.js';
+import type { ExportedColumn, QueryExecutor, QueryResult } from './query.js';
 import type { QueryBackend, QueryBackendRequest } from './query-backend.js';
 
-export class LocalQueryBackend implements QueryBackend {
+export class LocalQueryBackend implements QueryBackend, ResultExporter {
   constructor(
     readonly executor: QueryExecutor,
     private readonly snapshots: LocalSnapshotStore,
@@ -21,4 +21,31 @@ export class LocalQueryBackend implements QueryBackend {
       limits: { timeoutMs: request.timeoutMs },
     });
   }
+
+  exportResult(
+    request: QueryBackendRequest,
+    destination: string,
+    signal?: AbortSignal,
+  ): Promise<{ row_count: number; columns: ExportedColumn[] }> {
+    const tables = new Map(request.tables.map((t) => [t.relation, this.snapshots.pathOf(t.snapshot)]));
+    return this.executor.exportResult(
+      request.sql,
+      {
+        tables,
+        principal: request.principal,
+        limits: { timeoutMs: request.timeoutMs },
+        ...(signal ? { signal } : {}),
+      },
+      destination,
+    );
+  }
+}
+
+/** Writes a governed query's whole result to a Parquet file (async queries); see QueryExecutor.exportResult. */
+export interface ResultExporter {
+  exportResult(
+    request: QueryBackendRequest,
+    destination: string,
+    signal?: AbortSignal,
+  ): Promise<{ row_count: number; columns: ExportedColumn[] }>;
 }

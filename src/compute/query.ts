@@ -20,6 +20,7 @@ import { DomainError } from '../shared/errors.js';
 import { FairScheduler } from '../shared/fair-scheduler.js';
 import { IDENTIFIER_SOURCE, isDuckdbReservedName, POND_REF_SOURCE } from '../shared/ids.js';
 import { SnapshotLeases } from './leases.js';
+import { exportParquet as exportParquetFile } from './parquet.js';
 import {
   type ColumnInfo,
   type ConvertedResult,
@@ -405,6 +406,61 @@ export class QueryExecutor {
   }
 
   /**
+   * Writes the whole result of one governed SELECT to a Parquet file, for an async query
+   * (src/catchment/async/): the slot, sandbox, time limit and cancel signal of `stream`, no row
+   * limit. 128-bit integers are written exactly (parquet.ts), and the columns come back with the
+   * SQL type each one must be read back as, so a page of the file is typed like `execute`'s answer.
+   */
+  async exportResult(
+    sql: string,
+    request: QueryRequest,
+    destination: string,
+  ): Promise<{ row_count: number; columns: ExportedColumn[] }> {
+    if (typeof sql !== 'string' || sql.trim() === '') throw new QueryError('invalid_sql', 'SQL is empty');
+    if (!path.isAbsolute(destination) || !destination.endsWith('.parquet') || destination.includes('\0')) {
+      throw new QueryError('invalid_request', 'the destination must be an absolute path to a .parquet file');
+    }
+    const limits = { ...this.defaults, ...parseLimits(request.limits) };
+    const tables = resolveTables(request.tables);
+    const target = path.resolve(destination);
+    const release = this.leases.acquire(tables.map((t) => t.file));
+    try {
+      return await this.inSlot(
+        request.principal,
+        limits,
+        (remaining) =>
+          this.sandboxed(
+            tables,
+            remaining,
+            [target],
+            async (connection, progress) => {
+              const statement = await prepareSingleSelect(connection, sql).catch((error: unknown) => {
+                throw qualifyUnknownTable(toQueryError(error, null, 'bind'), connection, sql);
+              });
+              const columns: ExportedColumn[] = [];
+              for (let c = 0; c < statement.columnCount; c++) {
+                const type = statement.columnType(c);
+                columns.push({
+                  name: statement.columnName(c),
+                  type: typeName(type),
+                  sql_type: type.toString(),
+                });
+              }
+              statement.destroySync();
+              progress.executing();
+              const rows = await exportParquetFile(connection, sql, target);
+              return { row_count: rows, columns };
+            },
+            request.signal,
+          ),
+        request.signal,
+      );
+    } finally {
+      release();
+    }
+  }
+
+  /**
    * Writes the result of one (governed) SELECT to a Parquet file: a Pond's input, materialised for
    * its line's principal (src/catchment/governed-inputs.ts). Same sandbox as `execute`: the query
    * may read only `request.tables` and the only file it may write is `destination`.
@@ -439,6 +495,11 @@ export class QueryExecutor {
       release();
     }
   }
+}
+
+/** A stored result's column: as an interactive answer names it, and the SQL type to read it back as. */
+export interface ExportedColumn extends ColumnInfo {
+  sql_type: string;
 }
 
 /** The error a query stopped through QueryRequest.signal ends with. */

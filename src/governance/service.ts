@@ -714,6 +714,18 @@ export class GovernanceService {
     return this.policy().principal(who.principal)?.kind === 'tap';
   }
 
+  /** Records a state change of an async query job (src/catchment/async/), e.g. `query_job.running`. */
+  auditQueryJob(who: Identity, action: string, detail: Record<string, unknown>): void {
+    this.store.audit({
+      at: this.now(),
+      principal: who.principal,
+      kind: 'query',
+      action,
+      decision: action === 'query_job.failed' ? 'failed' : 'allowed',
+      detail,
+    });
+  }
+
   /** Records one query's outcome in the audit log, stamped with this service's clock. */
   auditQuery(who: Identity, decision: AuditEntry['decision'], detail: Record<string, unknown>): void {
     this.store.audit({

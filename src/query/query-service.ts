@@ -12,7 +12,8 @@
  * full text going to the audit log.
  */
 
-import { QueryError, type QueryResult } from '../compute/query.js';
+import type { ResultExporter } from '../compute/local-query-backend.js';
+import { type ExportedColumn, QueryError, type QueryResult } from '../compute/query.js';
 import type { QueryBackendRequest } from '../compute/query-backend.js';
 import type { QueryRouter } from '../compute/remote/router.js';
 import type { SnapshotRef } from '../compute/snapshot-store.js';
@@ -50,6 +51,8 @@ export interface QueryServiceOptions {
    */
   router: QueryRouter;
   limits: QueryLimitsConfig;
+  /** Writes an async query's result file (local execution); absent: async queries cannot run. */
+  exporter?: ResultExporter;
   /** A read by a tap principal: pull demand on that Pond line. */
   onTapRead?: (pond: string, major: number) => void;
 }
@@ -74,10 +77,40 @@ export class QueryService {
    * fallback, `fallback_reason`.
    */
   async queryPlaced(who: Identity, sql: string): Promise<{ result: QueryResult; placement: Placement }> {
+    return this.governed(who, sql, {}, (request, placed) =>
+      this.options.router.execute(request, 'interactive', placed),
+    );
+  }
+
+  /**
+   * An async query's run (src/catchment/async/): governed, limited and audited exactly like `query`
+   * (its audit entry also names the job), its whole result written to `destination` as Parquet.
+   * Local only for now: the seam for running it on a worker is here, where `router` would take the
+   * 'async' job kind and the worker would keep the file.
+   */
+  async exportPlaced(
+    who: Identity,
+    sql: string,
+    job: { id: string; destination: string; signal?: AbortSignal },
+  ): Promise<{ result: { row_count: number; columns: ExportedColumn[] }; placement: Placement }> {
+    const exporter = this.options.exporter;
+    if (!exporter) throw new Error('this query service has no result exporter');
+    return this.governed(who, sql, { async_job: job.id }, (request, placed) => {
+      placed({ kind: 'local' });
+      return exporter.exportResult(request, job.destination, job.signal);
+    });
+  }
+
+  private async governed<T extends { row_count: number }>(
+    who: Identity,
+    sql: string,
+    context: Record<string, unknown>,
+    execute: (request: QueryBackendRequest, placed: (where: Placement) => void) => Promise<T>,
+  ): Promise<{ result: T; placement: Placement }> {
     const { governance, snapshots } = this.options;
     const started = performance.now();
     const limits = this.limits;
-    const detail: Record<string, unknown> = {};
+    const detail: Record<string, unknown> = { ...context };
     const audit = (decision: AuditEntry['decision']) =>
       governance.auditQuery(who, decision, {
         ...detail,
@@ -140,7 +173,7 @@ export class QueryService {
       if (timeoutMs <= 0) throw timedOut('governing');
       // route → execute
       const request: QueryBackendRequest = { sql: governed.sql, tables, principal: who.principal, timeoutMs };
-      let result: QueryResult;
+      let result: T;
       let placement: Placement = { kind: 'local' };
       const placed = (where: Placement) => {
         placement = where;
@@ -149,7 +182,7 @@ export class QueryService {
         else delete detail.fallback_reason;
       };
       try {
-        result = await this.options.router.execute(request, 'interactive', placed);
+        result = await execute(request, placed);
       } catch (error) {
         if (error instanceof DomainError && error.code === 'compute_unavailable') {
           // The path to the worker failed and fallback is off: the message is the caller's answer.

@@ -27,6 +27,9 @@ let hiddenKeyId = '';
 let hiddenErrorId = '';
 /** A compute assignment (of everyone to HIDDEN_WORKER). */
 let hiddenAssignmentId = 0;
+/** An async query job of victim's. */
+let hiddenJobId = '';
+const UNKNOWN_JOB = 'q_0123456789abcdef0123456789abcdef';
 const archives: Record<string, Buffer> = {};
 
 const POLICY = `
@@ -462,6 +465,29 @@ const CASES: Case[] = [
     route: 'GET /api/compute/explain/{principal}',
     probes: () => [principalProbe('GET', (n) => `/api/compute/explain/${n}`)],
   },
+  {
+    route: 'POST /api/queries',
+    nameless:
+      'submits SQL as the caller; the job fails with exactly the interactive answer (test/catchment/async-queries.test.ts)',
+  },
+  { route: 'GET /api/queries', nameless: "lists only the caller's own jobs" },
+  ...[
+    ['GET', ''],
+    ['DELETE', ''],
+    ['GET', '/results'],
+    ['POST', '/cancel'],
+  ].map(
+    ([method, tail]): Case => ({
+      route: `${method} /api/queries/{id}${tail}`,
+      probes: () =>
+        ['eve', 'mona'].map((who) => ({
+          who,
+          hidden: hiddenJobId,
+          unknown: UNKNOWN_JOB,
+          build: (id) => ({ method: method!, route: `/api/queries/${id}${tail}` }),
+        })),
+    }),
+  ),
   { route: 'GET /api/duck/whoami', nameless: 'Duck token only: names the line of a valid token' },
   ...[
     'GET /api/duck/{name}/{major}/config',
@@ -531,7 +557,11 @@ async function ask(p: Probe, name: string): Promise<Answer> {
 beforeAll(async () => {
   work = await tempDir('oracles');
   // Generous liveness: the machine may be loaded, and a slow Duck is not what this file tests.
-  c = await TestCatchment.start(`${work}/root`, { livenessMs: 60_000, watchdogMs: 60_000 });
+  c = await TestCatchment.start(`${work}/root`, {
+    livenessMs: 60_000,
+    watchdogMs: 60_000,
+    env: { FEATURE_ASYNC_QUEUE: 'on', FEATURE_CURSOR_MODE: 'on' },
+  });
   keys.admin = c.running.adminKey;
   const ponds = [
     await writePond(work, {
@@ -590,6 +620,9 @@ beforeAll(async () => {
     .body as { error?: { error_id?: string } };
   expect(failed.error?.error_id, JSON.stringify(failed)).toMatch(/^[0-9a-f-]{36}$/);
   hiddenErrorId = failed.error!.error_id!;
+  const job = await send('victim', 'POST', '/api/queries', { sql: 'SELECT 1 AS x', wait: 30 });
+  expect(job.status, JSON.stringify(job.body)).toBe(200);
+  hiddenJobId = (job.body as { job: { id: string } }).job.id;
   for (const name of ['payroll', 'ghosts']) {
     archives[name] = await packPond(
       await writePond(work, { name, version: '1.1.0', files: { 'ripples/x.sql': 'SELECT 1 AS x' } }),

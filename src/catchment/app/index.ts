@@ -7,6 +7,7 @@
 import type { RemoteRouting } from '../../compute/remote/index.js';
 import type { GovernanceService } from '../../governance/service.js';
 import type { QueryService } from '../../query/query-service.js';
+import type { AsyncQueryService } from '../async/service.js';
 import type { Catchment } from '../catchment.js';
 import type { ComputeService } from '../compute/service.js';
 import type { DataService } from '../data.js';
@@ -30,6 +31,8 @@ export interface ApplicationDeps {
   governance: GovernanceService;
   /** Governed queries: govern → route → execute → audit. */
   queries: QueryService;
+  /** Async queries: jobs, their runner and stored results (FEATURE_ASYNC_QUEUE). */
+  asyncQueries: AsyncQueryService;
   /** The compute directory: query workers, assignments, explain. */
   compute: ComputeService;
   metrics: Metrics;

@@ -11,6 +11,7 @@ import type { GovernanceService } from '../../governance/service.js';
 import type { QueryService } from '../../query/query-service.js';
 import { ActivityHub } from '../activity-hub.js';
 import { createApplication } from '../app/index.js';
+import type { AsyncQueryService } from '../async/service.js';
 import type { Catchment } from '../catchment.js';
 import type { ComputeService } from '../compute/service.js';
 import type { DataService } from '../data.js';
@@ -26,6 +27,7 @@ import { registerLineRoutes } from './routes/lines.js';
 import { registerLogRoutes } from './routes/logs.js';
 import { registerOperationsRoutes } from './routes/operations.js';
 import { registerPondRoutes } from './routes/ponds.js';
+import { registerAsyncQueryRoutes } from './routes/queries.js';
 import { registerQueryRoutes } from './routes/query.js';
 import { registerSnapshotRoutes } from './routes/snapshots.js';
 import { RouteTable } from './routes.js';
@@ -38,6 +40,8 @@ export interface ServerDeps {
   governance: GovernanceService;
   /** Governed queries: govern → route → execute → audit. */
   queries: QueryService;
+  /** Async queries: jobs, their runner and stored results (FEATURE_ASYNC_QUEUE). */
+  asyncQueries: AsyncQueryService;
   /** The compute directory: query workers and who is routed to them. */
   compute: ComputeService;
   metrics: Metrics;
@@ -79,6 +83,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   registerLineRoutes(routes, application);
   registerLogRoutes(routes, application);
   registerQueryRoutes(routes, application);
+  registerAsyncQueryRoutes(routes, application);
   registerGovernanceRoutes(routes, application);
   registerComputeRoutes(routes, application);
   registerDuckRoutes(routes, application);

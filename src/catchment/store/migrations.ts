@@ -264,4 +264,38 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX compute_assignments_by_endpoint ON compute_assignments (endpoint_id);
     `,
   },
+  {
+    id: 9,
+    name: 'async query jobs',
+    sql: `
+      -- Async queries (issue 11): one row per job, from QUEUED to a final state. The id is random
+      -- and unguessable; request_id makes a submission idempotent per principal. result_file is
+      -- relative to the root; columns is the answer's column list with the SQL type each column is
+      -- read back as, so a page is typed exactly like an interactive answer.
+      CREATE TABLE query_jobs (
+        id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL UNIQUE,
+        principal TEXT NOT NULL COLLATE NOCASE,
+        request_id TEXT,
+        sql TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELED', 'EXPIRED')),
+        attempts INTEGER NOT NULL CHECK (attempts >= 0),
+        created_at INTEGER NOT NULL,
+        started_at INTEGER,
+        finished_at INTEGER,
+        expires_at INTEGER,
+        error_code TEXT,
+        error_message TEXT,
+        error_id TEXT,
+        row_count INTEGER,
+        truncated INTEGER CHECK (truncated IS NULL OR truncated IN (0, 1)),
+        columns TEXT CHECK (columns IS NULL OR json_valid(columns)),
+        result_file TEXT,
+        placement TEXT,
+        UNIQUE (principal, request_id)
+      ) STRICT;
+      CREATE INDEX query_jobs_by_principal ON query_jobs (principal, seq);
+      CREATE INDEX query_jobs_by_state ON query_jobs (state, seq);
+    `,
+  },
 ];

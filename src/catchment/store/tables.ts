@@ -156,6 +156,34 @@ export interface GovAuditTable {
   detail: string;
 }
 
+export type QueryJobState = 'QUEUED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELED' | 'EXPIRED';
+
+export interface QueryJobsTable {
+  id: string;
+  /** Submission order (newest first when listing; fairness ties). */
+  seq: number;
+  principal: string;
+  request_id: string | null;
+  sql: string;
+  state: QueryJobState;
+  attempts: number;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  expires_at: number | null;
+  error_code: string | null;
+  error_message: string | null;
+  error_id: string | null;
+  row_count: number | null;
+  /** 0/1, or null before the job finished. */
+  truncated: number | null;
+  /** JSON array of {name, type, sql_type}. */
+  columns: string | null;
+  /** Relative to the Catchment root. */
+  result_file: string | null;
+  placement: string | null;
+}
+
 export interface DuckDbTables {
   schema_migrations: SchemaMigrationsTable;
   ponds: PondsTable;
@@ -171,4 +199,5 @@ export interface DuckDbTables {
   gov_policy: GovPolicyTable;
   gov_api_keys: GovApiKeysTable;
   gov_audit: GovAuditTable;
+  query_jobs: QueryJobsTable;
 }

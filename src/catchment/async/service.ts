@@ -1,0 +1,437 @@
+/**
+ * Async queries (issue 11): submit a governed query, let it run in the background, page through
+ * its stored result later. Jobs live in duck.db (job-store.ts), results as Parquet files under
+ * `<root>/results/`; both survive a restart.
+ *
+ * - Submitting is idempotent per (principal, request_id); the same request_id with other SQL is 409.
+ * - The runner takes QUEUED jobs through a fair scheduler (src/shared/fair-scheduler.ts): at most
+ *   `maxRunning` at once, round-robin between principals, so one principal's backlog never starves
+ *   another's single job. A principal may have `maxQueuedPerPrincipal` unfinished jobs (429 past it).
+ * - A run goes through QueryService.exportPlaced: the same governance, limits and audit entry as an
+ *   interactive query. Local execution only: routing to workers plugs in there.
+ * - Restart: jobs a previous process left RUNNING go back to QUEUED and run again (queries are
+ *   read-only; a re-run reads the snapshots published when it starts), QUEUED jobs run.
+ * - Retention: a finished job expires `resultTtlMs` after it finished; a timer on the Clock sweeps
+ *   every `cleanupIntervalMs`, marks them EXPIRED and deletes their files, but never a file a page
+ *   is being read from (the deletion waits for the last reader).
+ * - A foreign job answers exactly like an unknown one (404). Every state change is audited.
+ */
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import type { ResultPageReader } from '../../compute/result-pages.js';
+import type { GovernanceService, Identity } from '../../governance/service.js';
+import type { QueryService } from '../../query/query-service.js';
+import type { Clock, Timer } from '../../shared/clock.js';
+import { DomainError, RequestError } from '../../shared/errors.js';
+import { FairScheduler } from '../../shared/fair-scheduler.js';
+import { type AsyncQueryConfig, DEFAULT_PAGE_ROWS, MAX_PAGE_ROWS, SINGLE_PAGE_CAP } from './config.js';
+import type { CursorCodec } from './cursor.js';
+import { InvalidCursor } from './cursor.js';
+import {
+  FINAL_STATES,
+  JOB_ID_PATTERN,
+  newJobId,
+  type QueryJob,
+  type QueryJobRepository,
+  type QueryJobState,
+} from './job-store.js';
+
+export const RESULTS_DIRECTORY = 'results';
+
+export interface AsyncQueryServiceOptions {
+  jobs: QueryJobRepository;
+  queries: QueryService;
+  governance: GovernanceService;
+  pages: ResultPageReader;
+  cursors: CursorCodec;
+  root: string;
+  clock: Clock;
+  config: AsyncQueryConfig;
+  log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+}
+
+export interface ResultsPage {
+  columns: Array<{ name: string; type: string }>;
+  rows: unknown[][];
+  row_count: number;
+  /** Rows in the whole result. */
+  total_rows: number;
+  /** Pass to the next request for the following page; null on the last page. */
+  next_cursor: string | null;
+  truncated: boolean;
+}
+
+export class AsyncQueriesDisabled extends RequestError {
+  constructor() {
+    super(404, 'async_disabled', 'async queries are disabled on this Catchment (set FEATURE_ASYNC_QUEUE=on)');
+  }
+}
+
+class JobNotFound extends RequestError {
+  constructor(id: string) {
+    super(404, 'query_job_not_found', `no query job ${id}`);
+  }
+}
+
+export class AsyncQueryService {
+  readonly config: AsyncQueryConfig;
+  private readonly scheduler: FairScheduler;
+  private readonly directory: string;
+  /** Per job: aborts its wait for a slot or its run (cancel, delete, stop). */
+  private readonly controllers = new Map<string, AbortController>();
+  private readonly runs = new Set<Promise<void>>();
+  /** Readers per result file, and files to delete when their last reader is done. */
+  private readonly readers = new Map<string, number>();
+  private readonly doomed = new Set<string>();
+  private readonly waiters = new Map<string, Set<() => void>>();
+  private cleanupTimer: Timer | undefined;
+  private stopping = false;
+
+  constructor(private readonly options: AsyncQueryServiceOptions) {
+    this.config = options.config;
+    this.scheduler = new FairScheduler({ slots: options.config.maxRunning });
+    this.directory = path.join(options.root, RESULTS_DIRECTORY);
+  }
+
+  /**
+   * Recovers after a restart and starts the runner and the cleanup timer: jobs left RUNNING are
+   * queued again, every QUEUED job is scheduled, result files no job names are removed.
+   */
+  start(): void {
+    // Switched off, nothing runs; results a previous run kept still expire on time.
+    if (!this.config.enabled && !existsSync(this.directory)) return;
+    mkdirSync(this.directory, { recursive: true });
+    const { jobs } = this.options;
+    for (const id of jobs.requeueRunning()) {
+      const job = jobs.get(id);
+      if (job) this.audit(job, 'requeued', { reason: 'the Catchment restarted while it ran' });
+    }
+    this.sweepOrphans();
+    this.expire();
+    if (this.config.enabled) for (const job of jobs.inState('QUEUED')) this.schedule(job);
+    this.cleanupTimer = this.options.clock
+      .setInterval(() => this.expire(), this.config.cleanupIntervalMs)
+      .unref();
+  }
+
+  /** Stops taking jobs; running ones are interrupted and stay RUNNING, to run again on the next start. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.cleanupTimer?.cancel();
+    for (const controller of this.controllers.values())
+      controller.abort(new Error('the Catchment is stopping'));
+    await Promise.allSettled([...this.runs]);
+  }
+
+  submit(
+    who: Identity,
+    input: { sql: string; request_id?: string | undefined },
+  ): { job: QueryJob; created: boolean } {
+    this.assertEnabled();
+    const { jobs } = this.options;
+    const principal = who.principal;
+    if (input.request_id !== undefined) {
+      const existing = jobs.byRequestId(principal, input.request_id);
+      if (existing) {
+        if (existing.sql !== input.sql) {
+          throw new RequestError(
+            409,
+            'request_id_reused',
+            `request_id "${input.request_id}" was already used for a different query (job ${existing.id})`,
+          );
+        }
+        return { job: existing, created: false };
+      }
+    }
+    if (jobs.countQueued(principal) >= this.config.maxQueuedPerPrincipal) {
+      throw new RequestError(
+        429,
+        'too_many_queued_queries',
+        `you already have ${this.config.maxQueuedPerPrincipal} async queries queued or running; wait for some to finish`,
+      );
+    }
+    const job = jobs.insert({
+      id: newJobId(),
+      principal,
+      request_id: input.request_id ?? null,
+      sql: input.sql,
+      at: this.options.clock.now(),
+    });
+    this.audit(job, 'submitted');
+    this.schedule(job);
+    return { job, created: true };
+  }
+
+  get(who: Identity, id: string): QueryJob {
+    this.assertEnabled();
+    const job = JOB_ID_PATTERN.test(id) ? this.options.jobs.get(id) : undefined;
+    if (!job || job.principal.toLowerCase() !== who.principal.toLowerCase()) throw new JobNotFound(id);
+    return job;
+  }
+
+  list(who: Identity, limit: number, cursor?: string): { jobs: QueryJob[]; next_cursor: string | null } {
+    this.assertEnabled();
+    let before: number | undefined;
+    if (cursor !== undefined) {
+      if (!/^[1-9][0-9]{0,14}$/.test(cursor))
+        throw new InvalidCursor('the cursor is malformed: pass next_cursor unchanged');
+      before = Number(cursor);
+    }
+    const page = this.options.jobs.list(who.principal, limit + 1, before);
+    const more = page.length > limit;
+    const shown = page.slice(0, limit);
+    return {
+      jobs: shown.map(({ seq: _seq, ...job }) => job),
+      next_cursor: more ? String(shown[shown.length - 1]!.seq) : null,
+    };
+  }
+
+  /** Resolves once the job is in a final state or `ms` passed; returns the job as it is then. */
+  async waitFor(who: Identity, id: string, ms: number): Promise<QueryJob> {
+    const job = this.get(who, id);
+    if (FINAL_STATES.includes(job.state) || ms <= 0) return job;
+    await new Promise<void>((resolve) => {
+      const set = this.waiters.get(id) ?? new Set();
+      this.waiters.set(id, set);
+      const timer = this.options.clock.setTimeout(done, ms);
+      function done() {
+        timer.cancel();
+        set.delete(done);
+        resolve();
+      }
+      set.add(done);
+    });
+    return this.get(who, id);
+  }
+
+  async results(
+    who: Identity,
+    id: string,
+    request: { cursor?: string; max_rows?: number },
+  ): Promise<ResultsPage> {
+    const job = this.get(who, id);
+    if (job.state === 'EXPIRED') {
+      throw new RequestError(
+        410,
+        'query_job_expired',
+        `the results of query job ${id} expired and were deleted`,
+      );
+    }
+    if (job.state !== 'SUCCEEDED') {
+      throw new RequestError(
+        409,
+        'query_job_not_finished',
+        `query job ${id} is ${job.state}: it has no results`,
+        {
+          state: job.state,
+        },
+      );
+    }
+    const total = job.row_count ?? 0;
+    let offset = 0;
+    let limit: number;
+    if (this.config.cursorMode) {
+      limit = request.max_rows ?? DEFAULT_PAGE_ROWS;
+      if (request.cursor !== undefined) offset = this.options.cursors.decode(id, request.cursor);
+      if (offset > total || (offset === total && total > 0)) {
+        throw new InvalidCursor('the cursor is past the end of the result');
+      }
+    } else {
+      if (request.cursor !== undefined) {
+        throw new InvalidCursor(
+          'cursors are off on this Catchment (FEATURE_CURSOR_MODE): results come in one page',
+        );
+      }
+      if (total > SINGLE_PAGE_CAP) {
+        throw new RequestError(
+          422,
+          'result_too_large',
+          `the result has ${total} rows, more than the ${SINGLE_PAGE_CAP} one page may hold; turn FEATURE_CURSOR_MODE on to page through it`,
+        );
+      }
+      limit = SINGLE_PAGE_CAP;
+    }
+    if (limit > MAX_PAGE_ROWS) limit = MAX_PAGE_ROWS;
+    const file = job.result_file!;
+    // Counted before the first await: the cleanup timer cannot delete the file under this read.
+    this.readers.set(file, (this.readers.get(file) ?? 0) + 1);
+    try {
+      const page = await this.options.pages.readPage(
+        path.join(this.options.root, file),
+        job.columns!,
+        offset,
+        limit,
+      );
+      const next = offset + page.row_count;
+      return {
+        columns: job.columns!.map(({ name, type }) => ({ name, type })),
+        rows: page.rows,
+        row_count: page.row_count,
+        total_rows: total,
+        next_cursor: this.config.cursorMode && next < total ? this.options.cursors.encode(id, next) : null,
+        truncated: job.truncated ?? false,
+      };
+    } finally {
+      const left = (this.readers.get(file) ?? 1) - 1;
+      if (left > 0) this.readers.set(file, left);
+      else {
+        this.readers.delete(file);
+        if (this.doomed.delete(file)) this.removeFile(file);
+      }
+    }
+  }
+
+  cancel(who: Identity, id: string): QueryJob {
+    const job = this.get(who, id);
+    if (FINAL_STATES.includes(job.state)) {
+      throw new RequestError(409, 'query_job_finished', `query job ${id} is already ${job.state}`, {
+        state: job.state,
+      });
+    }
+    const now = this.options.clock.now();
+    const canceled = this.options.jobs.finishWithout(
+      id,
+      ['QUEUED', 'RUNNING'],
+      'CANCELED',
+      now,
+      now + this.config.resultTtlMs,
+      {
+        code: 'canceled',
+        message: 'canceled by its owner',
+      },
+    );
+    const after = this.options.jobs.get(id)!;
+    if (!canceled) {
+      throw new RequestError(409, 'query_job_finished', `query job ${id} is already ${after.state}`, {
+        state: after.state,
+      });
+    }
+    this.controllers.get(id)?.abort(new Error('canceled'));
+    this.audit(after, 'canceled');
+    this.notify(id);
+    return after;
+  }
+
+  /** Deletes a finished job and its result file; an unfinished job must be canceled first (409). */
+  delete(who: Identity, id: string): void {
+    const job = this.get(who, id);
+    const removed = this.options.jobs.delete(id, FINAL_STATES);
+    if (!removed) {
+      throw new RequestError(
+        409,
+        'query_job_not_finished',
+        `query job ${id} is ${job.state}: cancel it before deleting it`,
+        {
+          state: job.state,
+        },
+      );
+    }
+    if (removed.result_file) this.releaseFile(removed.result_file);
+    this.audit(removed, 'deleted');
+  }
+
+  /** Marks every job past its TTL EXPIRED and deletes its result file (after its last reader). */
+  expire(): number {
+    const due = this.options.jobs.expireDue(this.options.clock.now());
+    for (const job of due) {
+      if (job.result_file) this.releaseFile(job.result_file);
+      this.audit({ ...job, state: 'EXPIRED' }, 'expired');
+    }
+    return due.length;
+  }
+
+  private schedule(job: QueryJob): void {
+    const controller = new AbortController();
+    this.controllers.set(job.id, controller);
+    const run = this.scheduler
+      .run(() => this.run(job.id, controller.signal), { principal: job.principal, signal: controller.signal })
+      .catch(() => undefined)
+      .finally(() => {
+        if (this.controllers.get(job.id) === controller) this.controllers.delete(job.id);
+        this.runs.delete(run);
+      });
+    this.runs.add(run);
+  }
+
+  private async run(id: string, signal: AbortSignal): Promise<void> {
+    const { jobs, clock, queries } = this.options;
+    if (this.stopping || !jobs.start(id, clock.now())) return;
+    const job = jobs.get(id)!;
+    this.audit(job, 'running', { attempt: job.attempts });
+    this.notify(id);
+    const file = path.join(RESULTS_DIRECTORY, `${id}.parquet`);
+    const destination = path.join(this.options.root, file);
+    rmSync(destination, { force: true });
+    const who: Identity = { principal: job.principal, keyId: null };
+    try {
+      const { result, placement } = await queries.exportPlaced(who, job.sql, { id, destination, signal });
+      if (this.stopping) return;
+      const now = clock.now();
+      const done = jobs.succeed(id, now, now + this.config.resultTtlMs, {
+        row_count: result.row_count,
+        truncated: false,
+        columns: result.columns,
+        result_file: file,
+        placement: placement.kind === 'local' ? 'local' : `${placement.kind}:${placement.endpoint}`,
+      });
+      if (done) this.audit(jobs.get(id)!, 'succeeded', { rows: result.row_count });
+      else rmSync(destination, { force: true });
+    } catch (error) {
+      rmSync(destination, { force: true });
+      // Stopping: the job stays RUNNING and runs again on the next start. Canceled: already final.
+      if (this.stopping) return;
+      const failure =
+        error instanceof DomainError && error.expose
+          ? { code: error.code, message: error.message, error_id: error.errorId ?? null }
+          : { code: 'internal', message: 'the query failed; see the Catchment log', error_id: null };
+      if (!(error instanceof DomainError)) {
+        this.options.log?.('error', 'async query failed', { job: id, error: (error as Error).message });
+      }
+      const now = clock.now();
+      if (jobs.finishWithout(id, ['RUNNING'], 'FAILED', now, now + this.config.resultTtlMs, failure)) {
+        this.audit(jobs.get(id)!, 'failed', { code: failure.code });
+      }
+    } finally {
+      this.notify(id);
+    }
+  }
+
+  private releaseFile(file: string): void {
+    if ((this.readers.get(file) ?? 0) > 0) this.doomed.add(file);
+    else this.removeFile(file);
+  }
+
+  private removeFile(file: string): void {
+    rmSync(path.join(this.options.root, file), { force: true });
+  }
+
+  /** Result files no job names: left by a crash between writing a file and recording the job. */
+  private sweepOrphans(): void {
+    const named = this.options.jobs.resultFiles();
+    for (const name of readdirSync(this.directory)) {
+      const file = path.join(RESULTS_DIRECTORY, name);
+      if (!named.has(file)) this.removeFile(file);
+    }
+  }
+
+  private notify(id: string): void {
+    for (const done of [...(this.waiters.get(id) ?? [])]) {
+      const job = this.options.jobs.get(id);
+      if (!job || FINAL_STATES.includes(job.state)) done();
+    }
+    if (this.waiters.get(id)?.size === 0) this.waiters.delete(id);
+  }
+
+  private audit(job: QueryJob, action: string, extra: Record<string, unknown> = {}): void {
+    const state: QueryJobState = job.state;
+    this.options.governance.auditQueryJob({ principal: job.principal, keyId: null }, `query_job.${action}`, {
+      job: job.id,
+      state,
+      ...extra,
+    });
+  }
+
+  private assertEnabled(): void {
+    if (!this.config.enabled) throw new AsyncQueriesDisabled();
+  }
+}
