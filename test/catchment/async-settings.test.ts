@@ -21,7 +21,7 @@ describe('readAsyncQueryConfig', () => {
       FEATURE_ASYNC_QUEUE: ' Yes ',
       FEATURE_CURSOR_MODE: '1',
       QUERY_RESULT_TTL: '30s',
-      QUERY_CLEANUP_INTERVAL: '250',
+      QUERY_CLEANUP_INTERVAL: '250ms',
     });
     expect(config).toMatchObject({
       enabled: true,
@@ -33,6 +33,13 @@ describe('readAsyncQueryConfig', () => {
       enabled: false,
       resultTtlMs: 7_200_000,
     });
+    // The product's one duration grammar: compound and fractional groups too.
+    expect(readAsyncQueryConfig({ QUERY_RESULT_TTL: '1h30m', QUERY_CLEANUP_INTERVAL: '1.5s' })).toMatchObject(
+      {
+        resultTtlMs: 5_400_000,
+        cleanupIntervalMs: 1_500,
+      },
+    );
   });
 
   it('refuses a value that does not parse, naming the variable', () => {
@@ -42,9 +49,9 @@ describe('readAsyncQueryConfig', () => {
         '"enabled" is not a switch value (use 1/0, true/false, yes/no or on/off)',
       ),
     );
-    for (const bad of ['0', '-5s', '10 minutes', '1.5m']) {
+    for (const bad of ['0', '-5s', '10 minutes', '250', '0s']) {
       expect(() => readAsyncQueryConfig({ QUERY_RESULT_TTL: bad })).toThrow(
-        `QUERY_RESULT_TTL: "${bad}" is not a positive duration (e.g. 500ms, 30s, 10m, 1h)`,
+        `QUERY_RESULT_TTL: "${bad}" is not a positive duration (e.g. 500ms, 30s, 10m, 1h30m)`,
       );
     }
   });

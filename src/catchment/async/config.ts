@@ -1,9 +1,11 @@
 /**
  * The async-query switches and retention, read once when the Catchment starts. The switch grammar
  * is the remote-routing flags' (src/compute/remote/flags.ts): 1/0, true/false, yes/no, on/off,
- * empty = off; anything else stops the start naming the variable. Durations are milliseconds or a
- * number with a unit (500ms, 30s, 10m, 1h).
+ * empty = off; anything else stops the start naming the variable. Durations use the one duration
+ * grammar of the product (500ms, 30s, 10m, 1h30m).
  */
+import { parseSwitch, SWITCH_RULE } from '../../compute/remote/flags.js';
+import { parseDuration } from '../../engine/duration.js';
 
 export interface AsyncQueryConfig {
   /** FEATURE_ASYNC_QUEUE: the /api/queries endpoints answer (off: 404 async_disabled). */
@@ -37,18 +39,12 @@ export class AsyncConfigError extends Error {
   }
 }
 
-const TRUE = new Set(['1', 'true', 'yes', 'on']);
-const FALSE = new Set(['0', 'false', 'no', 'off']);
-
 function readSwitch(env: Readonly<Record<string, string | undefined>>, name: string): boolean {
-  const raw = env[name];
-  const value = (raw ?? '').trim().toLowerCase();
-  if (value === '' || FALSE.has(value)) return false;
-  if (TRUE.has(value)) return true;
-  throw new AsyncConfigError(name, `"${raw}" is not a switch value (use 1/0, true/false, yes/no or on/off)`);
+  const value = parseSwitch(env[name]);
+  if (value === null)
+    throw new AsyncConfigError(name, `"${env[name]}" is not a switch value (${SWITCH_RULE})`);
+  return value;
 }
-
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 function readDuration(
   env: Readonly<Record<string, string | undefined>>,
@@ -57,10 +53,14 @@ function readDuration(
 ): number {
   const raw = env[name]?.trim();
   if (raw === undefined || raw === '') return fallbackMs;
-  const match = /^(\d+)(ms|s|m|h)?$/.exec(raw);
-  const ms = match ? Number(match[1]) * UNIT_MS[match[2] ?? 'ms']! : Number.NaN;
+  let ms: number;
+  try {
+    ms = parseDuration(raw);
+  } catch {
+    ms = Number.NaN;
+  }
   if (!Number.isSafeInteger(ms) || ms <= 0) {
-    throw new AsyncConfigError(name, `"${raw}" is not a positive duration (e.g. 500ms, 30s, 10m, 1h)`);
+    throw new AsyncConfigError(name, `"${raw}" is not a positive duration (e.g. 500ms, 30s, 10m, 1h30m)`);
   }
   return ms;
 }

@@ -34,16 +34,21 @@ export class RemoteFlagError extends Error {
 const TRUE = new Set(['1', 'true', 'yes', 'on']);
 const FALSE = new Set(['0', 'false', 'no', 'off']);
 
+/** The one grammar of on/off settings: 1/0, true/false, yes/no, on/off (unset or empty: off); null when none. */
+export function parseSwitch(raw: string | undefined): boolean | null {
+  const value = (raw ?? '').trim().toLowerCase();
+  if (value === '' || FALSE.has(value)) return false;
+  return TRUE.has(value) ? true : null;
+}
+
+export const SWITCH_RULE = 'use 1/0, true/false, yes/no or on/off';
+
 const switchSchema = z
   .string()
   .transform((raw, ctx) => {
-    const value = raw.trim().toLowerCase();
-    if (value === '' || FALSE.has(value)) return false;
-    if (TRUE.has(value)) return true;
-    ctx.addIssue({
-      code: 'custom',
-      message: `"${raw}" is not a switch value (use 1/0, true/false, yes/no or on/off)`,
-    });
+    const value = parseSwitch(raw);
+    if (value !== null) return value;
+    ctx.addIssue({ code: 'custom', message: `"${raw}" is not a switch value (${SWITCH_RULE})` });
     return z.NEVER;
   })
   .optional()
