@@ -7,6 +7,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { InvalidCursor } from '../../src/catchment/async/cursor.js';
+import { AsyncQueriesDisabled, JobNotFound } from '../../src/catchment/async/service.js';
+import { InvalidEndpointUrl } from '../../src/catchment/compute/endpoint-url.js';
 import { InputsError } from '../../src/catchment/governed-inputs.js';
 import { errorAnswer } from '../../src/catchment/http/error-handler.js';
 import { OrchestratorStopped } from '../../src/catchment/orchestrator.js';
@@ -19,6 +22,7 @@ import {
   ValidationError,
 } from '../../src/catchment/store/errors.js';
 import { QueryError, type QueryErrorCode } from '../../src/compute/query.js';
+import { ComputeUnavailable } from '../../src/compute/remote/errors.js';
 import { SnapshotError, type SnapshotErrorCode } from '../../src/compute/snapshots.js';
 import { DurationError } from '../../src/engine/duration.js';
 import { EngineError } from '../../src/engine/engine.js';
@@ -87,6 +91,11 @@ const examples: DomainError[] = [
   new QueryLimitError('too_many_queries', 'm', 3),
   ...LIMIT_CODES.map((code) => new QueryLimitError(code, 'm')),
   new QueryDeadlineExceeded('governing'),
+  new ComputeUnavailable('w1', 'unavailable'),
+  new InvalidEndpointUrl('http://x', 'not grpc'),
+  new InvalidCursor('m'),
+  new AsyncQueriesDisabled(),
+  new JobNotFound('q_1'),
 ];
 
 /** Class name → its base, for every `class X extends Y` in src. */

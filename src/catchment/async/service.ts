@@ -67,7 +67,7 @@ export class AsyncQueriesDisabled extends RequestError {
   }
 }
 
-class JobNotFound extends RequestError {
+export class JobNotFound extends RequestError {
   constructor(id: string) {
     super(404, 'query_job_not_found', `no query job ${id}`);
   }
