@@ -30,6 +30,9 @@ export function parseLossless(text: string): LosslessJson {
     throw new SyntaxError(`invalid JSON at offset ${pos}: ${what}`);
   };
   const skip = (): void => {
+    // DuckDB writes no whitespace: test one character before running the regex.
+    const c = text.charCodeAt(pos);
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) return;
     WHITESPACE.lastIndex = pos;
     WHITESPACE.exec(text);
     pos = WHITESPACE.lastIndex;
@@ -51,13 +54,7 @@ export function parseLossless(text: string): LosslessJson {
         const key = string();
         skip();
         if (text[pos++] !== ':') fail('expected ":"');
-        // defineProperty so a key such as "__proto__" stays an ordinary own property.
-        Object.defineProperty(out, key, {
-          value: value(),
-          enumerable: true,
-          writable: true,
-          configurable: true,
-        });
+        setOwn(out, key, value());
         skip();
         const next = text[pos++];
         if (next === '}') return out;
@@ -100,6 +97,16 @@ export function parseLossless(text: string): LosslessJson {
     return new JsonNumber(match[0]);
   };
   const string = (): string => {
+    // Fast path: a string with no escape is its own text (a raw control character still fails).
+    for (let i = pos + 1; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c === 0x22) {
+        const out = text.slice(pos + 1, i);
+        pos = i + 1;
+        return out;
+      }
+      if (c === 0x5c || c < 0x20) break;
+    }
     STRING.lastIndex = pos;
     const match = STRING.exec(text);
     if (!match) return fail('malformed string');
@@ -112,16 +119,58 @@ export function parseLossless(text: string): LosslessJson {
   return result;
 }
 
+/**
+ * Adds an own property. Plain assignment keeps the object in V8's fast mode (defineProperty on
+ * every key made every AST node a slow dictionary object, for parse, clone and walk alike); only
+ * "__proto__", whose assignment would set the prototype instead, needs defineProperty.
+ */
+function setOwn(out: LosslessObject, key: string, value: LosslessJson): void {
+  if (key === '__proto__') {
+    Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+  } else out[key] = value;
+}
+
 export function stringifyLossless(value: LosslessJson): string {
-  if (value === null) return 'null';
-  if (typeof value === 'boolean') return value ? 'true' : 'false';
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (value instanceof JsonNumber) return value.text;
-  if (Array.isArray(value)) return `[${value.map(stringifyLossless).join(',')}]`;
-  const parts: string[] = [];
-  for (const key of Object.keys(value))
-    parts.push(`${JSON.stringify(key)}:${stringifyLossless(value[key]!)}`);
-  return `{${parts.join(',')}}`;
+  const out: string[] = [];
+  writeLossless(value, out);
+  return out.join('');
+}
+
+/** Quoted object keys: an AST uses a few dozen field names over and over. */
+const quotedKeys = new Map<string, string>();
+
+function quotedKey(key: string): string {
+  let quoted = quotedKeys.get(key);
+  if (quoted === undefined) {
+    quoted = JSON.stringify(key);
+    if (quotedKeys.size < 10_000) quotedKeys.set(key, quoted);
+  }
+  return quoted;
+}
+
+function writeLossless(value: LosslessJson, out: string[]): void {
+  if (value === null) out.push('null');
+  else if (typeof value === 'boolean') out.push(value ? 'true' : 'false');
+  else if (typeof value === 'string') out.push(JSON.stringify(value));
+  else if (value instanceof JsonNumber) out.push(value.text);
+  else if (Array.isArray(value)) {
+    out.push('[');
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) out.push(',');
+      writeLossless(value[i]!, out);
+    }
+    out.push(']');
+  } else {
+    out.push('{');
+    let first = true;
+    for (const key of Object.keys(value)) {
+      if (!first) out.push(',');
+      first = false;
+      out.push(quotedKey(key), ':');
+      writeLossless(value[key]!, out);
+    }
+    out.push('}');
+  }
 }
 
 export function isJsonObject(value: LosslessJson | undefined): value is LosslessObject {
@@ -135,14 +184,7 @@ export function cloneLossless<T extends LosslessJson>(value: T): T {
   if (Array.isArray(value)) return value.map(cloneLossless) as T;
   if (isJsonObject(value)) {
     const out: LosslessObject = {};
-    for (const key of Object.keys(value)) {
-      Object.defineProperty(out, key, {
-        value: cloneLossless(value[key]!),
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
-    }
+    for (const key of Object.keys(value)) setOwn(out, key, cloneLossless(value[key]!));
     return out as T;
   }
   return value;

@@ -117,16 +117,28 @@ export function substitutePolicyFunctions(
   return value;
 }
 
-function stripLocations(value: LosslessJson): LosslessJson {
-  if (Array.isArray(value)) return value.map(stripLocations);
-  if (!isJsonObject(value)) return value;
-  const out: LosslessObject = {};
-  for (const key of Object.keys(value)) if (key !== 'query_location') out[key] = stripLocations(value[key]!);
-  return out;
-}
-
-export function canonicalForm(value: LosslessJson): string {
-  return JSON.stringify(stripLocations(value), (_key, v) => (v instanceof JsonNumber ? `#${v.text}` : v));
+/**
+ * Whether two trees are the same apart from their query_location fields (source positions): the
+ * same keys in the same order, the same strings, booleans and number texts. It runs on every
+ * subquery of every rewritten query, so it compares in place and stops at the first difference.
+ */
+export function sameTreeIgnoringLocations(a: LosslessJson, b: LosslessJson): boolean {
+  if (a === b) return true;
+  if (a instanceof JsonNumber) return b instanceof JsonNumber && a.text === b.text;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameTreeIgnoringLocations(a[i]!, b[i]!)) return false;
+    return true;
+  }
+  if (!isJsonObject(a) || !isJsonObject(b)) return false;
+  const aKeys = Object.keys(a).filter((k) => k !== 'query_location');
+  const bKeys = Object.keys(b).filter((k) => k !== 'query_location');
+  if (aKeys.length !== bKeys.length) return false;
+  for (let i = 0; i < aKeys.length; i++) {
+    const key = aKeys[i]!;
+    if (key !== bKeys[i] || !sameTreeIgnoringLocations(a[key]!, b[key]!)) return false;
+  }
+  return true;
 }
 
 /** Parses `text` as exactly one scalar expression; anything else (a clause, a second item) fails. */
@@ -310,7 +322,7 @@ export interface GovernedStatement {
   statement: LosslessObject;
   /**
    * The same statement after a round trip through SQL text: with its raw relation named
-   * (withRawRelation), its canonicalForm is what the post-rewrite check expects to find.
+   * (withRawRelation), it is what the post-rewrite check expects to find (sameTreeIgnoringLocations).
    */
   reparsed: LosslessObject;
 }

@@ -27,10 +27,10 @@ import { bareNameProblem, functionCallProblem } from './function-allowlist.js';
 import { cloneLossless, isJsonObject, type LosslessJson, type LosslessObject } from './lossless-json.js';
 import type { Policy } from './policy.js';
 import {
-  canonicalForm,
   type GovernedStatement,
   GovernedStatements,
   policyFunctionConstant,
+  sameTreeIgnoringLocations,
   validatePolicySql,
   withRawRelation,
 } from './policy-sql.js';
@@ -114,7 +114,7 @@ class QueryWalker {
 
   constructor(
     private readonly ctx: { principal: string; policy: Policy; catalog: Catalog },
-    private readonly verifiedSubqueries: ReadonlySet<string> | null,
+    private readonly verifiedSubqueries: readonly LosslessObject[] | null,
   ) {}
 
   visit(value: LosslessJson, scope: Scope): LosslessJson {
@@ -212,7 +212,8 @@ class QueryWalker {
           'DESCRIBE, SHOW and SUMMARIZE are not allowed; use the catalog listing',
         );
       case 'SUBQUERY':
-        if (this.verifiedSubqueries?.has(canonicalForm(ref.subquery!))) return ref;
+        if (this.verifiedSubqueries?.some((expected) => sameTreeIgnoringLocations(expected, ref.subquery!)))
+          return ref;
         return this.visitChildren(ref, scope);
       default:
         return this.visitChildren(ref, scope);
@@ -466,13 +467,15 @@ export class Governor {
       governed.set(table.key, this.statements.get(policy, table, principal));
       relations.set(table.key, `t${relations.size}`);
     }
-    const expected = new Set<string>();
+    // Per table read: its governed subquery as the rewritten text must parse back.
+    const expected = new Map<string, LosslessObject>();
     try {
       for (const { ref, table } of walker.pending) {
         const compiled = await governed.get(table.key)!;
         const view = relations.get(table.key)!;
         ref.subquery = withRawRelation(cloneLossless(compiled.statement), rawSchema, view);
-        expected.add(canonicalForm(withRawRelation(cloneLossless(compiled.reparsed), rawSchema, view)));
+        if (!expected.has(table.key))
+          expected.set(table.key, withRawRelation(cloneLossless(compiled.reparsed), rawSchema, view));
       }
     } catch (error) {
       if (error instanceof PolicyError) {
@@ -496,7 +499,7 @@ export class Governor {
       rewrittenItem.alias = exact ?? (await this.expressionText(item));
     }
     const rewritten = await this.parser.deserialize({ error: false, statements: [statement] });
-    await this.verify(rewritten, context, expected, joinShapes(statement));
+    await this.verify(rewritten, context, [...expected.values()], joinShapes(statement));
 
     const tables = [...walker.tables.values()].sort((a, b) => a.key.localeCompare(b.key));
     const columns: string[] = [];
@@ -576,7 +579,7 @@ export class Governor {
   private async verify(
     sql: string,
     context: { principal: string; policy: Policy; catalog: Catalog },
-    expected: ReadonlySet<string>,
+    expected: readonly LosslessObject[],
     joins: readonly string[],
   ): Promise<void> {
     const reparsed = await this.parser.serialize(sql);

@@ -34,8 +34,7 @@ export class DuckSqlParser {
   serialize(sql: string): Promise<LosslessObject> {
     return this.exclusive(async () => {
       this.serializeStatement.bindVarchar(1, sql);
-      const result = await this.serializeStatement.runAndReadAll();
-      const parsed = parseLossless(String(result.getRows()[0]?.[0]));
+      const parsed = parseLossless(await singleValue(this.serializeStatement));
       if (!isJsonObject(parsed)) throw new Error('json_serialize_sql returned no object');
       return parsed;
     });
@@ -45,8 +44,7 @@ export class DuckSqlParser {
   deserialize(root: LosslessObject): Promise<string> {
     return this.exclusive(async () => {
       this.deserializeStatement.bindVarchar(1, stringifyLossless(root));
-      const result = await this.deserializeStatement.runAndReadAll();
-      return String(result.getRows()[0]?.[0]);
+      return singleValue(this.deserializeStatement);
     });
   }
 
@@ -88,4 +86,15 @@ export class DuckSqlParser {
     this.queue = run.catch(() => undefined);
     return run;
   }
+}
+
+/**
+ * The one value of a one-row, one-column statement, as text. Reads only the first chunk: a reader
+ * that reads to the end costs a second round trip to DuckDB on every call, and the governor makes
+ * three such calls per query.
+ */
+async function singleValue(statement: DuckDBPreparedStatement): Promise<string> {
+  const result = await statement.run();
+  const chunk = await result.fetchChunk();
+  return String(chunk && chunk.rowCount > 0 ? chunk.getColumnVector(0).getItem(0) : undefined);
 }

@@ -1,8 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Catalog, listVisibleTables } from '../../src/governance/catalog.js';
 import { PolicyError } from '../../src/governance/errors.js';
-import { JsonNumber, parseLossless, stringifyLossless } from '../../src/governance/lossless-json.js';
+import {
+  cloneLossless,
+  JsonNumber,
+  parseLossless,
+  stringifyLossless,
+} from '../../src/governance/lossless-json.js';
 import { Policy, type PolicyDocumentInput, parseSecurable } from '../../src/governance/policy.js';
+import { sameTreeIgnoringLocations } from '../../src/governance/policy-sql.js';
 import { Governor } from '../../src/governance/rewrite.js';
 import { sanitizeExecutionError } from '../../src/governance/sanitize.js';
 
@@ -396,8 +402,28 @@ describe('helpers', () => {
     expect(stringifyLossless(parsed)).toBe(text);
     expect((parsed as Record<string, unknown>).a).toEqual(new JsonNumber('18446744073709551615'));
     expect(Object.getPrototypeOf(parsed)).toBe(Object.prototype);
-    for (const bad of ['{', '[1,]', '{"a" 1}', '01', '"\\x"', '1 2'])
+    for (const bad of ['{', '[1,]', '{"a" 1}', '01', '"\\x"', '1 2', '"a\u0001b"', '"abc', ' "a'])
       expect(() => parseLossless(bad), bad).toThrow(SyntaxError);
+    const copy = cloneLossless(parsed);
+    expect(stringifyLossless(copy)).toBe(text);
+    expect(Object.getPrototypeOf(copy)).toBe(Object.prototype);
+  });
+
+  it('compares trees apart from their source positions', () => {
+    const tree = (text: string) => parseLossless(text);
+    const a = tree('{"class":"X","query_location":3,"n":1.0,"c":[{"query_location":7,"v":"s"}]}');
+    expect(
+      sameTreeIgnoringLocations(a, tree('{"class":"X","query_location":9,"n":1.0,"c":[{"v":"s"}]}')),
+    ).toBe(true);
+    for (const other of [
+      '{"class":"X","n":1,"c":[{"v":"s"}]}',
+      '{"class":"X","n":1.0,"c":[{"v":"t"}]}',
+      '{"n":1.0,"class":"X","c":[{"v":"s"}]}',
+      '{"class":"X","n":1.0,"c":[{"v":"s"},null]}',
+      '{"class":"X","n":"1.0","c":[{"v":"s"}]}',
+      '{"class":"X","n":1.0,"c":[{"v":"s"}],"d":null}',
+    ])
+      expect(sameTreeIgnoringLocations(a, tree(other)), other).toBe(false);
   });
 
   it('sanitizes execution errors, keeping the detail for the audit log', () => {
