@@ -10,16 +10,20 @@ import { parseDoc } from './markdown.js';
 import { DocSession, REPO } from './session.js';
 
 export function runDocTest(doc: string, timeoutMs = 120_000): void {
-  it(`${doc} runs as written`, async () => {
-    const parsed = parseDoc(readFileSync(path.join(REPO, doc), 'utf8'));
-    const scratch = await tempDir('docs');
-    const session = new DocSession(doc, scratch);
-    try {
-      await session.run(parsed);
-    } finally {
-      await session.close();
-      await removeDir(scratch);
-    }
-    expect(session.failures.join('\n\n')).toBe('');
-  }, timeoutMs);
+  it(
+    `${doc} runs as written`,
+    async () => {
+      const parsed = parseDoc(readFileSync(path.join(REPO, doc), 'utf8'));
+      const scratch = await tempDir('docs');
+      const session = new DocSession(doc, scratch);
+      try {
+        await session.run(parsed);
+      } finally {
+        await session.close();
+        await removeDir(scratch);
+      }
+      expect(session.failures.join('\n\n')).toBe('');
+    },
+    timeoutMs,
+  );
 }
