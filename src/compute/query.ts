@@ -189,14 +189,23 @@ export class QueryExecutor {
     this.onInstance = options.onInstance;
   }
 
-  async execute(sql: string, request: QueryRequest): Promise<QueryResult> {
-    if (typeof sql !== 'string' || sql.trim() === '') {
-      throw new QueryError('invalid_sql', 'SQL is empty');
-    }
+  /**
+   * What every entry point does before running: its limits, the files it may read, and a lease on
+   * them — taken before anything async so a concurrent garbage collection cannot take them away.
+   */
+  private admit(request: QueryRequest): {
+    limits: Required<QueryLimits>;
+    tables: ResolvedTable[];
+    release: () => void;
+  } {
     const limits = { ...this.defaults, ...parseLimits(request.limits) };
     const tables = resolveTables(request.tables);
-    // Lease before anything async so a concurrent garbage collection cannot take the files away.
-    const release = this.leases.acquire(tables.map((t) => t.file));
+    return { limits, tables, release: this.leases.acquire(tables.map((t) => t.file)) };
+  }
+
+  async execute(sql: string, request: QueryRequest): Promise<QueryResult> {
+    requireSql(sql);
+    const { limits, tables, release } = this.admit(request);
     try {
       return await this.inSlot(request.principal, limits, (remaining) =>
         this.sandboxed(tables, remaining, [], async (connection, progress) => {
@@ -223,12 +232,8 @@ export class QueryExecutor {
     request: QueryRequest,
     sink: RowSink,
   ): Promise<{ row_count: number; truncated: boolean }> {
-    if (typeof sql !== 'string' || sql.trim() === '') {
-      throw new QueryError('invalid_sql', 'SQL is empty');
-    }
-    const limits = { ...this.defaults, ...parseLimits(request.limits) };
-    const tables = resolveTables(request.tables);
-    const release = this.leases.acquire(tables.map((t) => t.file));
+    requireSql(sql);
+    const { limits, tables, release } = this.admit(request);
     try {
       return await this.inSlot(
         request.principal,
@@ -416,14 +421,10 @@ export class QueryExecutor {
     request: QueryRequest,
     destination: string,
   ): Promise<{ row_count: number; columns: ExportedColumn[] }> {
-    if (typeof sql !== 'string' || sql.trim() === '') throw new QueryError('invalid_sql', 'SQL is empty');
-    if (!path.isAbsolute(destination) || !destination.endsWith('.parquet') || destination.includes('\0')) {
-      throw new QueryError('invalid_request', 'the destination must be an absolute path to a .parquet file');
-    }
-    const limits = { ...this.defaults, ...parseLimits(request.limits) };
-    const tables = resolveTables(request.tables);
+    requireSql(sql);
+    requireParquetDestination(destination);
     const target = path.resolve(destination);
-    const release = this.leases.acquire(tables.map((t) => t.file));
+    const { limits, tables, release } = this.admit(request);
     try {
       return await this.inSlot(
         request.principal,
@@ -466,13 +467,9 @@ export class QueryExecutor {
    * may read only `request.tables` and the only file it may write is `destination`.
    */
   async exportParquet(sql: string, request: QueryRequest, destination: string): Promise<{ rows: number }> {
-    if (typeof sql !== 'string' || sql.trim() === '') throw new QueryError('invalid_sql', 'SQL is empty');
-    if (!path.isAbsolute(destination) || !destination.endsWith('.parquet') || destination.includes('\0')) {
-      throw new QueryError('invalid_request', 'the destination must be an absolute path to a .parquet file');
-    }
-    const limits = { ...this.defaults, ...parseLimits(request.limits) };
-    const tables = resolveTables(request.tables);
-    const release = this.leases.acquire(tables.map((t) => t.file));
+    requireSql(sql);
+    requireParquetDestination(destination);
+    const { limits, tables, release } = this.admit(request);
     try {
       const target = path.resolve(destination);
       return await this.slots.run(() =>
@@ -500,6 +497,16 @@ export class QueryExecutor {
 /** A stored result's column: as an interactive answer names it, and the SQL type to read it back as. */
 export interface ExportedColumn extends ColumnInfo {
   sql_type: string;
+}
+
+function requireSql(sql: string): void {
+  if (typeof sql !== 'string' || sql.trim() === '') throw new QueryError('invalid_sql', 'SQL is empty');
+}
+
+function requireParquetDestination(destination: string): void {
+  if (!path.isAbsolute(destination) || !destination.endsWith('.parquet') || destination.includes('\0')) {
+    throw new QueryError('invalid_request', 'the destination must be an absolute path to a .parquet file');
+  }
 }
 
 /** The error a query stopped through QueryRequest.signal ends with. */
