@@ -83,6 +83,11 @@ export class QueryJobRepository {
     this.sql = new SqlRunner(db);
   }
 
+  /** Runs `fn` in one transaction of duck.db, which also holds the audit log. */
+  transaction<T>(fn: () => T): T {
+    return this.sql.transaction(fn);
+  }
+
   get(id: string): QueryJob | undefined {
     const row = this.sql.first(this.sql.build.selectFrom('query_jobs').selectAll().where('id', '=', id));
     return row && toJob(row);

@@ -14,7 +14,9 @@
  * - Retention: a finished job expires `resultTtlMs` after it finished; a timer on the Clock sweeps
  *   every `cleanupIntervalMs`, marks them EXPIRED and deletes their files, but never a file a page
  *   is being read from (the deletion waits for the last reader).
- * - A foreign job answers exactly like an unknown one (404). Every state change is audited.
+ * - A foreign job answers exactly like an unknown one (404). Every state change is audited, in the
+ *   same duck.db transaction as the change itself: a kill -9 between the two cannot leave a final
+ *   job without its one terminal audit entry.
  */
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -102,10 +104,12 @@ export class AsyncQueryService {
     if (!this.config.enabled && !existsSync(this.directory)) return;
     mkdirSync(this.directory, { recursive: true });
     const { jobs } = this.options;
-    for (const id of jobs.requeueRunning()) {
-      const job = jobs.get(id);
-      if (job) this.audit(job, 'requeued', { reason: 'the Catchment restarted while it ran' });
-    }
+    jobs.transaction(() => {
+      for (const id of jobs.requeueRunning()) {
+        const job = jobs.get(id);
+        if (job) this.audit(job, 'requeued', { reason: 'the Catchment restarted while it ran' });
+      }
+    });
     this.sweepOrphans();
     this.expire();
     if (this.config.enabled) for (const job of jobs.inState('QUEUED')) this.schedule(job);
@@ -150,14 +154,17 @@ export class AsyncQueryService {
         `you already have ${this.config.maxQueuedPerPrincipal} async queries queued or running; wait for some to finish`,
       );
     }
-    const job = jobs.insert({
-      id: newJobId(),
-      principal,
-      request_id: input.request_id ?? null,
-      sql: input.sql,
-      at: this.options.clock.now(),
+    const job = jobs.transaction(() => {
+      const inserted = jobs.insert({
+        id: newJobId(),
+        principal,
+        request_id: input.request_id ?? null,
+        sql: input.sql,
+        at: this.options.clock.now(),
+      });
+      this.audit(inserted, 'submitted');
+      return inserted;
     });
-    this.audit(job, 'submitted');
     this.schedule(job);
     return { job, created: true };
   }
@@ -289,25 +296,29 @@ export class AsyncQueryService {
       });
     }
     const now = this.options.clock.now();
-    const canceled = this.options.jobs.finishWithout(
-      id,
-      ['QUEUED', 'RUNNING'],
-      'CANCELED',
-      now,
-      now + this.config.resultTtlMs,
-      {
-        code: 'canceled',
-        message: 'canceled by its owner',
-      },
-    );
-    const after = this.options.jobs.get(id)!;
+    const { jobs } = this.options;
+    const canceled = jobs.transaction(() => {
+      const changed = jobs.finishWithout(
+        id,
+        ['QUEUED', 'RUNNING'],
+        'CANCELED',
+        now,
+        now + this.config.resultTtlMs,
+        {
+          code: 'canceled',
+          message: 'canceled by its owner',
+        },
+      );
+      if (changed) this.audit(jobs.get(id)!, 'canceled');
+      return changed;
+    });
+    const after = jobs.get(id)!;
     if (!canceled) {
       throw new RequestError(409, 'query_job_finished', `query job ${id} is already ${after.state}`, {
         state: after.state,
       });
     }
     this.controllers.get(id)?.abort(new Error('canceled'));
-    this.audit(after, 'canceled');
     this.notify(id);
     return after;
   }
@@ -315,7 +326,12 @@ export class AsyncQueryService {
   /** Deletes a finished job and its result file; an unfinished job must be canceled first (409). */
   delete(who: Identity, id: string): void {
     const job = this.get(who, id);
-    const removed = this.options.jobs.delete(id, FINAL_STATES);
+    const { jobs } = this.options;
+    const removed = jobs.transaction(() => {
+      const gone = jobs.delete(id, FINAL_STATES);
+      if (gone) this.audit(gone, 'deleted');
+      return gone;
+    });
     if (!removed) {
       throw new RequestError(
         409,
@@ -327,16 +343,17 @@ export class AsyncQueryService {
       );
     }
     if (removed.result_file) this.releaseFile(removed.result_file);
-    this.audit(removed, 'deleted');
   }
 
   /** Marks every job past its TTL EXPIRED and deletes its result file (after its last reader). */
   expire(): number {
-    const due = this.options.jobs.expireDue(this.options.clock.now());
-    for (const job of due) {
-      if (job.result_file) this.releaseFile(job.result_file);
-      this.audit({ ...job, state: 'EXPIRED' }, 'expired');
-    }
+    const { jobs } = this.options;
+    const due = jobs.transaction(() => {
+      const expired = jobs.expireDue(this.options.clock.now());
+      for (const job of expired) this.audit({ ...job, state: 'EXPIRED' }, 'expired');
+      return expired;
+    });
+    for (const job of due) if (job.result_file) this.releaseFile(job.result_file);
     return due.length;
   }
 
@@ -355,9 +372,14 @@ export class AsyncQueryService {
 
   private async run(id: string, signal: AbortSignal): Promise<void> {
     const { jobs, clock, queries } = this.options;
-    if (this.stopping || !jobs.start(id, clock.now())) return;
-    const job = jobs.get(id)!;
-    this.audit(job, 'running', { attempt: job.attempts });
+    if (this.stopping) return;
+    const job = jobs.transaction(() => {
+      if (!jobs.start(id, clock.now())) return undefined;
+      const started = jobs.get(id)!;
+      this.audit(started, 'running', { attempt: started.attempts });
+      return started;
+    });
+    if (!job) return;
     this.notify(id);
     const file = path.join(RESULTS_DIRECTORY, `${id}.parquet`);
     const destination = path.join(this.options.root, file);
@@ -367,15 +389,18 @@ export class AsyncQueryService {
       const { result, placement } = await queries.exportPlaced(who, job.sql, { id, destination, signal });
       if (this.stopping) return;
       const now = clock.now();
-      const done = jobs.succeed(id, now, now + this.config.resultTtlMs, {
-        row_count: result.row_count,
-        truncated: false,
-        columns: result.columns,
-        result_file: file,
-        placement: placement.kind === 'local' ? 'local' : `${placement.kind}:${placement.endpoint}`,
+      const done = jobs.transaction(() => {
+        const changed = jobs.succeed(id, now, now + this.config.resultTtlMs, {
+          row_count: result.row_count,
+          truncated: false,
+          columns: result.columns,
+          result_file: file,
+          placement: placement.kind === 'local' ? 'local' : `${placement.kind}:${placement.endpoint}`,
+        });
+        if (changed) this.audit(jobs.get(id)!, 'succeeded', { rows: result.row_count });
+        return changed;
       });
-      if (done) this.audit(jobs.get(id)!, 'succeeded', { rows: result.row_count });
-      else rmSync(destination, { force: true });
+      if (!done) rmSync(destination, { force: true });
     } catch (error) {
       rmSync(destination, { force: true });
       // Stopping: the job stays RUNNING and runs again on the next start. Canceled: already final.
@@ -388,9 +413,11 @@ export class AsyncQueryService {
         this.options.log?.('error', 'async query failed', { job: id, error: (error as Error).message });
       }
       const now = clock.now();
-      if (jobs.finishWithout(id, ['RUNNING'], 'FAILED', now, now + this.config.resultTtlMs, failure)) {
-        this.audit(jobs.get(id)!, 'failed', { code: failure.code });
-      }
+      jobs.transaction(() => {
+        if (jobs.finishWithout(id, ['RUNNING'], 'FAILED', now, now + this.config.resultTtlMs, failure)) {
+          this.audit(jobs.get(id)!, 'failed', { code: failure.code });
+        }
+      });
     } finally {
       this.notify(id);
     }
