@@ -17,7 +17,7 @@ export const queryJobSchema = z.object({
   state: z.enum(JOB_STATES),
   sql: z.string(),
   request_id: z.string().nullable(),
-  /** Runs started (a restart runs a RUNNING job again). */
+  /** Attempts started: a restart runs a RUNNING job again, a failed path moves it to another target. */
   attempts: z.number().int(),
   created_at: instant,
   started_at: instant.nullable(),
@@ -27,8 +27,23 @@ export const queryJobSchema = z.object({
   /** Why it FAILED or was CANCELED. */
   error: z.object({ code: z.string(), message: z.string(), error_id: z.string().nullable() }).nullable(),
   row_count: z.number().int().nullable(),
-  /** Where it ran: local (remote:NAME once async jobs are routed). */
+  /** Where it ran: local, remote:NAME (its result is kept on that worker) or fallback:NAME. */
   placement: z.string().nullable(),
+  /** Every attempt, oldest first: where it ran, how it ended and why. */
+  attempt_log: z.array(
+    z.object({
+      attempt: z.number().int(),
+      /** local, remote:NAME or fallback:NAME. */
+      target: z.string(),
+      outcome: z.enum(['running', 'succeeded', 'failed', 'canceled', 'interrupted']),
+      /** Why it did not succeed, e.g. "unavailable: the worker is unreachable". */
+      reason: z.string().nullable(),
+      started_at: instant,
+      finished_at: instant.nullable(),
+      /** The worker's id of the job (remote attempts). */
+      remote_job_id: z.string().nullable(),
+    }),
+  ),
 });
 export type QueryJobView = z.infer<typeof queryJobSchema>;
 

@@ -141,6 +141,7 @@ async function startLocked(opts: StartOptions, lock: RootLock): Promise<RunningC
     router: fleet.router,
     limits,
     exporter: data.backend,
+    remoteJobs: fleet.jobs,
     onTapRead: (name, major) => tapDemand(catchment, name, major),
   });
   const resultPages = new ResultPageReader(path.join(opts.root, RESULTS_DIRECTORY));
@@ -149,6 +150,7 @@ async function startLocked(opts: StartOptions, lock: RootLock): Promise<RunningC
     queries,
     governance,
     pages: resultPages,
+    remote: fleet.jobs,
     cursors: new CursorCodec(loadOrCreateCursorKey(opts.root)),
     root: opts.root,
     clock: catchment.clock,

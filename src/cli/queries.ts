@@ -31,6 +31,16 @@ function describeJob(job: QueryJobView): string {
   if (job.row_count !== null) lines.push(`  rows:      ${job.row_count}`);
   if (job.placement) lines.push(`  ran on:    ${job.placement}`);
   if (job.expires_at) lines.push(`  expires:   ${job.expires_at}`);
+  // Worth a section only when there is history beyond the one attempt "ran on" already names.
+  if (
+    job.attempt_log.length > 1 ||
+    job.attempt_log.some((a) => a.outcome !== 'succeeded' && a.outcome !== 'running')
+  ) {
+    lines.push('  attempt history:');
+    for (const a of job.attempt_log) {
+      lines.push(`    #${a.attempt}  ${a.target}  ${a.outcome}${a.reason ? `  (${a.reason})` : ''}`);
+    }
+  }
   if (job.error) {
     lines.push(
       `  error:     ${job.error.code}: ${job.error.message}${job.error.error_id ? ` (error id ${job.error.error_id})` : ''}`,

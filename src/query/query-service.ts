@@ -15,6 +15,8 @@
 import type { ResultExporter } from '../compute/local-query-backend.js';
 import { type ExportedColumn, QueryError, type QueryResult } from '../compute/query.js';
 import type { QueryBackendRequest } from '../compute/query-backend.js';
+import { type FailureReason, RemoteCallFailed, reasonText } from '../compute/remote/errors.js';
+import { AsyncAttemptsExhausted, type RemoteJobs } from '../compute/remote/remote-jobs.js';
 import type { QueryRouter } from '../compute/remote/router.js';
 import type { SnapshotRef } from '../compute/snapshot-store.js';
 import { type Placement, placementLabel } from '../compute/topology.js';
@@ -53,8 +55,32 @@ export interface QueryServiceOptions {
   limits: QueryLimitsConfig;
   /** Writes an async query's result file (local execution); absent: async queries cannot run. */
   exporter?: ResultExporter;
+  /** Runs async jobs on workers when the router places them there; absent: async jobs run locally. */
+  remoteJobs?: RemoteJobs;
   /** A read by a tap principal: pull demand on that Pond line. */
   onTapRead?: (pond: string, major: number) => void;
+}
+
+/** Attempts an async job makes at most per run (a path failure moves it to the next target). */
+export const MAX_ASYNC_ATTEMPTS = 3;
+
+/** Where an async job's attempts are recorded (the job row's attempt history). */
+export interface AsyncAttemptLog {
+  /** An attempt starts on `target` (local, remote:NAME, fallback:NAME); returns its number. */
+  begin(target: string): number;
+  /** The worker took the attempt as its job `workerJobId`. */
+  submitted(workerJobId: string): void;
+  /** The attempt ended; `reason` says why it did not succeed. */
+  end(outcome: 'succeeded' | 'failed' | 'canceled', reason: string | null): void;
+}
+
+/** What an async job's run produced: a local Parquet file, or a result kept on a worker. */
+export interface ExportedJobResult {
+  row_count: number;
+  truncated: boolean;
+  columns: ExportedColumn[];
+  /** Set when the result stays on a worker. */
+  remote?: { endpoint: string; job_id: string; retention_ms: number };
 }
 
 export class QueryService {
@@ -84,20 +110,110 @@ export class QueryService {
 
   /**
    * An async query's run (src/catchment/async/): governed, limited and audited exactly like `query`
-   * (its audit entry also names the job), its whole result written to `destination` as Parquet.
-   * Local only for now: the seam for running it on a worker is here, where `router` would take the
-   * 'async' job kind and the worker would keep the file.
+   * (one audit entry, which also names the job). The router places it like an interactive query of
+   * the 'async' kind. Locally the whole result is written to `destination` as Parquet; on a worker
+   * it stays there (FetchPage pages it). A failed path (worker unreachable, killed, draining) fails
+   * only that attempt: the job re-plans without that endpoint — another worker, or local when the
+   * assignment allows fallback — for at most MAX_ASYNC_ATTEMPTS attempts, each recorded in `log`.
    */
   async exportPlaced(
     who: Identity,
     sql: string,
-    job: { id: string; destination: string; signal?: AbortSignal },
-  ): Promise<{ result: { row_count: number; columns: ExportedColumn[] }; placement: Placement }> {
+    job: {
+      id: string;
+      destination: string;
+      signal?: AbortSignal;
+      log?: AsyncAttemptLog;
+      /** Wraps a local attempt (the caller's admission: local runs wait for its slots). */
+      local?: <T>(work: () => Promise<T>) => Promise<T>;
+    },
+  ): Promise<{ result: ExportedJobResult; placement: Placement }> {
     const exporter = this.options.exporter;
     if (!exporter) throw new Error('this query service has no result exporter');
-    return this.governed(who, sql, { async_job: job.id }, (request, placed) => {
-      placed({ kind: 'local' });
-      return exporter.exportResult(request, job.destination, job.signal);
+    const { router, remoteJobs } = this.options;
+    const log = job.log;
+    return this.governed(who, sql, { async_job: job.id }, async (request, placed) => {
+      const started = performance.now();
+      const avoid = new Map<string, FailureReason>();
+      let where: Placement = { kind: 'local' };
+      const track = (placement: Placement) => {
+        where = placement;
+        placed(placement);
+      };
+      for (let attempt = 1; ; attempt++) {
+        // The attempts share the query's one time limit.
+        const timeoutMs = Math.floor(request.timeoutMs - (performance.now() - started));
+        if (timeoutMs <= 0)
+          throw new QueryError('timeout', 'query exceeded its time limit', 'while retrying');
+        const current: QueryBackendRequest = { ...request, timeoutMs };
+        let begun = false;
+        let number = 0;
+        const begin = (target: string) => {
+          begun = true;
+          number = log?.begin(target) ?? attempt;
+        };
+        try {
+          const result = await router.attempt<ExportedJobResult>(
+            who.principal,
+            'async',
+            {
+              local: async () => {
+                begin(placementLabel(where));
+                const work = () => exporter.exportResult(current, job.destination, job.signal);
+                const done = await (job.local ? job.local(work) : work());
+                return { ...done, truncated: false };
+              },
+              remote: async (candidate, connect) => {
+                if (!remoteJobs) throw new Error('this query service has no remote job client');
+                begin(`remote:${candidate.endpoint.name}`);
+                const done = await remoteJobs.run(connect, current, {
+                  // A new attempt is a new worker job; the same attempt submitted twice is not.
+                  requestId: `${job.id}.${number}`,
+                  ...(job.signal ? { signal: job.signal } : {}),
+                  ...(log ? { submitted: (id: string) => log.submitted(id) } : {}),
+                });
+                return {
+                  row_count: done.row_count,
+                  truncated: done.truncated,
+                  // The worker's values are already converted: the type is all a page needs.
+                  columns: done.columns.map((c) => ({ ...c, sql_type: c.type })),
+                  remote: {
+                    endpoint: candidate.endpoint.name,
+                    job_id: done.jobId,
+                    retention_ms: done.retentionMs,
+                  },
+                };
+              },
+            },
+            track,
+            avoid,
+          );
+          log?.end('succeeded', null);
+          return result;
+        } catch (error) {
+          if (!begun && error instanceof DomainError && error.code === 'compute_unavailable') {
+            // Refused before any call (no fallback): still an attempt the caller sees.
+            begin(placementLabel(where));
+          }
+          if (job.signal?.aborted) {
+            log?.end('canceled', null);
+            throw error;
+          }
+          if (error instanceof RemoteCallFailed) {
+            log?.end('failed', `${error.reason}: ${reasonText(error.reason)}`);
+            avoid.set(error.endpoint, error.reason);
+            if (attempt < MAX_ASYNC_ATTEMPTS) continue;
+            throw new AsyncAttemptsExhausted(error.endpoint, error.reason, attempt);
+          }
+          // The query's own error is the job's (sanitized) error; its code says enough here.
+          if (begun)
+            log?.end(
+              'failed',
+              error instanceof QueryError ? error.code : error instanceof DomainError ? error.message : null,
+            );
+          throw error;
+        }
+      }
     });
   }
 

@@ -35,6 +35,22 @@ export interface QueryJob {
   columns: StoredColumn[] | null;
   result_file: string | null;
   placement: string | null;
+  /** The worker's id of the job when its result is kept on the worker named by `placement`. */
+  remote_job_id: string | null;
+  attempt_log: JobAttempt[];
+}
+
+/** One attempt of a job: where it ran and how it ended. */
+export interface JobAttempt {
+  attempt: number;
+  /** local, remote:NAME or fallback:NAME. */
+  target: string;
+  outcome: 'running' | 'succeeded' | 'failed' | 'canceled' | 'interrupted';
+  /** Why it did not succeed (for a path failure: the reason and what it means). */
+  reason: string | null;
+  started_at: number;
+  finished_at: number | null;
+  remote_job_id: string | null;
 }
 
 /** `q_` and 128 random bits in lowercase hex: unguessable, and safe as a file name. */
@@ -65,6 +81,8 @@ function toJob(row: QueryJobsTable): QueryJob {
     columns: row.columns === null ? null : (JSON.parse(row.columns) as StoredColumn[]),
     result_file: row.result_file,
     placement: row.placement,
+    remote_job_id: row.remote_job_id,
+    attempt_log: JSON.parse(row.attempt_log) as JobAttempt[],
   };
 }
 
@@ -72,8 +90,10 @@ export interface JobSuccess {
   row_count: number;
   truncated: boolean;
   columns: StoredColumn[];
-  result_file: string;
+  /** The local Parquet file; null when the result stays on a worker (`remote_job_id`). */
+  result_file: string | null;
   placement: string;
+  remote_job_id?: string | null;
 }
 
 export class QueryJobRepository {
@@ -137,6 +157,8 @@ export class QueryJobRepository {
           columns: null,
           result_file: null,
           placement: null,
+          remote_job_id: null,
+          attempt_log: '[]',
         }),
       );
       return this.get(job.id)!;
@@ -203,6 +225,7 @@ export class QueryJobRepository {
             columns: JSON.stringify(result.columns),
             result_file: result.result_file,
             placement: result.placement,
+            remote_job_id: result.remote_job_id ?? null,
           })
           .where('id', '=', id)
           .where('state', '=', 'RUNNING'),
@@ -237,17 +260,59 @@ export class QueryJobRepository {
     );
   }
 
-  /** RUNNING → QUEUED, for every job a previous process left running; returns their ids. */
-  requeueRunning(): string[] {
+  /**
+   * RUNNING → QUEUED, for every job a previous process left running; returns them as they were
+   * (a remote attempt's worker job is then abandoned). Their open attempt is marked interrupted.
+   */
+  requeueRunning(at: number): QueryJob[] {
     return this.sql.transaction(() => {
-      const running = this.inState('RUNNING').map((j) => j.id);
+      const running = this.inState('RUNNING');
+      for (const job of running) {
+        const log = job.attempt_log.map((a) =>
+          a.outcome === 'running'
+            ? { ...a, outcome: 'interrupted' as const, reason: 'the Catchment restarted', finished_at: at }
+            : a,
+        );
+        this.sql.run(
+          this.sql.build
+            .updateTable('query_jobs')
+            .set({ state: 'QUEUED', started_at: null, attempt_log: JSON.stringify(log) })
+            .where('id', '=', job.id)
+            .where('state', '=', 'RUNNING'),
+        );
+      }
+      return running;
+    });
+  }
+
+  /** Another attempt of a RUNNING job (after one failed on its path); returns its number. */
+  nextAttempt(id: string): number | undefined {
+    return this.sql.transaction(() => {
+      const changed = this.sql.run(
+        this.sql.build
+          .updateTable('query_jobs')
+          .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
+          .where('id', '=', id)
+          .where('state', '=', 'RUNNING'),
+      );
+      return changed === 1 ? this.get(id)!.attempts : undefined;
+    });
+  }
+
+  /** Adds attempt `entry.attempt` to the job's history, or replaces it (its outcome changed). */
+  recordAttempt(id: string, entry: JobAttempt): void {
+    this.sql.transaction(() => {
+      const job = this.get(id);
+      if (!job) return;
+      const log = job.attempt_log.filter((a) => a.attempt !== entry.attempt);
+      log.push(entry);
+      log.sort((a, b) => a.attempt - b.attempt);
       this.sql.run(
         this.sql.build
           .updateTable('query_jobs')
-          .set({ state: 'QUEUED', started_at: null })
-          .where('state', '=', 'RUNNING'),
+          .set({ attempt_log: JSON.stringify(log) })
+          .where('id', '=', id),
       );
-      return running;
     });
   }
 
@@ -267,7 +332,7 @@ export class QueryJobRepository {
         this.sql.run(
           this.sql.build
             .updateTable('query_jobs')
-            .set({ state: 'EXPIRED', result_file: null })
+            .set({ state: 'EXPIRED', result_file: null, remote_job_id: null })
             .where('id', '=', job.id)
             .where('state', '=', job.state),
         );

@@ -8,7 +8,9 @@
  *   `maxRunning` at once, round-robin between principals, so one principal's backlog never starves
  *   another's single job. A principal may have `maxQueuedPerPrincipal` unfinished jobs (429 past it).
  * - A run goes through QueryService.exportPlaced: the same governance, limits and audit entry as an
- *   interactive query. Local execution only: routing to workers plugs in there.
+ *   interactive query, routed like one of the 'async' kind. On a worker the result stays there and
+ *   pages are fetched from it (RemoteJobs); a failed path fails only that attempt, and every
+ *   attempt (target, outcome, reason) is kept in the job's attempt_log.
  * - Restart: jobs a previous process left RUNNING go back to QUEUED and run again (queries are
  *   read-only; a re-run reads the snapshots published when it starts), QUEUED jobs run.
  * - Retention: a finished job expires `resultTtlMs` after it finished; a timer on the Clock sweeps
@@ -20,9 +22,11 @@
  */
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import type { RemoteJobs } from '../../compute/remote/remote-jobs.js';
 import type { ResultPageReader } from '../../compute/result-pages.js';
+import { placementLabel } from '../../compute/topology.js';
 import type { GovernanceService, Identity } from '../../governance/service.js';
-import type { QueryService } from '../../query/query-service.js';
+import type { AsyncAttemptLog, QueryService } from '../../query/query-service.js';
 import type { Clock, Timer } from '../../shared/clock.js';
 import { DomainError, RequestError } from '../../shared/errors.js';
 import { FairScheduler } from '../../shared/fair-scheduler.js';
@@ -32,6 +36,7 @@ import { InvalidCursor } from './cursor.js';
 import {
   FINAL_STATES,
   JOB_ID_PATTERN,
+  type JobAttempt,
   newJobId,
   type QueryJob,
   type QueryJobRepository,
@@ -40,11 +45,58 @@ import {
 
 export const RESULTS_DIRECTORY = 'results';
 
+/** A remote job expires this long before its worker drops the result (the worker's TTL started first). */
+const RETENTION_MARGIN_MS = 2_000;
+
+/** What names a job's result: its file under the root, or `remote:ENDPOINT/WORKER_JOB_ID`. */
+function resultKey(job: QueryJob): string | null {
+  if (job.remote_job_id) {
+    const endpoint = remoteEndpoint(job);
+    return endpoint ? remoteKey(endpoint, job.remote_job_id) : null;
+  }
+  return job.result_file;
+}
+
+function remoteEndpoint(job: QueryJob): string | null {
+  return job.placement?.startsWith('remote:') ? job.placement.slice('remote:'.length) : null;
+}
+
+function remoteKey(endpoint: string, jobId: string): string {
+  return `remote:${endpoint}/${jobId}`;
+}
+
+function parseRemoteKey(key: string): { endpoint: string; jobId: string } | null {
+  if (!key.startsWith('remote:')) return null;
+  const rest = key.slice('remote:'.length);
+  const slash = rest.lastIndexOf('/');
+  return { endpoint: rest.slice(0, slash), jobId: rest.slice(slash + 1) };
+}
+
+/** A run's hold on one of the local slots, which it lets go once its job is on a worker. */
+class LocalSlot {
+  held = true;
+  readonly freed: Promise<void>;
+  private free!: () => void;
+
+  constructor() {
+    this.freed = new Promise((resolve) => {
+      this.free = resolve;
+    });
+  }
+
+  release(): void {
+    this.held = false;
+    this.free();
+  }
+}
+
 export interface AsyncQueryServiceOptions {
   jobs: QueryJobRepository;
   queries: QueryService;
   governance: GovernanceService;
   pages: ResultPageReader;
+  /** Pages and deletes of results kept on workers (absent: no job runs remotely). */
+  remote?: RemoteJobs;
   cursors: CursorCodec;
   root: string;
   clock: Clock;
@@ -105,8 +157,12 @@ export class AsyncQueryService {
     mkdirSync(this.directory, { recursive: true });
     const { jobs } = this.options;
     jobs.transaction(() => {
-      for (const id of jobs.requeueRunning()) {
-        const job = jobs.get(id);
+      for (const before of jobs.requeueRunning(this.options.clock.now())) {
+        // The interrupted attempt's worker job is abandoned: the re-run is a new attempt.
+        const last = before.attempt_log.at(-1);
+        if (last?.outcome === 'running' && last.remote_job_id && last.target.startsWith('remote:'))
+          this.removeResult(remoteKey(last.target.slice('remote:'.length), last.remote_job_id));
+        const job = jobs.get(before.id);
         if (job) this.audit(job, 'requeued', { reason: 'the Catchment restarted while it ran' });
       }
     });
@@ -259,32 +315,61 @@ export class AsyncQueryService {
       limit = SINGLE_PAGE_CAP;
     }
     if (limit > MAX_PAGE_ROWS) limit = MAX_PAGE_ROWS;
-    const file = job.result_file!;
-    // Counted before the first await: the cleanup timer cannot delete the file under this read.
-    this.readers.set(file, (this.readers.get(file) ?? 0) + 1);
-    try {
-      const page = await this.options.pages.readPage(
-        path.join(this.options.root, file),
-        job.columns!,
-        offset,
-        limit,
-      );
-      const next = offset + page.row_count;
+    const columns = job.columns!.map(({ name, type }) => ({ name, type }));
+    const page = (rows: unknown[][]): ResultsPage => {
+      const next = offset + rows.length;
       return {
-        columns: job.columns!.map(({ name, type }) => ({ name, type })),
-        rows: page.rows,
-        row_count: page.row_count,
+        columns,
+        rows,
+        row_count: rows.length,
         total_rows: total,
         next_cursor: this.config.cursorMode && next < total ? this.options.cursors.encode(id, next) : null,
         truncated: job.truncated ?? false,
       };
-    } finally {
-      const left = (this.readers.get(file) ?? 1) - 1;
-      if (left > 0) this.readers.set(file, left);
-      else {
-        this.readers.delete(file);
-        if (this.doomed.delete(file)) this.removeFile(file);
+    };
+    const key = resultKey(job);
+    if (key === null) throw new Error(`query job ${id} succeeded without a result`);
+    // Counted before the first await: the cleanup timer cannot delete the result under this read.
+    this.readers.set(key, (this.readers.get(key) ?? 0) + 1);
+    try {
+      if (job.remote_job_id) {
+        const remote = this.options.remote;
+        const endpoint = remoteEndpoint(job);
+        if (!remote || !endpoint)
+          throw new Error(`query job ${id} has a remote result but no way to reach it`);
+        // The worker may send fewer rows than asked (its page is bounded in bytes): ask again
+        // until the page is as full as a local one. The Catchment cursor is the row offset.
+        const rows: unknown[][] = [];
+        while (rows.length < limit && offset + rows.length < total) {
+          const part = await remote.fetchPage(
+            endpoint,
+            job.remote_job_id,
+            offset + rows.length,
+            limit - rows.length,
+          );
+          if (part.row_count === 0) break;
+          rows.push(...part.rows);
+        }
+        return page(rows);
       }
+      const read = await this.options.pages.readPage(
+        path.join(this.options.root, job.result_file!),
+        job.columns!,
+        offset,
+        limit,
+      );
+      return page(read.rows);
+    } finally {
+      this.readDone(key);
+    }
+  }
+
+  private readDone(key: string): void {
+    const left = (this.readers.get(key) ?? 1) - 1;
+    if (left > 0) this.readers.set(key, left);
+    else {
+      this.readers.delete(key);
+      if (this.doomed.delete(key)) this.removeResult(key);
     }
   }
 
@@ -342,10 +427,14 @@ export class AsyncQueryService {
         },
       );
     }
-    if (removed.result_file) this.releaseFile(removed.result_file);
+    const key = resultKey(removed);
+    if (key) this.releaseResult(key);
   }
 
-  /** Marks every job past its TTL EXPIRED and deletes its result file (after its last reader). */
+  /**
+   * Marks every job past its TTL EXPIRED and deletes its result (after its last reader): the file,
+   * or the worker's copy — best effort, a worker unreachable then drops it at its own TTL.
+   */
   expire(): number {
     const { jobs } = this.options;
     const due = jobs.transaction(() => {
@@ -353,15 +442,29 @@ export class AsyncQueryService {
       for (const job of expired) this.audit({ ...job, state: 'EXPIRED' }, 'expired');
       return expired;
     });
-    for (const job of due) if (job.result_file) this.releaseFile(job.result_file);
+    for (const job of due) {
+      const key = resultKey(job);
+      if (key) this.releaseResult(key);
+    }
     return due.length;
   }
 
   private schedule(job: QueryJob): void {
     const controller = new AbortController();
     this.controllers.set(job.id, controller);
+    let whole: Promise<void> = Promise.resolve();
     const run = this.scheduler
-      .run(() => this.run(job.id, controller.signal), { principal: job.principal, signal: controller.signal })
+      .run(
+        () => {
+          const slot = new LocalSlot();
+          whole = this.run(job.id, controller.signal, slot).finally(() => slot.release());
+          // The slot is held until the job runs on a worker (then the endpoint's capacity bounds
+          // it) or ends; a later local attempt waits for a slot again.
+          return slot.freed;
+        },
+        { principal: job.principal, signal: controller.signal },
+      )
+      .then(() => whole)
       .catch(() => undefined)
       .finally(() => {
         if (this.controllers.get(job.id) === controller) this.controllers.delete(job.id);
@@ -370,7 +473,7 @@ export class AsyncQueryService {
     this.runs.add(run);
   }
 
-  private async run(id: string, signal: AbortSignal): Promise<void> {
+  private async run(id: string, signal: AbortSignal, slot: LocalSlot): Promise<void> {
     const { jobs, clock, queries } = this.options;
     if (this.stopping) return;
     const job = jobs.transaction(() => {
@@ -386,21 +489,53 @@ export class AsyncQueryService {
     rmSync(destination, { force: true });
     const who: Identity = { principal: job.principal, keyId: null };
     try {
-      const { result, placement } = await queries.exportPlaced(who, job.sql, { id, destination, signal });
-      if (this.stopping) return;
+      const { result, placement } = await queries.exportPlaced(who, job.sql, {
+        id,
+        destination,
+        signal,
+        log: this.attemptLog(job, slot),
+        local: (work) =>
+          slot.held ? work() : this.scheduler.run(work, { principal: job.principal, signal }),
+      });
+      const kept = result.remote ? remoteKey(result.remote.endpoint, result.remote.job_id) : null;
+      if (this.stopping) {
+        if (kept) this.removeResult(kept);
+        return;
+      }
       const now = clock.now();
+      let ttlMs = this.config.resultTtlMs;
+      if (result.remote && result.remote.retention_ms - RETENTION_MARGIN_MS < ttlMs) {
+        // The job expires when its result does, rather than answering pages the worker no longer
+        // has (with equal TTLs that is the margin early: the worker's TTL started first).
+        ttlMs = Math.max(0, result.remote.retention_ms - RETENTION_MARGIN_MS);
+        if (result.remote.retention_ms < this.config.resultTtlMs)
+          this.options.log?.('warn', "the worker's QUERY_RESULT_TTL is shorter than the Catchment's", {
+            job: id,
+            endpoint: result.remote.endpoint,
+            worker_ttl_ms: result.remote.retention_ms,
+            catchment_ttl_ms: this.config.resultTtlMs,
+          });
+      }
       const done = jobs.transaction(() => {
-        const changed = jobs.succeed(id, now, now + this.config.resultTtlMs, {
+        const changed = jobs.succeed(id, now, now + ttlMs, {
           row_count: result.row_count,
-          truncated: false,
+          truncated: result.truncated,
           columns: result.columns,
-          result_file: file,
-          placement: placement.kind === 'local' ? 'local' : `${placement.kind}:${placement.endpoint}`,
+          result_file: result.remote ? null : file,
+          remote_job_id: result.remote?.job_id ?? null,
+          placement: placementLabel(placement),
         });
-        if (changed) this.audit(jobs.get(id)!, 'succeeded', { rows: result.row_count });
+        if (changed)
+          this.audit(jobs.get(id)!, 'succeeded', {
+            rows: result.row_count,
+            placement: placementLabel(placement),
+          });
         return changed;
       });
-      if (!done) rmSync(destination, { force: true });
+      if (!done) {
+        rmSync(destination, { force: true });
+        if (kept) this.removeResult(kept);
+      }
     } catch (error) {
       rmSync(destination, { force: true });
       // Stopping: the job stays RUNNING and runs again on the next start. Canceled: already final.
@@ -423,9 +558,25 @@ export class AsyncQueryService {
     }
   }
 
-  private releaseFile(file: string): void {
-    if ((this.readers.get(file) ?? 0) > 0) this.doomed.add(file);
-    else this.removeFile(file);
+  private releaseResult(key: string): void {
+    if ((this.readers.get(key) ?? 0) > 0) this.doomed.add(key);
+    else this.removeResult(key);
+  }
+
+  /** Deletes a result: a file under the root, or (best effort) a worker's copy. */
+  private removeResult(key: string): void {
+    const remote = parseRemoteKey(key);
+    if (!remote) {
+      this.removeFile(key);
+      return;
+    }
+    this.options.remote?.delete(remote.endpoint, remote.jobId).catch((error: unknown) =>
+      this.options.log?.('warn', 'could not delete a result kept on a worker; the worker expires it', {
+        endpoint: remote.endpoint,
+        worker_job: remote.jobId,
+        error: (error as Error).message,
+      }),
+    );
   }
 
   private removeFile(file: string): void {
@@ -439,6 +590,50 @@ export class AsyncQueryService {
       const file = path.join(RESULTS_DIRECTORY, name);
       if (!named.has(file)) this.removeFile(file);
     }
+  }
+
+  /** Records each attempt of a run in the job row (the first is the run's own, numbered by start). */
+  private attemptLog(job: QueryJob, slot: LocalSlot): AsyncAttemptLog {
+    const { jobs, clock } = this.options;
+    let first = true;
+    let current: JobAttempt | null = null;
+    return {
+      begin: (target) => {
+        const attempt = first ? job.attempts : (jobs.nextAttempt(job.id) ?? job.attempts);
+        first = false;
+        current = {
+          attempt,
+          target,
+          outcome: 'running',
+          reason: null,
+          started_at: clock.now(),
+          finished_at: null,
+          remote_job_id: null,
+        };
+        jobs.recordAttempt(job.id, current);
+        return attempt;
+      },
+      submitted: (workerJobId) => {
+        slot.release();
+        if (!current) return;
+        current = { ...current, remote_job_id: workerJobId };
+        jobs.recordAttempt(job.id, current);
+      },
+      end: (outcome, reason) => {
+        if (!current) return;
+        const ended: JobAttempt = { ...current, outcome, reason, finished_at: clock.now() };
+        current = ended;
+        jobs.transaction(() => {
+          jobs.recordAttempt(job.id, ended);
+          if (outcome === 'failed')
+            this.audit(jobs.get(job.id) ?? job, 'attempt_failed', {
+              attempt: ended.attempt,
+              target: ended.target,
+              reason,
+            });
+        });
+      },
+    };
   }
 
   private notify(id: string): void {

@@ -298,4 +298,15 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX query_jobs_by_state ON query_jobs (state, seq);
     `,
   },
+  {
+    id: 10,
+    name: 'async query attempts',
+    sql: `
+      -- Async jobs routed to workers (issue 11): remote_job_id is the worker's id of the job whose
+      -- result stays on that worker (placement remote:NAME names it); attempt_log is the JSON list
+      -- of the job's attempts — target, outcome, reason, times — shown by GET /api/queries/{id}.
+      ALTER TABLE query_jobs ADD COLUMN remote_job_id TEXT;
+      ALTER TABLE query_jobs ADD COLUMN attempt_log TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(attempt_log));
+    `,
+  },
 ];

@@ -182,6 +182,10 @@ export interface QueryJobsTable {
   /** Relative to the Catchment root. */
   result_file: string | null;
   placement: string | null;
+  /** The worker's job id when the result is kept on the worker (placement remote:NAME). */
+  remote_job_id: string | null;
+  /** JSON array of the job's attempts (src/catchment/async/job-store.ts, JobAttempt). */
+  attempt_log: string;
 }
 
 export interface DuckDbTables {

@@ -12,12 +12,20 @@ import { WorkerClientPool } from './client-pool.js';
 import type { RemoteRoutingFlags } from './flags.js';
 import { type EndpointHealth, HealthTracker } from './health-tracker.js';
 import { RemoteQueryBackend, type RemoteQueryBackendOptions, type SnapshotGrant } from './remote-backend.js';
+import { RemoteJobs } from './remote-jobs.js';
 import { ComputeRouter } from './router.js';
 import { type EndpointActivity, FleetTelemetry } from './telemetry.js';
 
 export { ComputeUnavailable, type FailureReason, RemoteCallFailed } from './errors.js';
 export { RemoteFlagError, type RemoteRoutingFlags, readRemoteRoutingFlags } from './flags.js';
-export { localRouter, type QueryRouter } from './router.js';
+export {
+  type RemoteJobResult,
+  RemoteJobs,
+  type RemotePage,
+  RemoteResultGone,
+  RemoteResultUnavailable,
+} from './remote-jobs.js';
+export { type JobRunners, localRouter, type QueryRouter } from './router.js';
 
 export interface RemoteRoutingOptions {
   directory: ComputeDirectory;
@@ -58,6 +66,8 @@ export interface EndpointStatusReport extends EndpointActivity {
 
 export interface RemoteRouting {
   router: ComputeRouter;
+  /** Async jobs on workers: submit and wait (through the router), then pages and deletes by endpoint. */
+  jobs: RemoteJobs;
   health: HealthTracker;
   telemetry: FleetTelemetry;
   pool: WorkerClientPool;
@@ -95,8 +105,17 @@ export function createRemoteRouting(options: RemoteRoutingOptions): RemoteRoutin
     connect: (candidate) => pool.acquire(candidate.endpoint),
     remote: (connect) => new RemoteQueryBackend(connect, options.grant, options.remote),
   });
+  const jobs = new RemoteJobs({
+    grant: options.grant,
+    clock: options.clock,
+    connectTo: (name) => {
+      const endpoint = options.directory.endpoints().find((e) => e.name.toLowerCase() === name.toLowerCase());
+      return endpoint ? pool.acquire(endpoint) : undefined;
+    },
+  });
   return {
     router,
+    jobs,
     health,
     telemetry,
     pool,

@@ -17,6 +17,12 @@ import { inCanary, type RemoteRoutingFlags } from './flags.js';
 import type { HealthTracker } from './health-tracker.js';
 import type { FleetTelemetry } from './telemetry.js';
 
+/** The two ways one job can run: here, or on a chosen candidate's worker. */
+export interface JobRunners<T> {
+  local(): Promise<T>;
+  remote(candidate: RouteCandidate, connect: () => WorkerConnection): Promise<T>;
+}
+
 /** Runs a governed query somewhere and says where (again, if it moved) before it answers. */
 export interface QueryRouter {
   execute(
@@ -24,6 +30,18 @@ export interface QueryRouter {
     kind: JobKind,
     placed: (placement: Placement) => void,
   ): Promise<QueryResult>;
+  /**
+   * One attempt of a job the caller runs itself (async queries): planned like `execute`, but a
+   * failed path is not fallen back on here — the RemoteCallFailed reaches the caller, which may
+   * try again with that endpoint in `avoid` (then treated as refused for that reason).
+   */
+  attempt<T>(
+    principal: string,
+    kind: JobKind,
+    runners: JobRunners<T>,
+    placed: (placement: Placement) => void,
+    avoid?: ReadonlyMap<string, FailureReason>,
+  ): Promise<T>;
 }
 
 /** Every query local: the router of a Catchment without remote routing. */
@@ -32,6 +50,10 @@ export function localRouter(local: QueryBackend): QueryRouter {
     execute(request, _kind, placed) {
       placed({ kind: 'local' });
       return local.execute(request);
+    },
+    attempt(_principal, _kind, runners, placed) {
+      placed({ kind: 'local' });
+      return runners.local();
     },
   };
 }
@@ -59,7 +81,7 @@ export class ComputeRouter implements QueryRouter {
   constructor(private readonly options: ComputeRouterOptions) {}
 
   /** Decides without running anything (also what `compute explain`-like reports use). */
-  plan(principal: string, kind: JobKind): RoutePlan {
+  plan(principal: string, kind: JobKind, avoid?: ReadonlyMap<string, FailureReason>): RoutePlan {
     const { flags, directory, health, telemetry } = this.options;
     if (!flags.enabled) {
       const off = [
@@ -75,6 +97,11 @@ export class ComputeRouter implements QueryRouter {
     let best: RouteCandidate | null = null;
     let firstRefusal: { candidate: RouteCandidate; failure: FailureReason } | null = null;
     for (const candidate of decision.candidates) {
+      const failed = avoid?.get(candidate.endpoint.name);
+      if (failed) {
+        firstRefusal ??= { candidate, failure: failed };
+        continue;
+      }
       const usable = health.usable(candidate.endpoint);
       const outstanding = telemetry.outstanding(candidate.endpoint.name);
       const full = candidate.endpoint.capacity !== null && outstanding >= candidate.endpoint.capacity;
@@ -133,6 +160,51 @@ export class ComputeRouter implements QueryRouter {
       health.callEnded(candidate.endpoint, error.reason);
       // The whole answer is assembled before the caller sees a row, so no row has reached it yet.
       return this.fallback(request, candidate, error.reason, placed);
+    }
+  }
+
+  async attempt<T>(
+    principal: string,
+    kind: JobKind,
+    runners: JobRunners<T>,
+    placed: (placement: Placement) => void,
+    avoid?: ReadonlyMap<string, FailureReason>,
+  ): Promise<T> {
+    const { health, telemetry } = this.options;
+    const plan = this.plan(principal, kind, avoid);
+    if (plan.kind === 'local') {
+      placed({ kind: 'local' });
+      telemetry.placed({ kind: 'local' });
+      return runners.local();
+    }
+    const { candidate } = plan;
+    const name = candidate.endpoint.name;
+    if (plan.kind === 'unusable' || !health.tryCall(candidate.endpoint)) {
+      const reason = plan.kind === 'unusable' ? plan.failure : 'circuit_open';
+      if (!candidate.fallbackLocal) {
+        placed({ kind: 'remote', endpoint: name });
+        throw new ComputeUnavailable(name, reason);
+      }
+      const placement: Placement = { kind: 'fallback', endpoint: name, reason };
+      placed(placement);
+      telemetry.placed(placement);
+      return runners.local();
+    }
+    placed({ kind: 'remote', endpoint: name });
+    // Outstanding on the endpoint for the whole job: its capacity bounds async jobs too.
+    const end = telemetry.begin(name);
+    try {
+      const result = await runners.remote(candidate, () => this.options.connect(candidate));
+      end(null);
+      health.callEnded(candidate.endpoint, null);
+      telemetry.placed({ kind: 'remote', endpoint: name });
+      return result;
+    } catch (error) {
+      const failure = error instanceof RemoteCallFailed ? error.reason : null;
+      end(failure);
+      health.callEnded(candidate.endpoint, failure);
+      if (!failure) telemetry.placed({ kind: 'remote', endpoint: name });
+      throw error;
     }
   }
 

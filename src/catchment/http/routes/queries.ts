@@ -23,6 +23,11 @@ export function jobView(job: QueryJob): QueryJobView {
     error: job.error,
     row_count: job.row_count,
     placement: job.placement,
+    attempt_log: job.attempt_log.map((a) => ({
+      ...a,
+      started_at: new Date(a.started_at).toISOString(),
+      finished_at: iso(a.finished_at),
+    })),
   };
 }
 
