@@ -342,8 +342,12 @@ async function asyncQueries(): Promise<void> {
       );
     }
   } finally {
+    // Closing waits on unref'd governor threads to exit: with nothing else pending, Node would end
+    // the process mid-close (exit 13, the rest of the bench unrun). A ref'd timer holds it open.
+    const hold = setInterval(() => {}, 1000);
     await c.close();
     await removeDir(work);
+    clearInterval(hold);
   }
 }
 
@@ -353,7 +357,11 @@ const answerBytes = (result: QueryResult): Buffer | string =>
 
 async function main(): Promise<void> {
   if (only.has('routing')) await routingDecision();
+  await remoteCases();
   if (only.has('queue') || only.has('paging')) await asyncQueries();
+}
+
+async function remoteCases(): Promise<void> {
   if (!only.has('stream') && !only.has('aggregate') && !only.has('fallback')) return;
 
   const root = await mkdtemp(path.join(tmpdir(), 'duckstring-bench-compute-'));
