@@ -33,11 +33,26 @@ export const endpointStatus = z.object({
   fallbacks: counts,
 });
 
+/** The async-query queue (FEATURE_ASYNC_QUEUE) per target: local, an endpoint, pending or unplaced. */
+export const asyncTargetStatus = z.object({
+  /** Where the jobs ran: local, an endpoint's name; pending: queued, not placed yet; unplaced: ended before placement. */
+  target: z.string(),
+  /** Jobs QUEUED now. */
+  queued: z.number().int(),
+  /** Over the window: jobs that reached a final state, and their time QUEUED and end to end (ms). */
+  finished: z.number().int(),
+  queue_p50_ms: z.number().nullable(),
+  queue_p95_ms: z.number().nullable(),
+  e2e_p95_ms: z.number().nullable(),
+  /** Failed or canceled jobs over the window by reason code. */
+  failures: counts,
+});
+
 export const status = endpoint({
   method: 'GET',
   path: '/api/compute/status',
   summary:
-    'Per compute endpoint: health and since when, in-flight and queued queries, p50/p95 latency, failures and fallbacks by reason over a recent window (MANAGE on *)',
+    'Per compute endpoint: health and since when, in-flight and queued queries, p50/p95 latency, failures and fallbacks by reason over a recent window; async query queue depth and p95 queue latency per target (MANAGE on *)',
   auth: 'principal',
   response: z.object({
     /** FEATURE_REMOTE_ROUTING and FEATURE_INTERNAL_GRPC both on. */
@@ -46,5 +61,12 @@ export const status = endpoint({
     canary: z.array(z.string()).nullable(),
     window_seconds: z.number(),
     endpoints: z.array(endpointStatus),
+    /** Async query jobs over the same kind of window; null while FEATURE_ASYNC_QUEUE is off. */
+    async_queries: z
+      .object({
+        window_seconds: z.number(),
+        targets: z.array(asyncTargetStatus),
+      })
+      .nullable(),
   }),
 });

@@ -19,6 +19,7 @@ import { type AsyncQueryConfig, readAsyncQueryConfig } from './async/config.js';
 import { CursorCodec, loadOrCreateCursorKey } from './async/cursor.js';
 import { QueryJobRepository } from './async/job-store.js';
 import { AsyncQueryService, RESULTS_DIRECTORY } from './async/service.js';
+import { AsyncQueryTelemetry } from './async/telemetry.js';
 import { Catchment, type CatchmentOptions, type StoredManifest } from './catchment.js';
 import { createComputeDirectory } from './compute/index.js';
 import { ComputeService } from './compute/service.js';
@@ -155,6 +156,7 @@ async function startLocked(opts: StartOptions, lock: RootLock): Promise<RunningC
     root: opts.root,
     clock: catchment.clock,
     config: asyncConfig,
+    telemetry: new AsyncQueryTelemetry({ clock: catchment.clock, registry: metrics.registry }),
     ...(opts.log ? { log: opts.log } : {}),
   });
   catchment.useGovernance(governance, new GovernedInputs(opts.root, data, governance));

@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import type { z } from 'zod/v4';
-import type { endpointStatus } from '../api/compute-status.js';
+import type { asyncTargetStatus, endpointStatus } from '../api/compute-status.js';
 import { computeStatus } from '../api/index.js';
 import { CatchmentClient, type ConnectionOptions } from './client.js';
 import type { CliIO } from './io.js';
@@ -14,6 +14,7 @@ import { withConnection } from './runtime.js';
 
 type StatusOptions = ConnectionOptions & { json?: boolean };
 type EndpointStatus = z.infer<typeof endpointStatus>;
+type AsyncTargetStatus = z.infer<typeof asyncTargetStatus>;
 
 const stamp = (iso: string) => iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
 const byReason = (counts: Record<string, number>) =>
@@ -41,6 +42,11 @@ export function formatEndpointStatus(e: EndpointStatus): string {
   ].join('\n');
 }
 
+/** One async-query target, as printed: one line. */
+export function formatAsyncTarget(t: AsyncTargetStatus): string {
+  return `  ${t.target}  queued ${t.queued}  finished ${t.finished}  queue p50 ${ms(t.queue_p50_ms)} p95 ${ms(t.queue_p95_ms)}  end to end p95 ${ms(t.e2e_p95_ms)}  failures ${byReason(t.failures)}`;
+}
+
 /** The `compute` command: the one another module registered, or a new one. */
 export function computeCommand(program: Command): Command {
   return (
@@ -54,7 +60,7 @@ export function registerComputeStatusCommand(program: Command, io: CliIO): void 
     computeCommand(program)
       .command('status')
       .description(
-        'Per compute endpoint: health and since when, in-flight and queued queries, p50/p95 latency, failures and fallbacks by reason over the recent window',
+        'Per compute endpoint: health and since when, in-flight and queued queries, p50/p95 latency, failures and fallbacks by reason over the recent window; the async query queue per target',
       ),
   )
     .option('--json', 'print the answer as JSON')
@@ -68,10 +74,15 @@ export function registerComputeStatusCommand(program: Command, io: CliIO): void 
         ? `remote routing on${report.canary ? ` for ${report.canary.join(', ')}` : ' for everyone'}`
         : 'remote routing off (set FEATURE_REMOTE_ROUTING and FEATURE_INTERNAL_GRPC on the Catchment)';
       io.stdout(`${routing}; figures over the last ${report.window_seconds}s\n`);
-      if (report.endpoints.length === 0) {
+      if (report.endpoints.length === 0)
         io.stdout('no compute endpoints registered (duckstring compute endpoint create …)\n');
-        return;
-      }
       for (const e of report.endpoints) io.stdout(`${formatEndpointStatus(e)}\n`);
+      const queue = report.async_queries;
+      if (queue) {
+        io.stdout(
+          `async queries (pending: not placed yet); figures over the last ${queue.window_seconds}s\n`,
+        );
+        for (const t of queue.targets) io.stdout(`${formatAsyncTarget(t)}\n`);
+      }
     });
 }

@@ -37,6 +37,8 @@ export interface GovernJob {
   /** The policy document and its revision (a worker re-parses it only when the revision changes). */
   policy: { revision: number; document: PolicyDocument };
   catalog: Catalog | CatalogInput;
+  /** Only the checks of the text (Governor.checkStatement); the answer is then null. */
+  statementOnly?: boolean;
 }
 
 interface Slot {
@@ -121,6 +123,7 @@ export class GovernorPool {
       principal: job.principal,
       revision: job.policy.revision,
       catalog: describeCatalog(job.catalog),
+      ...(job.statementOnly ? { statementOnly: true } : {}),
       ...(slot.revision === job.policy.revision ? {} : { document: job.policy.document }),
     };
     slot.busy = true;

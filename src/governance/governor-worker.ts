@@ -18,6 +18,8 @@ export interface GovernRequest {
   /** Sent when this worker has not seen `revision` yet. */
   document?: PolicyDocument;
   catalog: unknown;
+  /** Only the checks of the text (Governor.checkStatement): no policy, no catalog; answers null. */
+  statementOnly?: boolean;
 }
 
 export type SerializedError =
@@ -72,8 +74,14 @@ port.on('message', (message: GovernRequest | { close: true }) => {
 async function handle(request: GovernRequest): Promise<void> {
   let response: GovernResponse;
   try {
+    // Kept even for a check of the text alone: the pool now takes this worker to hold the revision.
     if (request.document !== undefined) {
       cached = { revision: request.revision, policy: Policy.parse(request.document) };
+    }
+    if (request.statementOnly) {
+      await (await governor).checkStatement(request.sql);
+      port?.postMessage({ id: request.id, ok: true, result: null } satisfies GovernResponse);
+      return;
     }
     if (cached?.revision !== request.revision) {
       throw new Error(`the governor worker has no policy revision ${request.revision}`);

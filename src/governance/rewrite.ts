@@ -417,6 +417,11 @@ function singleSelect(parsed: LosslessObject): LosslessObject {
   return statement;
 }
 
+function checkText(sql: string): void {
+  if (typeof sql !== 'string' || sql.trim() === '') throw new GovernanceError('invalid_sql', 'SQL is empty');
+  if (sql.includes('\0')) throw new GovernanceError('invalid_sql', 'SQL contains a NUL byte');
+}
+
 /** A schema name no query can guess: 128 random bits. */
 function freshRawSchema(): string {
   return `raw_${randomBytes(16).toString('hex')}`;
@@ -439,10 +444,18 @@ export class Governor {
     return new Governor(await DuckSqlParser.create());
   }
 
+  /**
+   * The refusals that depend on the text alone — empty, a NUL byte, unparseable, not exactly one
+   * SELECT — with the errors governing gives them; returns the parsed statement. An async submission
+   * is checked with this alone: nothing here depends on the catalog or on what its author may read.
+   */
+  async checkStatement(sql: string): Promise<LosslessObject> {
+    checkText(sql);
+    return singleSelect(await this.parser.serialize(sql));
+  }
+
   async governQuery(sql: string, ctx: GovernContext): Promise<GovernedQuery> {
-    if (typeof sql !== 'string' || sql.trim() === '')
-      throw new GovernanceError('invalid_sql', 'SQL is empty');
-    if (sql.includes('\0')) throw new GovernanceError('invalid_sql', 'SQL contains a NUL byte');
+    checkText(sql);
     const catalog = CatalogClass.parse(ctx.catalog);
     const { policy } = ctx;
     const known = typeof ctx.principal === 'string' ? policy.principal(ctx.principal) : undefined;
@@ -452,8 +465,7 @@ export class Governor {
     const context = { principal, policy, catalog };
     const rawSchema = ctx.rawSchema ?? freshRawSchema();
 
-    const parsed = await this.parser.serialize(sql);
-    const statement = singleSelect(parsed);
+    const statement = await this.checkStatement(sql);
     // The query as parsed, to name result columns DuckDB's way (below) after the rewrite changed them.
     const original = cloneLossless(statement);
     const walker = new QueryWalker(context, null);

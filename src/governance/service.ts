@@ -709,6 +709,26 @@ export class GovernanceService {
     );
   }
 
+  /**
+   * Refuses SQL for what its text alone shows — empty, unparseable, not exactly one SELECT — with
+   * the errors `govern` gives it, on the same worker pool. It reads neither the catalog nor the
+   * grants, so it says nothing of which tables exist or may be read (async submission uses it).
+   */
+  async checkStatement(who: Identity, sql: string, timeoutMs: number): Promise<void> {
+    const { revision, document } = this.current();
+    this.governorPool ??= new GovernorPool({ threads: this.options.governorThreads ?? 2 });
+    await this.governorPool.govern(
+      {
+        sql,
+        principal: who.principal,
+        policy: { revision, document },
+        catalog: { tables: [], selected: {} },
+        statementOnly: true,
+      },
+      timeoutMs,
+    );
+  }
+
   /** Is `who` a tap principal (its reads are pull demand on the lines it reads)? */
   isTap(who: Identity): boolean {
     return this.policy().principal(who.principal)?.kind === 'tap';

@@ -170,19 +170,21 @@ describe('lifecycle and results', () => {
     expect(alices.body.jobs.map((j: any) => j.id)).not.toContain(a);
   });
 
-  it('fails a job whose SQL governance refuses, with the interactive error', async () => {
-    const { body } = await as('alice', 'POST', '/api/queries', { sql: 'DELETE FROM sales.numbers' });
+  it('refuses non-SELECT SQL at submission as the interactive query does, and fails a job on a table it may not read', async () => {
+    const interactive = async (sql: string) =>
+      (await c.client.exchange(api.query.query, { body: { sql } }, { key: keys.alice! })) as any;
+    const refused = await as('alice', 'POST', '/api/queries', { sql: 'DELETE FROM sales.numbers' });
+    const direct = await interactive('DELETE FROM sales.numbers');
+    expect(refused.status).toBe(direct.status);
+    expect(refused.body).toEqual(direct.body);
+    const listed = await as('alice', 'GET', '/api/queries?limit=500');
+    expect(listed.body.jobs.map((j: any) => j.sql)).not.toContain('DELETE FROM sales.numbers');
+    // Tables are governed when the job runs: a missing one fails the job with the interactive error.
+    const { body } = await as('alice', 'POST', '/api/queries', { sql: 'SELECT * FROM ghost.t' });
     const job = await finished('alice', body.job.id);
-    const direct = await c.client.exchange(
-      api.query.query,
-      { body: { sql: 'DELETE FROM sales.numbers' } },
-      { key: keys.alice! },
-    );
+    const ghost = await interactive('SELECT * FROM ghost.t');
     expect(job.state).toBe('FAILED');
-    expect(job.error).toMatchObject({
-      code: (direct.body as any).error.code,
-      message: (direct.body as any).error.message,
-    });
+    expect(job.error).toMatchObject({ code: ghost.body.error.code, message: ghost.body.error.message });
   });
 });
 

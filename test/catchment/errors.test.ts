@@ -15,6 +15,8 @@ import { removeDir, TestCatchment, tempDir, writePond } from '../support/runtime
 
 let work: string;
 let c: TestCatchment;
+/** A second Catchment with FEATURE_ASYNC_QUEUE on, for the cases marked `async`. */
+let asyncOn: TestCatchment;
 const keys: Record<string, string> = {};
 /** Archives by name, packed once. */
 const archives: Record<string, Buffer> = {};
@@ -32,6 +34,8 @@ interface Case {
   archive?: string;
   /** A key name from `keys`; null sends none. Default: the admin key. */
   as?: string | null;
+  /** Sent to the Catchment with async queries on (as its administrator). */
+  async?: true;
   status: number;
   code: string;
   message: string | RegExp;
@@ -239,6 +243,49 @@ const cases: Case[] = [
     why: 'SQL nested past maxNestingDepth',
     method: 'POST',
     path: '/api/query',
+    body: { sql: `SELECT ${'('.repeat(65)}1${')'.repeat(65)}` },
+    status: 400,
+    code: 'sql_too_complex',
+    message:
+      'the SQL nests brackets (subqueries, expressions, lists) more than 64 levels deep (maxNestingDepth); flatten it, for example with CTEs',
+  },
+  // An async submission is refused as the interactive query is, before any job exists (no job is
+  // listed afterwards: see the test after the table).
+  {
+    why: 'an async query of blank SQL, as the interactive query answers it',
+    method: 'POST',
+    path: '/api/queries',
+    async: true,
+    body: { sql: '  \n ' },
+    status: 400,
+    code: 'invalid_sql',
+    message: 'SQL is empty',
+  },
+  {
+    why: 'an async query that does not parse',
+    method: 'POST',
+    path: '/api/queries',
+    async: true,
+    body: { sql: 'SELEC 1' },
+    status: 400,
+    code: 'invalid_sql',
+    message: 'syntax error at or near "SELEC"',
+  },
+  {
+    why: 'an async query of two statements',
+    method: 'POST',
+    path: '/api/queries',
+    async: true,
+    body: { sql: 'SELECT 1; SELECT 2' },
+    status: 400,
+    code: 'invalid_sql',
+    message: 'expected exactly one SQL statement, got 2',
+  },
+  {
+    why: 'an async query nested past maxNestingDepth',
+    method: 'POST',
+    path: '/api/queries',
+    async: true,
     body: { sql: `SELECT ${'('.repeat(65)}1${')'.repeat(65)}` },
     status: 400,
     code: 'sql_too_complex',
@@ -488,6 +535,25 @@ const cases: Case[] = [
     message: 'permission denied: DEPLOY (the archive could not be read to tell which Pond it deploys)',
   },
   {
+    why: 'a query that is not a SELECT',
+    method: 'POST',
+    path: '/api/query',
+    body: { sql: 'DELETE FROM inlet.t' },
+    status: 403,
+    code: 'not_allowed',
+    message: 'only a single SELECT query is allowed',
+  },
+  {
+    why: 'an async query that is not a SELECT, as the interactive query answers it',
+    method: 'POST',
+    path: '/api/queries',
+    async: true,
+    body: { sql: 'DELETE FROM inlet.t' },
+    status: 403,
+    code: 'not_allowed',
+    message: 'only a single SELECT query is allowed',
+  },
+  {
     why: 'a query that reads a file',
     method: 'POST',
     path: '/api/query',
@@ -680,6 +746,16 @@ const cases: Case[] = [
     message: 'the SQL text is 4105 bytes; queries are limited to 4 KiB (maxSqlBytes)',
   },
   {
+    why: 'an async query past maxSqlBytes',
+    method: 'POST',
+    path: '/api/queries',
+    async: true,
+    body: { sql: `SELECT '${'x'.repeat(MAX_SQL_BYTES)}'` },
+    status: 413,
+    code: 'sql_too_large',
+    message: 'the SQL text is 4105 bytes; queries are limited to 4 KiB (maxSqlBytes)',
+  },
+  {
     why: 'a query request body past what could carry maxSqlBytes',
     method: 'POST',
     path: '/api/query',
@@ -774,7 +850,8 @@ const cases: Case[] = [
 ];
 
 async function send(k: Case): Promise<{ status: number; headers: Headers; body: unknown }> {
-  const key = k.as === null ? null : k.as === undefined ? c.running.adminKey : keys[k.as];
+  const target = k.async ? asyncOn : c;
+  const key = k.as === null ? null : k.as === undefined ? target.running.adminKey : keys[k.as];
   const headers: Record<string, string> = key ? { authorization: `Bearer ${key}` } : {};
   let body: string | Buffer | undefined;
   if (k.archive !== undefined) {
@@ -787,7 +864,7 @@ async function send(k: Case): Promise<{ status: number; headers: Headers; body: 
     headers['content-type'] = 'application/json';
     body = JSON.stringify(k.body);
   }
-  const res = await fetch(`${c.url}${k.path}`, { method: k.method, headers, body });
+  const res = await fetch(`${target.url}${k.path}`, { method: k.method, headers, body });
   const text = await res.text();
   return { status: res.status, headers: res.headers, body: JSON.parse(text) };
 }
@@ -797,6 +874,10 @@ beforeAll(async () => {
   c = await TestCatchment.start(path.join(work, 'root'), {
     livenessMs: 60_000,
     watchdogMs: 60_000,
+    queries: { maxSqlBytes: MAX_SQL_BYTES },
+  });
+  asyncOn = await TestCatchment.start(path.join(work, 'async-root'), {
+    env: { FEATURE_ASYNC_QUEUE: 'on' },
     queries: { maxSqlBytes: MAX_SQL_BYTES },
   });
   const pond = (name: string, files: Record<string, string>, extra = {}) =>
@@ -846,6 +927,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
+  await asyncOn?.close();
   await c?.close();
   await removeDir(work);
 });
@@ -865,5 +947,17 @@ describe('every 4xx of the API', () => {
     if (typeof k.message === 'string') expect(error.message).toBe(k.message);
     else expect(error.message).toMatch(k.message);
     if (k.details !== undefined) expect(error.details).toEqual(k.details);
+  });
+});
+
+describe('async submissions refused at submit time', () => {
+  it('leave no job behind', async () => {
+    const listed = await asyncOn.api('GET', '/api/queries');
+    expect(listed.status).toBe(200);
+    expect(listed.body.jobs).toEqual([]);
+    // And a valid submission is still taken: the refusals were about the text, not the queue.
+    const taken = await asyncOn.api('POST', '/api/queries', { sql: 'SELECT 42 AS answer', wait: 10 });
+    expect(taken.body.job.state, JSON.stringify(taken.body)).toBe('SUCCEEDED');
+    expect((await asyncOn.api('GET', '/api/queries')).body.jobs).toHaveLength(1);
   });
 });

@@ -42,6 +42,7 @@ import {
   type QueryJobRepository,
   type QueryJobState,
 } from './job-store.js';
+import type { AsyncQueryTelemetry } from './telemetry.js';
 
 export const RESULTS_DIRECTORY = 'results';
 
@@ -101,6 +102,8 @@ export interface AsyncQueryServiceOptions {
   root: string;
   clock: Clock;
   config: AsyncQueryConfig;
+  /** Told of every audited state change: queue depth and latency (telemetry.ts). */
+  telemetry?: AsyncQueryTelemetry;
   log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -145,6 +148,11 @@ export class AsyncQueryService {
     this.config = options.config;
     this.scheduler = new FairScheduler({ slots: options.config.maxRunning });
     this.directory = path.join(options.root, RESULTS_DIRECTORY);
+  }
+
+  /** Queue depth and latency (`duckstring compute status`), when the Catchment keeps them. */
+  get telemetry(): AsyncQueryTelemetry | undefined {
+    return this.options.telemetry;
   }
 
   /**
@@ -450,6 +458,8 @@ export class AsyncQueryService {
   }
 
   private schedule(job: QueryJob): void {
+    // Also how jobs waiting since before a restart are counted in the queue again.
+    this.options.telemetry?.observe(job, 'queued');
     const controller = new AbortController();
     this.controllers.set(job.id, controller);
     let whole: Promise<void> = Promise.resolve();
@@ -646,6 +656,7 @@ export class AsyncQueryService {
 
   private audit(job: QueryJob, action: string, extra: Record<string, unknown> = {}): void {
     const state: QueryJobState = job.state;
+    this.options.telemetry?.observe(job, action);
     this.options.governance.auditQueryJob({ principal: job.principal, keyId: null }, `query_job.${action}`, {
       job: job.id,
       state,

@@ -8,8 +8,11 @@ const iso = (ms: number) => new Date(ms).toISOString();
 export function registerComputeStatusRoutes(routes: RouteTable, app: Application): void {
   routes.implement(computeStatus.status, ({ identity }) => {
     app.governance.require(identity, 'MANAGE', { kind: 'catalog' });
+    const queue = app.asyncQueries.config.enabled ? app.asyncQueries.telemetry?.status() : undefined;
+    const async_queries = queue ? { window_seconds: queue.window_ms / 1000, targets: queue.targets } : null;
     const fleet = app.fleet;
-    if (!fleet) return { routing_enabled: false, canary: null, window_seconds: 0, endpoints: [] };
+    if (!fleet)
+      return { routing_enabled: false, canary: null, window_seconds: 0, endpoints: [], async_queries };
     const report = fleet.status();
     const canary = fleet.flags.canary;
     return {
@@ -36,6 +39,7 @@ export function registerComputeStatusRoutes(routes: RouteTable, app: Application
         failures: e.failures,
         fallbacks: e.fallbacks,
       })),
+      async_queries,
     };
   });
 }

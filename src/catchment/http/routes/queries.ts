@@ -1,9 +1,12 @@
 /** Async queries (FEATURE_ASYNC_QUEUE): submit, list, show, page results, cancel, delete. */
 import { api } from '../../../api/index.js';
 import type { QueryJobView } from '../../../api/queries.js';
+import type { Identity } from '../../../governance/service.js';
+import { checkSqlText } from '../../../query/limits.js';
 import { DomainError } from '../../../shared/errors.js';
 import type { Application } from '../../app/index.js';
 import type { QueryJob } from '../../async/job-store.js';
+import { AsyncQueriesDisabled } from '../../async/service.js';
 import type { RouteTable } from '../routes.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -31,10 +34,35 @@ export function jobView(job: QueryJob): QueryJobView {
   };
 }
 
+/**
+ * What can be refused at submission without a job, with the interactive query's answers: the text
+ * limits (413 sql_too_large, 400 sql_too_complex), then empty, unparseable or not a single SELECT
+ * (400 invalid_sql, 403 not_allowed). Tables and grants are left to the run: checking them here
+ * would answer before the job exists what only the governed run may say, and a table published
+ * between submission and run would be refused for nothing. Refusals are audited as denied queries.
+ */
+async function checkSubmission(app: Application, who: Identity, sql: string): Promise<void> {
+  const limits = app.queries.limits;
+  try {
+    checkSqlText(sql, limits);
+    await app.governance.checkStatement(who, sql, limits.timeoutMs);
+  } catch (error) {
+    const size = Buffer.byteLength(sql, 'utf8');
+    app.governance.auditQuery(who, 'denied', {
+      ...(size > limits.maxSqlBytes ? { sql_bytes: size } : { sql }),
+      reason: (error as Error).message,
+      async_submission: true,
+    });
+    throw error;
+  }
+}
+
 export function registerAsyncQueryRoutes(routes: RouteTable, app: Application): void {
   const jobs = app.asyncQueries;
   const { queries } = api;
   routes.implement(queries.submit, async ({ body, identity, reply }) => {
+    if (!jobs.config.enabled) throw new AsyncQueriesDisabled();
+    await checkSubmission(app, identity, body.sql);
     const { job } = jobs.submit(identity, { sql: body.sql, request_id: body.request_id });
     const waited = body.wait ? await jobs.waitFor(identity, job.id, body.wait * 1000) : job;
     if (waited.state === 'SUCCEEDED') {
