@@ -30,6 +30,8 @@ function job(over: Partial<QueryJob> & { id: string }): QueryJob {
     columns: null,
     result_file: null,
     placement: null,
+    remote_job_id: null,
+    attempt_log: [],
     ...over,
   };
 }
