@@ -342,12 +342,8 @@ async function asyncQueries(): Promise<void> {
       );
     }
   } finally {
-    // Closing waits on unref'd governor threads to exit: with nothing else pending, Node would end
-    // the process mid-close (exit 13, the rest of the bench unrun). A ref'd timer holds it open.
-    const hold = setInterval(() => {}, 1000);
     await c.close();
     await removeDir(work);
-    clearInterval(hold);
   }
 }
 

@@ -195,6 +195,9 @@ export class GovernorPool {
 async function stopWorker(worker: Worker, graceMs: number): Promise<void> {
   if (worker.threadId === -1) return; // already ended
   const ended = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+  // Idle workers are unref'd so they never keep a process alive; one being closed must, or a caller
+  // awaiting close() with nothing else pending would see Node exit mid-close (exit code 13).
+  worker.ref();
   worker.postMessage({ close: true });
   const fallback = setTimeout(() => void worker.terminate(), graceMs);
   fallback.unref();

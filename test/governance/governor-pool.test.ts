@@ -158,3 +158,23 @@ describe('GovernorPool from the build', () => {
     }
   });
 });
+
+describe('GovernorPool.close', () => {
+  it('keeps the process alive until its workers have ended', async () => {
+    // Idle workers are unref'd. A script whose only pending work is `await pool.close()` used to
+    // end mid-close with exit code 13 (unsettled top-level await), skipping everything after it.
+    const { execFileSync } = await import('node:child_process');
+    const script = [
+      `import { GovernorPool } from ${JSON.stringify(pathToFileURL(path.join(ROOT, 'dist/governance/governor-pool.js')).href)};`,
+      'const pool = new GovernorPool({ threads: 2 });',
+      'await pool.close();',
+      "process.stdout.write('closed');",
+    ].join('\n');
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(out).toBe('closed');
+  });
+});
