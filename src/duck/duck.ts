@@ -4,6 +4,7 @@
  * publishes the Pond's Parquet snapshot when a run completes, and reports progress through its
  * ledger's outbox. It needs nothing but the Catchment's URL and its token.
  */
+import path from 'node:path';
 import { DuckEngine } from '../engine/duck-engine.js';
 import type { RippleSpec } from '../engine/topology.js';
 import { type Clock, systemClock } from '../shared/clock.js';
@@ -296,8 +297,22 @@ export class Duck {
     } catch (err) {
       this.emit({ kind: 'run-failed', at: this.clock.now(), f, error: errorInfo(err) });
     }
+    const inputs = this.ledger.inputs(f);
     this.ledger.endRun(f);
+    await this.pruneInputs(inputs);
     return changed;
+  }
+
+  /**
+   * Cached inputs go once no open run needs them, except the latest run's: the next run usually
+   * reads the same snapshot of a Source that did not change. Best effort: a leftover costs disk only.
+   */
+  private async pruneInputs(latest: Record<string, string>): Promise<void> {
+    if (this.storage.kind === 'local') return;
+    const keep = new Set(Object.values(latest).map((rel) => path.normalize(rel)));
+    for (const run of this.ledger.read().runs)
+      for (const rel of Object.values(this.ledger.inputs(run.f))) keep.add(path.normalize(rel));
+    await this.storage.pruneInputs(keep).catch((err) => this.log('could not prune inputs', errorInfo(err)));
   }
 
   private emit(event: DuckEvent): void {

@@ -62,6 +62,11 @@ export interface LineStorage {
   fetchPublished(file: string): Promise<string>;
   /** Records that the registry now holds the published set. */
   rebuilt(): Promise<void>;
+  /**
+   * Drops cached inputs no open run needs (`keep`: paths relative to the line's folder). Local
+   * storage keeps none of its own: the Catchment collects the line's inputs.
+   */
+  pruneInputs(keep: ReadonlySet<string>): Promise<void>;
 }
 
 /**
@@ -132,6 +137,8 @@ export class LocalStorage implements LineStorage {
   }
 
   async rebuilt(): Promise<void> {}
+
+  async pruneInputs(): Promise<void> {}
 }
 
 /** Default work directory of a line's Duck: the user's cache directory, never the Catchment's root. */
@@ -228,12 +235,26 @@ export class HttpStorage implements LineStorage {
       try {
         return await this.client.publish(f, hashes);
       } catch (error) {
-        // A refusal from the Catchment (not unreachable) will not change on retry.
-        if ((error as Error).message.startsWith('Catchment refused'))
-          throw new TransferRefused((error as Error).message);
-        throw error;
+        const message = (error as Error).message;
+        if (!message.startsWith('Catchment refused')) throw error;
+        // An earlier attempt was published but its answer lost: the uploads are consumed and the
+        // set is at f already. Anything else refused will not change on retry.
+        const current = /\bupload_missing\b/.test(message) ? await this.client.manifest() : null;
+        if (current && current.f === f) return current;
+        throw new TransferRefused(message);
       }
     });
+  }
+
+  async pruneInputs(keep: ReadonlySet<string>): Promise<void> {
+    const base = path.join(this.lineDir, 'inputs');
+    for (const dir of await fsp.readdir(base).catch(() => [] as string[])) {
+      for (const name of await fsp.readdir(path.join(base, dir)).catch(() => [] as string[])) {
+        // A partial file is a download in progress (or a leftover a later download replaces).
+        if (name.endsWith('.partial') || keep.has(path.join('inputs', dir, name))) continue;
+        await fsp.rm(path.join(base, dir, name), { force: true });
+      }
+    }
   }
 
   async needsRebuild(): Promise<boolean> {

@@ -25,6 +25,8 @@ const seen: string[] = [];
 const uploads = new Map<string, string>();
 let breakNextUpload = 0;
 let published: unknown = null;
+/** The next publish goes through but its answer is lost (the connection breaks). */
+let losePublishAnswer = false;
 const INPUT = Buffer.from('input parquet bytes (content does not matter here)');
 
 const manifest = (f: number) => ({
@@ -61,7 +63,18 @@ beforeAll(async () => {
         return void res.writeHead(201, { 'content-type': 'application/json' }).end('{}');
       }
       if (req.method === 'POST' && req.url === '/api/duck/demo/1/publish') {
+        if (published !== null && (published as { f: number }).f === JSON.parse(body.toString('utf8')).f) {
+          // As the Catchment does: the uploads of a published run are consumed.
+          return void res
+            .writeHead(409, { 'content-type': 'application/json' })
+            .end(JSON.stringify({ error: { code: 'upload_missing', message: 'no upload' } }));
+        }
         published = JSON.parse(body.toString('utf8'));
+        if (losePublishAnswer) {
+          losePublishAnswer = false;
+          req.socket.destroy();
+          return;
+        }
         const { f } = published as { f: number };
         return void res
           .writeHead(200, { 'content-type': 'application/json' })
@@ -72,6 +85,12 @@ beforeAll(async () => {
         req.url === '/api/duck/demo/1/inputs/src%401/t-0123456789abcdef0123.parquet'
       ) {
         return void res.writeHead(200, { 'content-length': String(INPUT.length) }).end(INPUT);
+      }
+      if (req.method === 'GET' && req.url === '/api/duck/demo/1/manifest') {
+        const f = (published as { f: number } | null)?.f;
+        return void res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ manifest: f === undefined ? null : manifest(f) }));
       }
       if (req.method === 'GET' && req.url?.startsWith('/api/duck/demo/1/source/')) {
         return void res
@@ -123,6 +142,24 @@ describe('http storage', () => {
       'PUT /api/duck/demo/1/uploads/5/one',
       'PUT /api/duck/demo/1/uploads/5/two',
       'POST /api/duck/demo/1/publish',
+    ]);
+  });
+
+  it('takes a publish whose answer was lost as done once the set is at its freshness', async () => {
+    const s = storage(path.join(work, 'e'));
+    await s.prepare();
+    const file = path.join(work, 'e.parquet');
+    await writeFile(file, 'table');
+    losePublishAnswer = true;
+    seen.length = 0;
+    const m = await s.publish(7, [{ name: 'one', stagedPath: file }]);
+    expect(m.f).toBe(7);
+    expect(losePublishAnswer).toBe(false);
+    expect(seen).toEqual([
+      'PUT /api/duck/demo/1/uploads/7/one',
+      'POST /api/duck/demo/1/publish',
+      'POST /api/duck/demo/1/publish',
+      'GET /api/duck/demo/1/manifest',
     ]);
   });
 

@@ -103,6 +103,11 @@ describe('the demo pipeline with every Duck in http mode', () => {
     // sales read its inputs from its own cache, downloaded by immutable name.
     const cached = await readdir(path.join(workDirs, 'sales@1', 'line', 'inputs'));
     expect(cached.sort()).toEqual(['products@1', 'transactions@1']);
+    // The latest run's inputs stay cached for the next run over the same snapshot; none is partial.
+    for (const source of cached)
+      expect(await readdir(path.join(workDirs, 'sales@1', 'line', 'inputs', source))).toEqual([
+        expect.stringMatching(/^(product|transaction)-[0-9a-f]{20}\.parquet$/),
+      ]);
   }, 240_000);
 });
 
