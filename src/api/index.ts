@@ -5,6 +5,7 @@
 export * as compute from './compute.js';
 export * as computeStatus from './compute-status.js';
 export * as duck from './duck.js';
+export * as duckData from './duck-data.js';
 export * from './endpoint.js';
 export * as events from './events.js';
 export * as governance from './governance.js';
@@ -18,6 +19,7 @@ export * as query from './query.js';
 import * as compute from './compute.js';
 import * as computeStatus from './compute-status.js';
 import * as duck from './duck.js';
+import * as duckData from './duck-data.js';
 import * as events from './events.js';
 import * as governance from './governance.js';
 import * as lines from './lines.js';
@@ -39,5 +41,6 @@ export const api = {
   compute,
   computeStatus,
   duck,
+  duckData,
   events,
 };

@@ -4,6 +4,7 @@
  * deployed Pond versions into the engine's topology and Duck events into engine events and history.
  */
 import path from 'node:path';
+import { DEFAULT_DUCK_UPLOAD_MAX_BYTES } from '../api/duck-data.js';
 import type { DuckConfig, DuckEvent } from '../duck/protocol.js';
 import type { EngineEvent } from '../engine/engine.js';
 import type { PondSpec, RippleSpec } from '../engine/topology.js';
@@ -36,6 +37,20 @@ export interface CatchmentOptions {
   now?: () => number;
   /** Where Ducks run (default: local processes). */
   fleet?: DuckFleet;
+  /**
+   * How Ducks keep their lines (default `DUCKSTRING_DUCK_STORAGE`, else `local`): `local` in the
+   * line's folders under the root, `http` in a work directory of their own, reaching published data
+   * over the Duck data plane only (docs/remote-ducks.md). Until workers launch Ducks, `http` is a
+   * switch for testing and preparing that setup with local processes.
+   */
+  duckStorage?: 'local' | 'http';
+  /**
+   * Parent of the work directories of http Ducks this Catchment launches, one folder per line
+   * (default `DUCKSTRING_DUCK_WORKDIR`, else each Duck's own default, outside the root).
+   */
+  duckWorkDir?: string;
+  /** Largest table upload from an http Duck, bytes (default `DUCKSTRING_DUCK_UPLOAD_MAX_BYTES`, else 4 GiB). */
+  duckUploadMaxBytes?: number;
   log?: (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
 }
 
@@ -91,8 +106,14 @@ export class Catchment {
   /** Per line, the input files of each dispatched run not yet published (f → relative paths). */
   private readonly runInputs = new Map<string, Map<number, string[]>>();
   private stopping = false;
+  /** How this Catchment's Ducks keep their lines (see CatchmentOptions.duckStorage). */
+  readonly duckStorage: 'local' | 'http';
+  readonly duckUploadMaxBytes: number;
 
   constructor(readonly options: CatchmentOptions) {
+    const duckSettings = resolveDuckStorage(options);
+    this.duckStorage = duckSettings.storage;
+    this.duckUploadMaxBytes = duckSettings.maxUploadBytes;
     this.store = CatchmentStore.open(options.root);
     this.clock = options.clock ?? (options.now ? clockFrom(options.now) : systemClock);
     this.now = () => this.clock.now();
@@ -114,6 +135,14 @@ export class Catchment {
               const { name, major } = parseLineId(line);
               return path.join(ensureLineDirs(options.root, name, major).dir, 'duck.log');
             },
+            ...(this.duckStorage === 'http'
+              ? {
+                  storage: 'http' as const,
+                  ...(duckSettings.workDir
+                    ? { workDir: (line: string) => path.join(duckSettings.workDir!, line) }
+                    : {}),
+                }
+              : {}),
           }),
       },
       {
@@ -271,16 +300,31 @@ export class Catchment {
     const { name, major } = parseLineId(line);
     const cfg = this.store.getLineConfig(name, major);
     const m = cfg.selected.manifest as unknown as StoredManifest;
-    const paths = ensureLineDirs(this.options.root, name, major);
-    return {
+    const common = {
       line,
       name,
       major,
       version: cfg.selected.version,
-      codeDir: this.store.resolve(cfg.selected.sourcePath),
-      registryPath: paths.registry,
-      dataDir: paths.data,
-      ledgerPath: paths.ledger,
+      sourceChecksum: cfg.selected.checksum,
+      maxUploadBytes: this.duckUploadMaxBytes,
+    };
+    // An http Duck is told no path at all: it works in its own directory, over the data plane.
+    const where =
+      this.duckStorage === 'http'
+        ? { storage: 'http' as const }
+        : (() => {
+            const paths = ensureLineDirs(this.options.root, name, major);
+            return {
+              storage: 'local' as const,
+              codeDir: this.store.resolve(cfg.selected.sourcePath),
+              registryPath: paths.registry,
+              dataDir: paths.data,
+              ledgerPath: paths.ledger,
+            };
+          })();
+    return {
+      ...common,
+      ...where,
       ripples: m.ripples,
       immediateRetries: cfg.budgets.immediateRetries,
       // Ripples read their Sources only through the governed inputs each begin-run job carries
@@ -541,4 +585,26 @@ export class Catchment {
       this.store.finishPondRun(name, major, s.startF, { status: 'failed', atMs: this.now(), error: reason });
     this.orchestrator.apply((engine, now) => engine.pondFailed(line, now));
   }
+}
+
+/** The Duck storage settings: options first, then the environment (a bad value stops the start). */
+function resolveDuckStorage(options: CatchmentOptions): {
+  storage: 'local' | 'http';
+  workDir: string | undefined;
+  maxUploadBytes: number;
+} {
+  const env = process.env;
+  const raw = options.duckStorage ?? (env.DUCKSTRING_DUCK_STORAGE || 'local');
+  if (raw !== 'local' && raw !== 'http')
+    throw new Error(`DUCKSTRING_DUCK_STORAGE must be "local" or "http", got "${raw}"`);
+  const limitText = env.DUCKSTRING_DUCK_UPLOAD_MAX_BYTES;
+  const maxUploadBytes =
+    options.duckUploadMaxBytes ?? (limitText ? Number(limitText) : DEFAULT_DUCK_UPLOAD_MAX_BYTES);
+  if (!Number.isSafeInteger(maxUploadBytes) || maxUploadBytes <= 0)
+    throw new Error(`DUCKSTRING_DUCK_UPLOAD_MAX_BYTES must be a positive integer, got "${limitText}"`);
+  const workDir = options.duckWorkDir ?? (env.DUCKSTRING_DUCK_WORKDIR || undefined);
+  const root = path.resolve(options.root);
+  if (workDir && (path.resolve(workDir) === root || path.resolve(workDir).startsWith(root + path.sep)))
+    throw new Error(`the Ducks' work directory ${workDir} must be outside the Catchment's root`);
+  return { storage: raw, workDir, maxUploadBytes };
 }

@@ -70,7 +70,7 @@ const tableEntrySchema = z.object({
   publishedAt: z.number(),
 });
 
-const manifestSchema = z.object({
+export const manifestSchema = z.object({
   format: z.literal(MANIFEST_FORMAT),
   /** Increases by one per publish. */
   seq: z.number().int().nonnegative(),

@@ -7,7 +7,9 @@
 
 import { type Answer, ApiUnreachable, CatchmentApi, type SendOptions } from '../api/client.js';
 import { duckConfig, duckEvents, duckJobs } from '../api/duck.js';
+import { duckManifest, duckPublish } from '../api/duck-data.js';
 import { type AnyEndpoint, fillPath, queryString, type RequestOf, type ResponseOf } from '../api/endpoint.js';
+import { type Manifest, manifestSchema } from '../compute/snapshots.js';
 import type { RunLedger } from './ledger.js';
 import {
   type DuckConfig,
@@ -23,8 +25,8 @@ export class DuckClient {
   private readonly api: CatchmentApi;
 
   constructor(
-    private readonly baseUrl: string,
-    token: string,
+    readonly baseUrl: string,
+    readonly token: string,
     private readonly name: string,
     private readonly major: number,
   ) {
@@ -42,6 +44,18 @@ export class DuckClient {
       signal ? { signal } : {},
     );
     return jobsResponseSchema.parse(body).jobs;
+  }
+
+  /** The line's published manifest, as the Catchment has it (http storage: never from disk). */
+  async manifest(): Promise<Manifest | null> {
+    const { manifest } = await this.request(duckManifest, { params: this.line() });
+    return manifest === null ? null : manifestSchema.parse(manifest);
+  }
+
+  /** Asks the Catchment to publish run f's uploaded tables (table → sha256 of its upload). */
+  async publish(f: number, tables: Record<string, { sha256: string }>): Promise<Manifest> {
+    const { manifest } = await this.request(duckPublish, { params: this.line(), body: { f, tables } });
+    return manifestSchema.parse(manifest);
   }
 
   /** Sends everything in the outbox, oldest first; returns false if the Catchment did not take it. */

@@ -4,6 +4,7 @@
  * publishes the Pond's Parquet snapshot when a run completes, and reports progress through its
  * ledger's outbox. It needs nothing but the Catchment's URL and its token.
  */
+import path from 'node:path';
 import { DuckEngine } from '../engine/duck-engine.js';
 import type { RippleSpec } from '../engine/topology.js';
 import { type Clock, systemClock } from '../shared/clock.js';
@@ -11,6 +12,7 @@ import { AttemptLog, LOG_FLUSH_MS } from './attempt-log.js';
 import { CatchmentUnreachable, DuckClient } from './client.js';
 import { RunLedger } from './ledger.js';
 import type { DuckConfig, DuckEvent, DuckJobMessage } from './protocol.js';
+import { defaultWorkDir, HttpStorage, type LineStorage, LocalStorage, type StorageKind } from './storage.js';
 
 /** Executes one Pond version's Ripples; built per version so a redeploy swaps code between runs. */
 export interface RippleRunner {
@@ -41,7 +43,7 @@ export type RippleLogSink = (
   fields?: Record<string, unknown>,
 ) => void;
 
-export type RunnerFactory = (config: DuckConfig) => Promise<RippleRunner>;
+export type RunnerFactory = (config: DuckConfig, storage: LineStorage) => Promise<RippleRunner>;
 
 export interface DuckOptions {
   catchmentUrl: string;
@@ -53,6 +55,10 @@ export interface DuckOptions {
   log?: (msg: string, data?: Record<string, unknown>) => void;
   /** Time for event stamps, the watchdog and the orphan check (default: the system clock). */
   clock?: Clock;
+  /** `http` whatever the Catchment's config says (a Duck started by hand on another machine). */
+  storage?: StorageKind;
+  /** The http mode's work directory (default: a per-line folder in the user's cache directory). */
+  workDir?: string;
 }
 
 const RETRY_MS = 500;
@@ -68,6 +74,7 @@ export class Duck {
   private ledger!: RunLedger;
   private engine!: DuckEngine;
   private runner!: RippleRunner;
+  private storage!: LineStorage;
   private running = new Set<Promise<void>>();
   private stopped = false;
   private readonly clock: Clock;
@@ -100,7 +107,8 @@ export class Duck {
 
   async start(): Promise<void> {
     this.config = await this.retrying(() => this.client.config());
-    this.ledger = new RunLedger(this.config.ledgerPath);
+    this.storage = await this.openStorage(this.config);
+    this.ledger = new RunLedger(this.storage.ledgerPath);
     await this.load(this.config);
     const state = this.ledger.read();
     const { engine, runCompleted } = DuckEngine.fromLedger(this.specs(), state, this.config.line);
@@ -163,9 +171,23 @@ export class Duck {
     return this.config.ripples.map((r) => ({ name: r.name, parents: r.parents }));
   }
 
+  private async openStorage(config: DuckConfig): Promise<LineStorage> {
+    const kind = this.opts.storage === 'http' ? 'http' : (config.storage ?? 'local');
+    if (kind === 'local') return new LocalStorage(config);
+    const storage = new HttpStorage(
+      this.client,
+      this.opts.line,
+      this.opts.workDir ?? defaultWorkDir(this.opts.line),
+      config.maxUploadBytes ?? Number.MAX_SAFE_INTEGER,
+    );
+    await storage.prepare();
+    this.log('http storage', { workDir: storage.workDir });
+    return storage;
+  }
+
   private async load(config: DuckConfig): Promise<void> {
     if (this.runner) await this.runner.close();
-    this.runner = await this.opts.runnerFactory(config);
+    this.runner = await this.opts.runnerFactory(config, this.storage);
     this.loadedVersion = config.version;
     this.log('loaded pond version', { line: config.line, version: config.version });
   }
@@ -275,8 +297,22 @@ export class Duck {
     } catch (err) {
       this.emit({ kind: 'run-failed', at: this.clock.now(), f, error: errorInfo(err) });
     }
+    const inputs = this.ledger.inputs(f);
     this.ledger.endRun(f);
+    await this.pruneInputs(inputs);
     return changed;
+  }
+
+  /**
+   * Cached inputs go once no open run needs them, except the latest run's: the next run usually
+   * reads the same snapshot of a Source that did not change. Best effort: a leftover costs disk only.
+   */
+  private async pruneInputs(latest: Record<string, string>): Promise<void> {
+    if (this.storage.kind === 'local') return;
+    const keep = new Set(Object.values(latest).map((rel) => path.normalize(rel)));
+    for (const run of this.ledger.read().runs)
+      for (const rel of Object.values(this.ledger.inputs(run.f))) keep.add(path.normalize(rel));
+    await this.storage.pruneInputs(keep).catch((err) => this.log('could not prune inputs', errorInfo(err)));
   }
 
   private emit(event: DuckEvent): void {

@@ -1,7 +1,9 @@
 /**
  * Entry point of a Duck process (`duckstring duck`). Everything it needs comes from the environment:
  * `DUCKSTRING_CATCHMENT_URL` and `DUCKSTRING_DUCK_TOKEN`; `DUCKSTRING_DUCK` (the line, `name@major`)
- * saves one request when the Catchment spawns the Duck itself.
+ * saves one request when the Catchment spawns the Duck itself. `DUCKSTRING_DUCK_STORAGE=http` makes
+ * it keep its line in its own work directory (`DUCKSTRING_DUCK_WORKDIR`) and reach the Catchment's
+ * data over HTTP only, whatever the Catchment's config says (see storage.ts).
  */
 import { type Answer, ApiUnreachable, CatchmentApi } from '../api/client.js';
 import { duckWhoami } from '../api/duck.js';
@@ -37,6 +39,9 @@ export async function runDuckFromEnv(env: NodeJS.ProcessEnv = process.env): Prom
     process.stderr.write(
       `${JSON.stringify({ time: Date.now(), duck: line, pid: process.pid, msg, ...data })}\n`,
     );
+  const storage = env.DUCKSTRING_DUCK_STORAGE;
+  if (storage !== undefined && storage !== '' && storage !== 'local' && storage !== 'http')
+    throw new DuckSetupError(`duck: DUCKSTRING_DUCK_STORAGE must be "local" or "http", got "${storage}"`);
   const orphanMs = env.DUCKSTRING_DUCK_ORPHAN_MS ? Number(env.DUCKSTRING_DUCK_ORPHAN_MS) : undefined;
   const duck = new Duck({
     catchmentUrl: url!,
@@ -44,6 +49,8 @@ export async function runDuckFromEnv(env: NodeJS.ProcessEnv = process.env): Prom
     line,
     runnerFactory: createRunner,
     log,
+    ...(storage === 'http' ? { storage: 'http' as const } : {}),
+    ...(env.DUCKSTRING_DUCK_WORKDIR ? { workDir: env.DUCKSTRING_DUCK_WORKDIR } : {}),
     ...(orphanMs !== undefined && Number.isFinite(orphanMs) ? { orphanMs } : {}),
   });
   const onSignal = () => {

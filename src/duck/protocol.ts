@@ -15,11 +15,25 @@ export const duckConfigSchema = z.object({
   name: z.string(),
   major: z.number().int().nonnegative(),
   version: z.string(),
+  /**
+   * Where the Duck keeps its line (src/duck/storage.ts): `local` uses the absolute paths below, on
+   * the Catchment's own disk; `http` a work directory of its own, and the data plane over HTTP (the
+   * paths are then left out: such a Duck never needs a path under the Catchment's root).
+   */
+  storage: z.enum(['local', 'http']).default('local'),
+  /** SHA-256 of the selected version's archive: what an http Duck downloads its source by. */
+  sourceChecksum: z.string().default(''),
+  /** Largest table upload the Catchment accepts from an http Duck, bytes. */
+  maxUploadBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(4 * 1024 * 1024 * 1024),
   /** Absolute path of the deployed version's source (local Ducks share the Catchment's filesystem). */
-  codeDir: z.string(),
-  registryPath: z.string(),
-  dataDir: z.string(),
-  ledgerPath: z.string(),
+  codeDir: z.string().optional(),
+  registryPath: z.string().optional(),
+  dataDir: z.string().optional(),
+  ledgerPath: z.string().optional(),
   ripples: z.array(rippleSpecSchema),
   immediateRetries: z.number().int().nonnegative(),
   /** Source Pond name → its published data directory. */
@@ -29,7 +43,8 @@ export const duckConfigSchema = z.object({
   /** A Duck with work outstanding but nothing running for this long reports itself failed. */
   watchdogMs: z.number().int().positive(),
 });
-export type DuckConfig = z.infer<typeof duckConfigSchema>;
+/** What a Duck is configured with (defaults not yet applied: tests build configs by hand). */
+export type DuckConfig = z.input<typeof duckConfigSchema>;
 
 export const duckJobSchema = z.discriminatedUnion('kind', [
   z.object({

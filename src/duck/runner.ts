@@ -13,8 +13,7 @@
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import { publish, readManifest, STAGING_DIR } from '../compute/snapshots.js';
-import { quoteIdent } from '../pond/names.js';
+import { quoteIdent, quoteLiteral } from '../pond/names.js';
 import type { RippleLogSink, RippleRunner } from './duck.js';
 import { closeRippleHost, executeRipple, exportTables, RippleError } from './executor.js';
 import {
@@ -28,6 +27,7 @@ import { loadPond } from './loader.js';
 import { pondRelativeStack } from './pond-stack.js';
 import type { DuckConfig } from './protocol.js';
 import { enterPondDir, openSandboxedRegistry } from './sandbox.js';
+import { type LineStorage, LocalStorage } from './storage.js';
 
 /** `ctx.log` of a Ripple: JSON lines in the Duck's log file, and the attempt's log sent to the Catchment. */
 function rippleLogger(line: string, ripple: string, sink: RippleLogSink | undefined) {
@@ -40,37 +40,23 @@ function rippleLogger(line: string, ripple: string, sink: RippleLogSink | undefi
   return { info: write('info'), warn: write('warn'), error: write('error') };
 }
 
-/**
- * `'source.table'` → absolute path of each input the Catchment gave the run. Inputs are relative to
- * the line's folder and must stay inside it: the Duck reads nothing of a Source but what it was given.
- */
-export function resolveInputs(
-  lineDir: string,
-  inputs: Readonly<Record<string, string>>,
-): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [ref, rel] of Object.entries(inputs)) {
-    const absolute = path.resolve(lineDir, rel);
-    if (rel === '' || path.isAbsolute(rel) || !absolute.startsWith(lineDir + path.sep)) {
-      throw new Error(`input ${ref}: "${rel}" is not a path inside the line's folder`);
-    }
-    out[ref] = absolute;
-  }
-  return out;
-}
+export { resolveInputs } from './storage.js';
 
-export async function createRunner(config: DuckConfig): Promise<RippleRunner> {
-  const pond = await loadPond(config.codeDir);
-  const lineDir = path.dirname(path.resolve(config.registryPath));
+export async function createRunner(
+  config: DuckConfig,
+  storage: LineStorage = new LocalStorage(config),
+): Promise<RippleRunner> {
+  const pond = await loadPond(await storage.codeDir(config));
+  const lineDir = storage.lineDir;
   await mkdir(lineDir, { recursive: true });
   // The registry reaches the version's files and the line's own folder, nothing else; see sandbox.ts.
   const leaveDir = enterPondDir(pond.dir);
-  const dataDirs = [lineDir];
-  const dataDir = path.resolve(config.dataDir);
-  if (!dataDir.startsWith(lineDir + path.sep)) dataDirs.push(dataDir);
   let instance: DuckDBInstance;
   try {
-    instance = await openSandboxedRegistry(config.registryPath, { codeDir: pond.dir, dataDirs });
+    instance = await openSandboxedRegistry(storage.registryPath, {
+      codeDir: pond.dir,
+      dataDirs: [...storage.dataDirs],
+    });
   } catch (err) {
     leaveDir();
     throw err;
@@ -86,19 +72,29 @@ export async function createRunner(config: DuckConfig): Promise<RippleRunner> {
 
   /** Per-run staging folder; its name depends only on F, so a restarted Duck finds what it staged. */
   const stagingFor = async (f: number): Promise<string> => {
-    const dir = path.join(config.dataDir, STAGING_DIR, `run-${f}`);
+    const dir = path.join(storage.stagingRoot, `run-${f}`);
     await mkdir(dir, { recursive: true });
     return dir;
   };
   const fingerprints = new PublishedFingerprints(path.join(lineDir, 'published-fingerprints.json'));
+  if (await storage.needsRebuild()) {
+    try {
+      await withConnection((conn) => rebuildRegistry(conn, storage, fingerprints));
+    } catch (err) {
+      await closeRippleHost(pond);
+      instance.closeSync();
+      leaveDir();
+      throw err;
+    }
+  }
   /** Publishes one after another: each compares with the snapshot it replaces. */
   let publishing: Promise<unknown> = Promise.resolve();
 
   return {
     async run(ripple, f, inputs, sink) {
-      const sources = resolveInputs(lineDir, inputs);
+      const sources = await storage.inputs(inputs);
       // The previous successful run is the one last published (survives Duck restarts).
-      const published = await readManifest(config.dataDir);
+      const published = await storage.manifest();
       // An earlier run's snapshot; none when this run was already published (a replay): then
       // nothing is known to be unchanged.
       const previous = published && published.f < f ? published : null;
@@ -166,7 +162,7 @@ export async function createRunner(config: DuckConfig): Promise<RippleRunner> {
     const staged = (await readdir(staging)).filter((n) => n.endsWith('.parquet'));
     // A replayed completion of a run already published (a restarted Duck, a re-dispatch): nothing
     // new, and whether it changed was the business of the first completion; say it did.
-    const current = await readManifest(config.dataDir);
+    const current = await storage.manifest();
     if (staged.length === 0 && current !== null && current.f >= f) {
       await rm(staging, { recursive: true, force: true });
       return { tables: {}, changed: true };
@@ -187,7 +183,7 @@ export async function createRunner(config: DuckConfig): Promise<RippleRunner> {
             (await fingerprintParquet(connection, t.stagedPath)),
         );
       }
-      const m = await publish(config.dataDir, { f, tables }, { connection });
+      const m = await storage.publish(f, tables, connection);
       const files = new Map<string, string>();
       for (const [name, fingerprint] of byName) {
         const entry = m.tables[name];
@@ -200,7 +196,7 @@ export async function createRunner(config: DuckConfig): Promise<RippleRunner> {
       previous === null ||
       [...added.byName].some(([name, fingerprint]) => tableChanged(name, fingerprint, previous, known));
     // This run's folder, and those of older runs that failed before publishing, are done with.
-    const stagingRoot = path.join(config.dataDir, STAGING_DIR);
+    const stagingRoot = storage.stagingRoot;
     for (const entry of await readdir(stagingRoot)) {
       const m = /^run-(\d+)$/.exec(entry);
       if (m && Number(m[1]) <= f) await rm(path.join(stagingRoot, entry), { recursive: true, force: true });
@@ -212,4 +208,31 @@ export async function createRunner(config: DuckConfig): Promise<RippleRunner> {
       changed,
     };
   }
+}
+
+/**
+ * Gives a registry that has never run here (an http Duck in a new work directory) the line's
+ * published tables, so Ripples reading their previous output (`previousF`, incremental tables) see
+ * what they would see on the machine that ran the line before. Carried over: each published table's
+ * rows and column types as Parquet holds them, and its fingerprint (so `changed` stays honest). Not
+ * carried over: tables a Ripple wrote but the Pond does not publish, indexes, constraints, views,
+ * sequences and anything else that lived only in the old registry.
+ */
+async function rebuildRegistry(
+  conn: DuckDBConnection,
+  storage: LineStorage,
+  fingerprints: PublishedFingerprints,
+): Promise<void> {
+  const manifest = await storage.manifest();
+  const added = new Map<string, string>();
+  for (const [table, entry] of Object.entries(manifest?.tables ?? {})) {
+    const file = await storage.fetchPublished(entry.file);
+    await conn.run(
+      `CREATE OR REPLACE TABLE ${quoteIdent(table)} AS SELECT * FROM read_parquet(${quoteLiteral(file)})`,
+    );
+    const fingerprint = await fingerprintParquet(conn, file);
+    if (fingerprint !== null) added.set(entry.file, fingerprint);
+  }
+  if (manifest) await fingerprints.record(manifest, added);
+  await storage.rebuilt();
 }

@@ -493,6 +493,8 @@ const CASES: Case[] = [
     'GET /api/duck/{name}/{major}/config',
     'GET /api/duck/{name}/{major}/jobs',
     'POST /api/duck/{name}/{major}/events',
+    'GET /api/duck/{name}/{major}/manifest',
+    'POST /api/duck/{name}/{major}/publish',
   ].map(
     (route): Case => ({
       route,

@@ -30,10 +30,17 @@ export class DuckService {
     return this.catchment.duckConfig(lineId(line.pond, line.major));
   }
 
-  /** Waits up to `waitMs` for commands to the line's Duck. */
-  async jobs(line: LineRef, waitMs: number) {
+  /**
+   * Waits up to `waitMs` for commands to the line's Duck. Jobs taken for a poll whose Duck is gone
+   * (`abandoned`: it exited while its poll waited) go back to the queue for the next Duck.
+   */
+  async jobs(line: LineRef, waitMs: number, abandoned: () => boolean = () => false) {
     const id = lineId(line.pond, line.major);
     const jobs = await this.catchment.jobs.take(id, waitMs);
+    if (jobs.length > 0 && abandoned()) {
+      for (const job of jobs) this.catchment.jobs.push(id, job);
+      return [];
+    }
     this.catchment.supervisor.contact(id, jobs.length > 0);
     return jobs;
   }

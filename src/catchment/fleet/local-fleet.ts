@@ -19,6 +19,13 @@ export interface LocalFleetOptions {
   logFile: (line: string) => string;
   /** Extra environment for Duck processes (tests pass watchdog settings). */
   env?: Record<string, string>;
+  /**
+   * `http`: launch each Duck in http storage mode (its own work directory, the data plane over
+   * HTTP), as a remote worker will; see docs/remote-ducks.md.
+   */
+  storage?: 'local' | 'http';
+  /** An http Duck's work directory (default: the Duck's own, in the user's cache directory). */
+  workDir?: (line: string) => string;
   clock?: Clock;
 }
 
@@ -45,6 +52,10 @@ export class LocalProcessFleet implements DuckFleet {
           DUCKSTRING_CATCHMENT_URL: launch.catchmentUrl,
           DUCKSTRING_DUCK: launch.line,
           DUCKSTRING_DUCK_TOKEN: launch.token,
+          ...(this.options.storage === 'http' ? { DUCKSTRING_DUCK_STORAGE: 'http' } : {}),
+          ...(this.options.storage === 'http' && this.options.workDir
+            ? { DUCKSTRING_DUCK_WORKDIR: this.options.workDir(launch.line) }
+            : {}),
         },
         stdio: ['ignore', log, log],
       });

@@ -20,6 +20,7 @@ import { installErrorHandler } from './error-handler.js';
 import { createGuard } from './guard.js';
 import { registerComputeRoutes } from './routes/compute.js';
 import { registerComputeStatusRoutes } from './routes/compute-status.js';
+import { registerDuckDataRoutes } from './routes/duck-data.js';
 import { registerDuckRoutes } from './routes/ducks.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerGovernanceRoutes } from './routes/governance.js';
@@ -87,6 +88,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   registerGovernanceRoutes(routes, application);
   registerComputeRoutes(routes, application);
   registerDuckRoutes(routes, application);
+  registerDuckDataRoutes(routes, application, app);
   registerComputeStatusRoutes(routes, application);
   // Run activity for watchers; their streams end before the server closes, or close would wait on them.
   const hub = new ActivityHub(catchment);

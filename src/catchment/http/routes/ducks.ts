@@ -9,8 +9,8 @@ export function registerDuckRoutes(routes: RouteTable, app: Application): void {
   routes.implement(duck.duckWhoami, ({ raw }) => app.ducks.whoami(bearer(raw)));
   const line = (p: { name: string; major: number }) => ({ pond: p.name, major: p.major });
   routes.implement(duck.duckConfig, ({ params }) => app.ducks.config(line(params)));
-  routes.implement(duck.duckJobs, async ({ params, query }) => ({
-    jobs: await app.ducks.jobs(line(params), query.wait),
+  routes.implement(duck.duckJobs, async ({ params, query, raw }) => ({
+    jobs: await app.ducks.jobs(line(params), query.wait, () => raw.raw.socket?.destroyed ?? false),
   }));
   routes.implement(duck.duckEvents, ({ params, body }) => ({
     ok: true as const,
