@@ -80,6 +80,37 @@ async function printAllResults(
   else io.stdout(`${formatTable(names, rows)}\n(${rows.length} row${rows.length === 1 ? '' : 's'})\n`);
 }
 
+/** Polls `job` until it is final or `waitMs` passed (then says how to look at it later). */
+async function waitForJob(
+  client: CatchmentClient,
+  from: QueryJobView,
+  waitMs: number,
+  waitText: string,
+): Promise<QueryJobView> {
+  let job = from;
+  const deadline = Date.now() + waitMs;
+  while (!FINAL.has(job.state)) {
+    if (Date.now() >= deadline) {
+      throw new UsageError(
+        `query job ${job.id} is still ${job.state} after ${waitText}; see it with: duckstring queries show ${job.id}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    job = await client.call(queriesApi.show, { params: { id: job.id } });
+  }
+  return job;
+}
+
+/** `--wait DURATION` of `queries show|results`: 0 (do not wait) when absent. */
+function waitOption(wait: string | undefined): number {
+  if (wait === undefined) return 0;
+  try {
+    return parseDuration(wait);
+  } catch (error) {
+    throw new UsageError(`--wait: ${(error as Error).message}`);
+  }
+}
+
 /** `query --async` / `query --wait`: submit a job, then print its id or wait and print its result. */
 export async function runAsyncQuery(
   sql: string,
@@ -87,7 +118,7 @@ export async function runAsyncQuery(
   io: CliIO,
 ): Promise<void> {
   const client = new CatchmentClient(opts);
-  const waitMs = opts.wait === undefined ? 0 : parseDuration(opts.wait);
+  const waitMs = waitOption(opts.wait);
   const first = Math.min(waitMs / 1000, MAX_SUBMIT_WAIT_SECONDS);
   const submitted = await client.call(queriesApi.submit, {
     body: { sql, ...(first > 0 ? { wait: first } : {}) },
@@ -96,17 +127,7 @@ export async function runAsyncQuery(
     io.stdout(`${submitted.job.id}\n`);
     return;
   }
-  let job = submitted.job;
-  const deadline = Date.now() + waitMs;
-  while (!FINAL.has(job.state)) {
-    if (Date.now() >= deadline) {
-      throw new UsageError(
-        `query job ${job.id} is still ${job.state} after ${opts.wait}; see it with: duckstring queries show ${job.id}`,
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-    job = await client.call(queriesApi.show, { params: { id: job.id } });
-  }
+  const job = await waitForJob(client, submitted.job, waitMs, opts.wait ?? '0s');
   if (job.state !== 'SUCCEEDED') {
     throw new UsageError(`query job ${job.id} ${job.state}${job.error ? `: ${job.error.message}` : ''}`);
   }
@@ -141,15 +162,24 @@ export function registerQueriesCommand(program: Command, io: CliIO): void {
     });
   withConnection(queries.command('show').description('One async query job.').argument('<id>'))
     .option('--json', 'print JSON')
-    .action(async (id: string, opts: ConnectionOptions & { json?: boolean }) => {
-      const job = await new CatchmentClient(opts).call(queriesApi.show, { params: { id } });
+    .option('--wait <duration>', 'wait up to this long for the job to finish first (e.g. 30s)')
+    .action(async (id: string, opts: ConnectionOptions & { json?: boolean; wait?: string }) => {
+      const waitMs = waitOption(opts.wait);
+      const client = new CatchmentClient(opts);
+      let job = await client.call(queriesApi.show, { params: { id } });
+      if (waitMs > 0) job = await waitForJob(client, job, waitMs, opts.wait!);
       io.stdout(opts.json ? `${JSON.stringify(job)}\n` : describeJob(job));
     });
   withConnection(queries.command('results').description("A finished job's whole result.").argument('<id>'))
     .option('--json', 'print the JSON result')
     .option('--csv', 'print CSV')
-    .action(async (id: string, opts: ConnectionOptions & OutputOptions) => {
-      await printAllResults(new CatchmentClient(opts), id, opts, io);
+    .option('--wait <duration>', 'wait up to this long for the job to finish first (e.g. 30s)')
+    .action(async (id: string, opts: ConnectionOptions & OutputOptions & { wait?: string }) => {
+      const waitMs = waitOption(opts.wait);
+      const client = new CatchmentClient(opts);
+      if (waitMs > 0)
+        await waitForJob(client, await client.call(queriesApi.show, { params: { id } }), waitMs, opts.wait!);
+      await printAllResults(client, id, opts, io);
     });
   withConnection(
     queries.command('cancel').description('Cancel a queued or running job.').argument('<id>'),

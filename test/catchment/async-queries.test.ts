@@ -348,6 +348,17 @@ describe('the CLI', () => {
     expect((await cli(['queries', 'show', id])).err).toContain(`no query job ${id}`);
   });
 
+  it('queries show|results --wait wait for the job first; a malformed --wait changes nothing', async () => {
+    const id = (await cli(['query', '--async', 'SELECT 7 AS seven'])).out.trim();
+    const results = await cli(['queries', 'results', id, '--wait', '60s', '--csv']);
+    expect(results).toMatchObject({ code: 0, out: 'seven\n7\n' });
+    expect((await cli(['queries', 'show', id, '--wait', '1s'])).out).toContain(`${id}  SUCCEEDED`);
+    const bad = await cli(['queries', 'show', id, '--wait', 'soon']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('--wait: invalid duration "soon"');
+    expect((await cli(['queries', 'show', id])).out).toContain(`${id}  SUCCEEDED`);
+  });
+
   it('query --wait pages through the whole result, equal to the interactive answer', async () => {
     const waited = await cli(['query', '--wait', '60s', '--json', ROWS]);
     expect(waited.code, waited.err).toBe(0);

@@ -1,0 +1,3 @@
+import { runDocTest } from './run-doc.js';
+
+runDocTest('docs/async-queries.md');
