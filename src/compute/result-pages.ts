@@ -7,7 +7,8 @@
  * The files are the Catchment's own output, never user paths; one in-memory DuckDB instance with
  * external access limited to the results directory reads them, a connection per page.
  */
-import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { DuckDBInstance } from '../shared/duckdb.js';
 import type { ExportedColumn } from './query.js';
 import { type ConvertedResult, readResult } from './results.js';
 import { quoteIdentifier, quoteString } from './sql-text.js';
