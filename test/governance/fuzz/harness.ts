@@ -147,7 +147,7 @@ class SerialDatabase {
       if (!optimizer) await this.connection.run('PRAGMA disable_optimizer');
       const timer = setTimeout(() => this.connection.interrupt(), QUERY_TIMEOUT_MS);
       try {
-        const result = await this.connection.stream(sql);
+        const result = await this.connection.run(sql);
         return { ok: true as const, result: await readResult(result, { rowCountLimit: 20_000 }) };
       } catch (error) {
         return { ok: false as const, message: (error as Error).message, error };
