@@ -147,6 +147,8 @@ class SerialDatabase {
       if (!optimizer) await this.connection.run('PRAGMA disable_optimizer');
       const timer = setTimeout(() => this.connection.interrupt(), QUERY_TIMEOUT_MS);
       try {
+        // Materialised, not streamed: the answers are small, and chunk-by-chunk reads of a
+        // streaming result cost more main-thread time per case than the rows themselves.
         const result = await this.connection.run(sql);
         return { ok: true as const, result: await readResult(result, { rowCountLimit: 20_000 }) };
       } catch (error) {
