@@ -6,7 +6,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { governance as api } from '../api/index.js';
-import { tokenEnvNames } from '../catchment/compute/policy-section.js';
 import { parseDuration } from '../engine/duration.js';
 import type { Privilege } from '../governance/policy.js';
 import { CatchmentClient, type ConnectionOptions, formatTable } from './client.js';
@@ -253,6 +252,8 @@ export function registerGovernanceCommands(program: Command, io: CliIO): void {
     }
     // Worker tokens of the compute section come from this process's environment, never the file.
     const env: Record<string, string> = {};
+    // Loaded here, not at start-up: it brings the YAML parser, which no other command needs.
+    const { tokenEnvNames } = await import('../catchment/compute/policy-section.js');
     for (const name of tokenEnvNames(text)) {
       const value = process.env[name];
       if (value === undefined || value === '')

@@ -4,9 +4,8 @@
  */
 import path from 'node:path';
 import type { Command } from 'commander';
-import { RippleError, type RippleRunResult } from '../duck/executor.js';
-import { type LoadedPond, loadPond } from '../duck/loader.js';
-import { runPondLocally } from '../duck/local-run.js';
+import type { RippleRunResult } from '../duck/executor.js';
+import type { LoadedPond } from '../duck/loader.js';
 import { PondError } from '../pond/manifest.js';
 import { ScaffoldError, scaffoldPond } from '../pond/scaffold.js';
 import { type CliIO, UsageError } from './io.js';
@@ -68,7 +67,10 @@ async function initCommand(name: string, opts: { dir?: string }, io: CliIO): Pro
   }
 }
 
+// The Duck modules (DuckDB, esbuild) are imported when a pond command runs, not at CLI start-up:
+// every other command, and every Duck and Catchment process, would pay for them otherwise.
 async function loadOrExplain(dir: string): Promise<LoadedPond> {
+  const { loadPond } = await import('../duck/loader.js');
   try {
     return await loadPond(dir);
   } catch (err) {
@@ -125,6 +127,10 @@ async function runCommand(
   io.stdout(
     `pond run: ${pond.manifest.name} ${pond.manifest.version}, ${plural(pond.ripples.length, 'Ripple')}\n`,
   );
+  const [{ RippleError }, { runPondLocally }] = await Promise.all([
+    import('../duck/executor.js'),
+    import('../duck/local-run.js'),
+  ]);
   try {
     const result = await runPondLocally({
       dir,

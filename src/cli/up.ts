@@ -8,8 +8,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MultiBar, type SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
-import { runActivity } from '../catchment/activity.js';
-import { describeTables } from '../compute/snapshots.js';
 import type { EngineEvent } from '../engine/engine.js';
 import { activityLine } from './activity-lines.js';
 import { type CliIO, processIO, UsageError } from './io.js';
@@ -66,6 +64,7 @@ async function up(opts: UpOptions, io: CliIO): Promise<void> {
   const { deployArchive } = await import('../catchment/deploy.js');
   const { packPond } = await import('../pond/archive.js');
   const { catchmentLogger } = await import('../catchment/logger.js');
+  const { runActivity } = await import('../catchment/activity.js');
   const running = await startCatchment({
     root,
     host: opts.host,
@@ -165,6 +164,7 @@ async function up(opts: UpOptions, io: CliIO): Promise<void> {
     progress.stop();
 
     io.stdout('\nPublished tables:\n');
+    const { describeTables } = await import('../compute/snapshots.js');
     for (const name of DEMO_ORDER) {
       const d = await describeTables(path.join(root, 'ponds', name, 'm1', 'data'));
       for (const t of d.tables)

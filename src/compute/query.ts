@@ -9,13 +9,9 @@
  * full type fidelity (results.ts).
  */
 import path from 'node:path';
-import {
-  type DuckDBConnection,
-  type DuckDBInstance,
-  type DuckDBPreparedStatement,
-  StatementType,
-} from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBInstance, DuckDBPreparedStatement } from '@duckdb/node-api';
 import { z } from 'zod';
+import { StatementType } from '../shared/duckdb.js';
 import { DomainError } from '../shared/errors.js';
 import { FairScheduler } from '../shared/fair-scheduler.js';
 import { IDENTIFIER_SOURCE, isDuckdbReservedName, POND_REF_SOURCE } from '../shared/ids.js';

@@ -15,7 +15,8 @@
  * external access limited to the results directory reads them.
  */
 import { statSync } from 'node:fs';
-import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { DuckDBInstance } from '../shared/duckdb.js';
 import type { ExportedColumn } from './query.js';
 import { type ConvertedResult, readResult } from './results.js';
 import { quoteIdentifier, quoteString } from './sql-text.js';

@@ -43,7 +43,7 @@ import type {
   DuckDBValue,
   DuckDBVariantValue,
 } from '@duckdb/node-api';
-import { DuckDBTypeId } from '@duckdb/node-api';
+import { DuckDBTypeId } from '../shared/duckdb.js';
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 

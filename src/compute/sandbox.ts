@@ -8,7 +8,8 @@
  * files it may read and to give it its own `pond.table` names. Creating an instance costs ~15 ms,
  * so a few are created ahead of time (`SandboxPool`); the per-query setup is then ~2 ms.
  */
-import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { DuckDBInstance } from '../shared/duckdb.js';
 import { quoteIdentifier, quoteString } from './sql-text.js';
 
 export interface SandboxSettings {

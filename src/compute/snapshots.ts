@@ -22,8 +22,9 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import { z } from 'zod';
+import { DuckDBInstance } from '../shared/duckdb.js';
 import { DomainError } from '../shared/errors.js';
 import { IDENTIFIER_PATTERN, IDENTIFIER_SOURCE } from '../shared/ids.js';
 import type { InUseCheck } from './leases.js';

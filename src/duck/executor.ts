@@ -18,9 +18,10 @@
  * in SQL Ripples).
  */
 import path from 'node:path';
-import { type DuckDBConnection, type DuckDBValue, timestampTZValueFromDate } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
 import { quoteIdent, quoteLiteral } from '../pond/names.js';
 import type { RippleLogger, SqlParams, SqlValue } from '../pond/sdk.js';
+import { timestampTZValueFromDate } from '../shared/duckdb.js';
 import type { LoadedPond, LoadedRipple } from './loader.js';
 import { missingSnapshot, type PublishedTables } from './published.js';
 import { HostRunFailure, RippleHost } from './ripple-host-client.js';

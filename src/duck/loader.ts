@@ -17,13 +17,13 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DuckDBInstance } from '@duckdb/node-api';
 import * as esbuild from 'esbuild';
 import type { RippleSpec } from '../engine/topology.js';
 import { validateTopology } from '../engine/topology.js';
 import { PondError, type PondManifest, parseManifest } from '../pond/manifest.js';
 import { nameProblem, tableNameProblem } from '../pond/names.js';
 import { analyzeSelect } from '../pond/sql-refs.js';
+import { DuckDBInstance } from '../shared/duckdb.js';
 import { BUNDLE_DIR, RippleHost, writeBundle } from './ripple-host-client.js';
 
 export interface LoadedRipple {

@@ -8,10 +8,11 @@
 import { copyFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import { PondError } from '../pond/manifest.js';
 import { nameProblem, quoteLiteral } from '../pond/names.js';
 import type { RippleLogger } from '../pond/sdk.js';
+import { DuckDBInstance } from '../shared/duckdb.js';
 import {
   closeRippleHost,
   type ExportedTable,

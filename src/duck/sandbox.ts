@@ -15,8 +15,9 @@
  * `ATTACH ':memory:'` (the executor's catalog of Source views) needs no file access and still works.
  */
 import path from 'node:path';
-import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import { quoteLiteral } from '../pond/names.js';
+import { DuckDBInstance } from '../shared/duckdb.js';
 
 export interface SandboxDirs {
   /** The deployed Pond version's directory (read: shipped data files). */

@@ -4,7 +4,8 @@
  * in-memory instance with no tables and external access locked, so nothing it is given can
  * reach data or files; calls are serialised because one connection runs one statement at a time.
  */
-import { type DuckDBConnection, DuckDBInstance, type DuckDBPreparedStatement } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBPreparedStatement } from '@duckdb/node-api';
+import { DuckDBInstance } from '../shared/duckdb.js';
 import { isJsonObject, type LosslessObject, parseLossless, stringifyLossless } from './lossless-json.js';
 
 export class DuckSqlParser {

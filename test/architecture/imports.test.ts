@@ -81,4 +81,14 @@ describe('module boundaries (docs/architecture.md)', () => {
     );
     expect(offenders).toEqual([]);
   });
+
+  it('DuckDB values come through src/shared/duckdb.ts (require(), not an ESM import of the package)', () => {
+    // An ESM value import of @duckdb/node-api costs every process ~0.1 CPU-s (see that module).
+    const offenders = sourceFiles(SRC).filter(
+      (file) =>
+        !file.endsWith(path.join('shared', 'duckdb.ts')) &&
+        /(?:^|\n)\s*import\s+(?!type\b)[^;]*?from\s+'@duckdb\/node-api'/.test(readFileSync(file, 'utf8')),
+    );
+    expect(offenders).toEqual([]);
+  });
 });

@@ -5,11 +5,11 @@
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readManifest } from '../../src/compute/snapshots.js';
 import type { RippleRunner } from '../../src/duck/duck.js';
 import { createRunner } from '../../src/duck/runner.js';
+import { DuckDBInstance } from '../../src/shared/duckdb.js';
 import { cleanupTempDirs, MANIFEST_WITH_SOURCES, tempDir, writeFiles } from '../pond/helpers.js';
 
 let lineDir: string;

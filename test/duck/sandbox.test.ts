@@ -6,7 +6,6 @@
 import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readManifest, tableFilePath } from '../../src/compute/snapshots.js';
@@ -16,6 +15,7 @@ import { RunLedger } from '../../src/duck/ledger.js';
 import { loadPond } from '../../src/duck/loader.js';
 import { createRunner } from '../../src/duck/runner.js';
 import { PondError } from '../../src/pond/manifest.js';
+import { DuckDBInstance } from '../../src/shared/duckdb.js';
 import { cleanupTempDirs, MANIFEST_WITH_SOURCES, makePond, tempDir, writeFiles } from '../pond/helpers.js';
 
 const DUCKDB_MODULE = createRequire(import.meta.url).resolve('@duckdb/node-api');

@@ -5,7 +5,7 @@
  * wherever they stand in a query or policy; allowed ones of each kind run governed and return what
  * the same query returns over bob's physically filtered and masked copy.
  */
-import { DuckDBInstance } from '@duckdb/node-api';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QueryExecutor } from '../../src/compute/query.js';
 import { GovernanceError, PolicyError } from '../../src/governance/errors.js';
@@ -20,6 +20,7 @@ import {
 import { Policy } from '../../src/governance/policy.js';
 import { type GovernedQuery, Governor } from '../../src/governance/rewrite.js';
 import { expressionKindProblem, isAuxiliaryNode } from '../../src/governance/sql-rules.js';
+import { DuckDBInstance } from '../../src/shared/duckdb.js';
 import { tempDir } from '../compute/helpers.js';
 import { FORBIDDEN_FOR_BOB, POLICY_DOCUMENT, type Snapshots, writeSnapshots } from './fixtures.js';
 import { openReference, type ReferenceDatabase } from './reference.js';

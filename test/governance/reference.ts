@@ -4,10 +4,11 @@
  * results converted by the same code as the executor's. Only the governed side needs the full
  * per-query sandbox; this keeps the corpus fast.
  */
-import { DuckDBInstance } from '@duckdb/node-api';
+
 import type { QueryResult } from '../../src/compute/query.js';
 import { readResult } from '../../src/compute/results.js';
 import { createViews } from '../../src/compute/sandbox.js';
+import { DuckDBInstance } from '../../src/shared/duckdb.js';
 
 export type Outcome = { ok: true; result: QueryResult } | { ok: false; message: string };
 

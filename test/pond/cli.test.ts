@@ -2,9 +2,9 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/main.js';
+import { DuckDBInstance } from '../../src/shared/duckdb.js';
 import { cleanupTempDirs, MANIFEST_WITH_SOURCES, makePond, tempDir, writeFiles } from './helpers.js';
 
 afterAll(cleanupTempDirs);

@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { executeRipple, exportTables, RippleError } from '../../src/duck/executor.js';
 import { type LoadedPond, loadPond } from '../../src/duck/loader.js';
 import { retryOnConflict } from '../../src/duck/write-queue.js';
+import { DuckDBInstance } from '../../src/shared/duckdb.js';
 import { cleanupTempDirs, MANIFEST_WITH_SOURCES, makePond, tempDir } from './helpers.js';
 
 let work: string;

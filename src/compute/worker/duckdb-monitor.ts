@@ -3,7 +3,8 @@
  * now. Every query runs in its own DuckDB instance (sandbox.ts), so memory is the sum of
  * `duckdb_memory()` over the instances alive at the moment of asking plus the monitor's own.
  */
-import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { DuckDBInstance } from '../../shared/duckdb.js';
 
 const MEMORY_SQL = 'SELECT coalesce(sum(memory_usage_bytes), 0)::BIGINT FROM duckdb_memory()';
 
