@@ -23,6 +23,11 @@ import {
 } from '../../src/catchment/store/errors.js';
 import { QueryError, type QueryErrorCode } from '../../src/compute/query.js';
 import { ComputeUnavailable } from '../../src/compute/remote/errors.js';
+import {
+  AsyncAttemptsExhausted,
+  RemoteResultGone,
+  RemoteResultUnavailable,
+} from '../../src/compute/remote/remote-jobs.js';
 import { SnapshotError, type SnapshotErrorCode } from '../../src/compute/snapshots.js';
 import { DurationError } from '../../src/engine/duration.js';
 import { EngineError } from '../../src/engine/engine.js';
@@ -96,6 +101,9 @@ const examples: DomainError[] = [
   new InvalidCursor('m'),
   new AsyncQueriesDisabled(),
   new JobNotFound('q_1'),
+  new RemoteResultUnavailable('w1', 'unavailable'),
+  new RemoteResultGone('w1'),
+  new AsyncAttemptsExhausted('w1', 'unavailable', 3),
 ];
 
 /** Class name → its base, for every `class X extends Y` in src. */
