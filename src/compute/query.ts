@@ -148,6 +148,9 @@ export const DEFAULT_LIMITS: Required<QueryLimits> = {
 };
 
 /** Names DuckDB already uses for catalogs/schemas; a Pond with such a name cannot be exposed. */
+/** How often a stopped query's connection is interrupted again until its work returns. */
+const REINTERRUPT_MS = 50;
+
 const TABLE_KEY = new RegExp(`^(${POND_REF_SOURCE}(?:@[0-9]+)?)\\.(${IDENTIFIER_SOURCE})$`);
 
 /** Known DuckDB error classes caused by the query text itself. */
@@ -348,19 +351,34 @@ export class QueryExecutor {
     let connection: DuckDBConnection | undefined;
     let timedOut = false;
     let phase: QueryPhase = 'bind';
+    // DuckDB's interrupt stops only the statement in flight. One that lands between statements, or
+    // while a statement still waits for a thread of the pool (under load, for long), is forgotten
+    // when the statement starts, which then runs to its end. So once stopped, the connection is
+    // interrupted again until the work returns, and every step checks before it starts.
+    let stopping: NodeJS.Timeout | undefined;
+    const stop = () => {
+      connection?.interrupt();
+      stopping ??= setInterval(() => connection?.interrupt(), REINTERRUPT_MS);
+    };
     const timer = setTimeout(() => {
       timedOut = true;
-      connection?.interrupt();
+      stop();
     }, limits.timeoutMs);
     let cancelled = false;
     const onCancel = () => {
       cancelled = true;
-      connection?.interrupt();
+      stop();
     };
     signal?.addEventListener('abort', onCancel, { once: true });
+    const assertLive = () => {
+      if (signal?.aborted) cancelled = true;
+      if (cancelled) throw canceled();
+      if (timedOut)
+        throw new QueryError('timeout', `query exceeded its time limit of ${limits.timeoutMs} ms`);
+    };
     try {
       connection = await instance.connect();
-      if (signal?.aborted) throw canceled();
+      assertLive();
       await lockDown(connection, {
         allowedPaths: [...views.map((v) => v.file), ...writable],
         threads: limits.threads,
@@ -376,23 +394,22 @@ export class QueryExecutor {
           (error as Error).message,
         );
       }
-      const assertInTime = () => {
-        if (timedOut)
-          throw new QueryError('timeout', `query exceeded its time limit of ${limits.timeoutMs} ms`);
-      };
+      assertLive();
       const result = await work(connection, {
         executing: () => {
+          assertLive();
           phase = 'execute';
         },
-        assertInTime,
+        assertInTime: assertLive,
       });
-      assertInTime();
+      assertLive();
       return result;
     } catch (error) {
       if (cancelled) throw canceled();
       throw scrubbed(toQueryError(error, timedOut ? limits.timeoutMs : null, phase), links.scrub);
     } finally {
       clearTimeout(timer);
+      clearInterval(stopping);
       signal?.removeEventListener('abort', onCancel);
       connection?.closeSync();
       await untrack?.();
@@ -563,9 +580,9 @@ function resolveTables(tables: ReadonlyMap<string, string>): ResolvedTable[] {
 }
 
 interface SandboxProgress {
-  /** Binding is over: errors from here on may depend on data. */
+  /** Binding is over: errors from here on may depend on data. Throws once canceled or timed out. */
   executing(): void;
-  /** Throws the timeout error once the query's time is up. */
+  /** Throws the cancel or timeout error once the query was canceled or its time is up. */
   assertInTime(): void;
 }
 
