@@ -9,8 +9,7 @@
  * the endpoint, so the supervisor fails the run through the ordinary fault path (budgets, blocking).
  *
  * A remote Duck's liveness is polled with ListDucks: a Duck the worker reports exited, or a worker
- * that stops answering, is a Duck gone. A Duck orphaned by a worker killed outright keeps running
- * until it next dials in, where the fresh token of its replacement fences it out.
+ * that stops answering, is a Duck gone (a worker's Ducks end with it, see duck-launcher.ts).
  */
 
 import { DuckState } from '../../compute/grpc/gen/duckstring/worker/v1/worker_pb.js';
@@ -237,7 +236,7 @@ export class RoutedDuckFleet implements DuckFleet {
     this.call(remote.endpoint, (c) =>
       c.client.stopDuck({ line: duck.line, force }, { headers: c.headers, timeoutMs: this.callTimeoutMs }),
     ).catch(() => {
-      // An unreachable worker's Duck is fenced by its replacement's token; the poll reports it gone.
+      // An unreachable worker took its Ducks with it; the poll reports this one gone.
     });
   }
 

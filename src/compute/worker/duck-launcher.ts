@@ -2,7 +2,7 @@
  * Ducks for Pond Runs on a worker: one `duckstring duck` child per line, in http storage mode with
  * a work directory under the worker's data dir. The Duck dials back to the Catchment with its own
  * token exactly as a Duck the Catchment launches itself; the worker only starts, stops and reports
- * it. The Catchment decides when a line needs a Duck and when it is idle (its supervisor), so the
+ * it, and a Duck does not outlive its worker. The Catchment decides when a line needs a Duck and when it is idle (its supervisor), so the
  * worker keeps no policy of its own beyond "one per line" and "none after drain".
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -15,6 +15,15 @@ import { workerError } from './wire-errors.js';
 const BIN = fileURLToPath(new URL('../../../bin/duckstring.js', import.meta.url));
 /** `name@major`, as the Catchment names lines (also a safe folder name). */
 const LINE = new RegExp(`^${NAME_SOURCE}@${MAJOR_SOURCE}$`);
+/**
+ * A Duck's lifeline: its stdin is a pipe from the worker, and the end of that pipe (the worker gone,
+ * even by SIGKILL) ends the Duck at once. Without it an orphaned Duck would keep polling the
+ * Catchment with its old token and could take a job meant for the Duck that replaced it. Unref'd,
+ * so a Duck that is done still exits by itself.
+ */
+const LIFELINE = `data:text/javascript,${encodeURIComponent(
+  "const end=()=>process.kill(process.pid,'SIGKILL');process.stdin.on('end',end);process.stdin.on('error',end);process.stdin.resume();process.stdin.unref?.();",
+)}`;
 /** The worker's own secrets and settings stay out of a Duck's environment. */
 const WITHHELD = /^(AGENT_TOKEN|WORKER_|LISTEN_ADDR$|GRPC_LISTEN_ADDR$|TLS_|DUCKSTRING_DUCK)/;
 
@@ -72,7 +81,7 @@ export class DuckLauncher {
     const log = openSync(path.join(base, `${line}.log`), 'a');
     let child: ChildProcess;
     try {
-      child = spawn(process.execPath, [BIN, 'duck'], {
+      child = spawn(process.execPath, ['--import', LIFELINE, BIN, 'duck'], {
         env: {
           ...env,
           ...this.options.env,
@@ -82,11 +91,13 @@ export class DuckLauncher {
           DUCKSTRING_DUCK_STORAGE: 'http',
           DUCKSTRING_DUCK_WORKDIR: workDir,
         },
-        stdio: ['ignore', log, log],
+        stdio: ['pipe', log, log],
       });
     } finally {
       closeSync(log);
     }
+    // Nothing is ever written: the pipe only has to stay open while the worker lives.
+    child.stdin?.on('error', () => {});
     const pid = child.pid;
     if (pid === undefined) {
       const reason = await new Promise<string>((resolve) => child.once('error', (e) => resolve(e.message)));
