@@ -286,11 +286,7 @@ describe('assignments and explain', () => {
         400,
         /^job_kinds: pond_run assignments target Ponds \(\*, a Pond name, or name@major\), not principal alice$/,
       ],
-      [
-        { endpoint: 'w1', pond: 'ghost' },
-        404,
-        /^no Pond "ghost" is deployed$/,
-      ],
+      [{ endpoint: 'w1', pond: 'ghost' }, 404, /^no Pond "ghost" is deployed$/],
       [
         { endpoint: 'w1', pond: '*', job_kinds: ['pond_run', 'async'] },
         400,
