@@ -68,5 +68,14 @@ export const status = endpoint({
         targets: z.array(asyncTargetStatus),
       })
       .nullable(),
+    /** Every line with a Duck, and where it runs: local, remote:ENDPOINT or fallback:ENDPOINT. */
+    ducks: z.array(
+      z.object({
+        line: z.string(),
+        runs_on: z.string(),
+        /** The local process id (null for a Duck on a worker). */
+        pid: z.number().int().nullable(),
+      }),
+    ),
   }),
 });

@@ -10,6 +10,8 @@ import {
   ENDPOINT_STATUSES,
   JOB_KINDS,
   MAX_CAPACITY,
+  POND_TARGET_PATTERN,
+  POND_TARGET_RULE,
   TOKEN_PATTERN,
   TOKEN_RULE,
 } from '../compute/topology.js';
@@ -41,7 +43,8 @@ export const endpointView = z.object({
 export type EndpointView = z.infer<typeof endpointView>;
 
 export const subjectView = z.object({
-  kind: z.enum(['principal', 'group', 'everyone']),
+  /** `pond`: a Pond-run assignment's target (`*`, a Pond name, or name@major). */
+  kind: z.enum(['principal', 'group', 'everyone', 'pond']),
   /** null for everyone. */
   name: z.string().nullable(),
 });
@@ -144,7 +147,7 @@ export const createAssignment = endpoint({
   method: 'POST',
   path: '/api/compute/assignments',
   summary:
-    'Route a principal, a group (nested groups count) or everyone to a query worker, for some job kinds (default all), with fallback to local execution (default on); MANAGE on *',
+    'Route a principal, a group (nested groups count) or everyone to a query worker, for some job kinds (default interactive and async), or the Duck of a Pond (pond: *, name or name@major; job kind pond_run); fallback to local execution (default on); MANAGE on *',
   auth: 'principal',
   body: z
     .object({
@@ -152,14 +155,15 @@ export const createAssignment = endpoint({
       principal: principalName.optional(),
       group: principalName.optional(),
       everyone: z.literal(true).optional(),
+      pond: z.string().regex(POND_TARGET_PATTERN, POND_TARGET_RULE).optional(),
       default: z.boolean().default(false),
       fallback_local: z.boolean().default(true),
       job_kinds: z.array(jobKind).min(1).max(16).optional(),
     })
     .strict()
     .refine(
-      (b) => [b.principal, b.group, b.everyone].filter((x) => x !== undefined).length === 1,
-      'name exactly one of principal, group or everyone',
+      (b) => [b.principal, b.group, b.everyone, b.pond].filter((x) => x !== undefined).length === 1,
+      'name exactly one of principal, group, everyone or pond',
     ),
   statuses: [201],
   response: assignmentView,

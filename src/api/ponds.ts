@@ -36,7 +36,13 @@ export const lineStatusSchema = z.object({
     })
     .nullable(),
   runs: z.object({ started: z.number().int(), completed: z.number().int() }),
-  duck: z.object({ pid: z.number().int().nullable(), queued_jobs: z.number().int() }),
+  duck: z.object({
+    /** The local Duck's process id (null for none, or one on a worker). */
+    pid: z.number().int().nullable(),
+    /** Where it runs: local, remote:ENDPOINT, fallback:ENDPOINT; null while the line has no Duck. */
+    runs_on: z.string().nullable(),
+    queued_jobs: z.number().int(),
+  }),
   last_runs: z.array(
     z.object({
       f: instant,

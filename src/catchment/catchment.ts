@@ -12,6 +12,7 @@ import type { GovernanceService } from '../governance/service.js';
 import { type Clock, clockFrom, systemClock } from '../shared/clock.js';
 import type { DuckFleet } from './fleet/fleet.js';
 import { LocalProcessFleet } from './fleet/local-fleet.js';
+import { RoutedDuckFleet } from './fleet/remote-fleet.js';
 import { type GovernedInputs, InputsError } from './governed-inputs.js';
 import { JobQueues } from './jobs.js';
 import { lineId, Orchestrator, OrchestratorStopped, parseLineId } from './orchestrator.js';
@@ -86,6 +87,8 @@ export class Catchment {
   readonly store: CatchmentStore;
   readonly jobs = new JobQueues();
   readonly supervisor: DuckSupervisor;
+  /** The default fleet: local Ducks, or remote ones once Pond-run routing is bound (null with `options.fleet`). */
+  readonly routedFleet: RoutedDuckFleet | null;
   orchestrator!: Orchestrator;
   /** False until the engine is rebuilt from duck.db, and again once stopping begins. */
   ready = false;
@@ -120,15 +123,9 @@ export class Catchment {
     this.livenessMs = options.livenessMs ?? 60_000;
     this.watchdogMs = options.watchdogMs ?? 30_000;
     this.log = options.log ?? (() => {});
-    this.supervisor = new DuckSupervisor(
-      {
-        catchmentUrl: () => this.url,
-        livenessMs: this.livenessMs,
-        ...(options.startupGraceMs !== undefined ? { startupGraceMs: options.startupGraceMs } : {}),
-        idleMs: options.idleMs ?? 300_000,
-        clock: this.clock,
-        fleet:
-          options.fleet ??
+    this.routedFleet = options.fleet
+      ? null
+      : new RoutedDuckFleet(
           new LocalProcessFleet({
             clock: this.clock,
             logFile: (line) => {
@@ -144,6 +141,16 @@ export class Catchment {
                 }
               : {}),
           }),
+          { clock: this.clock },
+        );
+    this.supervisor = new DuckSupervisor(
+      {
+        catchmentUrl: () => this.url,
+        livenessMs: this.livenessMs,
+        ...(options.startupGraceMs !== undefined ? { startupGraceMs: options.startupGraceMs } : {}),
+        idleMs: options.idleMs ?? 300_000,
+        clock: this.clock,
+        fleet: options.fleet ?? this.routedFleet!,
       },
       {
         issueToken: (line) => {

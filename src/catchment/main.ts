@@ -136,6 +136,29 @@ async function startLocked(opts: StartOptions, lock: RootLock): Promise<RunningC
         },
       ),
   });
+  compute.useLines(() => catchment.store.listLines().map((l) => ({ pond: l.pond, major: l.major })));
+  // Pond runs follow their `pond_run` assignments only with routing on, like queries; a canary
+  // narrows them by the line's own principal (pond.NAME@MAJOR, or a group it is in).
+  if (flags.enabled)
+    catchment.routedFleet?.bind({
+      route: (line) => {
+        const canary = flags.canary;
+        const principal = `pond.${line}`;
+        if (
+          canary &&
+          !canary.principals.has(principal) &&
+          ![...canary.groups].some((g) => governance.policy().isMember(principal, g))
+        )
+          return { candidates: [], reason: 'the line is not in the canary audience' };
+        return computeDirectory.directory.route(line, 'pond_run');
+      },
+      unhealthy: (endpoint) => {
+        const usable = fleet.health.usable(endpoint);
+        return usable.ok ? undefined : usable.reason;
+      },
+      connect: (endpoint) => fleet.pool.acquire(endpoint),
+      log: (level, msg, data) => opts.log?.(level, msg, data),
+    });
   const queries = new QueryService({
     governance,
     snapshots: data.querySnapshots,

@@ -45,7 +45,11 @@ export function lineStatus(catchment: Catchment, name: string, major: number, sh
     },
     attention: attentionFor(attentionInput(catchment, line, showErrors)),
     runs: { started: s.runsStarted, completed: s.runsCompleted },
-    duck: { pid: catchment.supervisor.pid(line) ?? null, queued_jobs: catchment.jobs.depth(line) },
+    duck: {
+      pid: catchment.supervisor.pid(line) ?? null,
+      runs_on: catchment.supervisor.where(line),
+      queued_jobs: catchment.jobs.depth(line),
+    },
     last_runs: lastRuns.map((r) => ({
       f: new Date(r.f).toISOString(),
       version: r.version,

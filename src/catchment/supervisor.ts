@@ -149,6 +149,13 @@ export class DuckSupervisor {
     return this.ducks.get(line)?.instance.id;
   }
 
+  /** Where the line's Duck runs (`local`, `remote:ENDPOINT`, `fallback:ENDPOINT`); null without one. */
+  where(line: string): string | null {
+    const d = this.ducks.get(line);
+    if (!d) return null;
+    return this.fleet.where?.(d.instance) ?? 'local';
+  }
+
   /** Supervised Ducks; `lastContact` is the launch (or adoption) time until a Duck first dials in. */
   live(): Array<{ line: string; pid: number | undefined; lastContact: number }> {
     return [...this.ducks.values()].map((d) => ({

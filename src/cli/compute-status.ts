@@ -84,5 +84,10 @@ export function registerComputeStatusCommand(program: Command, io: CliIO): void 
         );
         for (const t of queue.targets) io.stdout(`${formatAsyncTarget(t)}\n`);
       }
+      if (report.ducks.length > 0) {
+        io.stdout('ducks\n');
+        for (const d of report.ducks)
+          io.stdout(`  ${d.line}  ${d.runs_on}${d.pid === null ? '' : `  pid ${d.pid}`}\n`);
+      }
     });
 }

@@ -19,6 +19,7 @@ interface SubjectOptions {
   principal?: string;
   group?: string;
   everyone?: boolean;
+  pond?: string;
 }
 
 /** Where the token comes from; the refusing `--token` exists only to say why it is refused. */
@@ -61,16 +62,25 @@ function capacityOption(text: string): number | null {
   return n;
 }
 
-function subjectBody(opts: SubjectOptions): { principal?: string; group?: string; everyone?: true } {
-  const given = [opts.principal, opts.group, opts.everyone ? true : undefined].filter((x) => x !== undefined);
+function subjectBody(opts: SubjectOptions): {
+  principal?: string;
+  group?: string;
+  everyone?: true;
+  pond?: string;
+} {
+  const given = [opts.principal, opts.group, opts.everyone ? true : undefined, opts.pond].filter(
+    (x) => x !== undefined,
+  );
   if (given.length !== 1)
-    throw new UsageError('name exactly one of --principal NAME, --group NAME or --everyone');
+    throw new UsageError('name exactly one of --principal NAME, --group NAME, --everyone or --pond TARGET');
   if (opts.principal !== undefined) return { principal: opts.principal };
   if (opts.group !== undefined) return { group: opts.group };
+  if (opts.pond !== undefined) return { pond: opts.pond };
   return { everyone: true };
 }
 
 function subjectText(s: { kind: string; name: string | null }): string {
+  if (s.kind === 'pond' && s.name === '*') return 'every pond';
   return s.kind === 'everyone' ? 'everyone' : `${s.kind} ${s.name}`;
 }
 
@@ -223,14 +233,20 @@ export function registerComputeCommands(program: Command, io: CliIO): Command {
   withConnection(
     compute
       .command('assign')
-      .description('Route a principal, a group (nested groups count) or everyone to a worker.')
+      .description(
+        "Route a principal, a group (nested groups count) or everyone's queries, or a Pond's runs (--pond), to a worker.",
+      )
       .argument('<endpoint>')
       .option('--principal <name>')
       .option('--group <name>')
       .option('--everyone')
+      .option('--pond <target>', "a Pond's runs (job kind pond_run): NAME, NAME@MAJOR, or '*' for every Pond")
       .option('--default', "this subject's default worker (beats its non-default assignments)")
       .option('--no-fallback', 'answer 503 instead of running locally when the worker cannot take a query')
-      .option('--kinds <list>', 'job kinds it covers: interactive, async (default: all)'),
+      .option(
+        '--kinds <list>',
+        'job kinds it covers: interactive, async (default: both); pond_run for --pond (its default)',
+      ),
   ).action(
     async (
       endpointName: string,
@@ -263,13 +279,14 @@ export function registerComputeCommands(program: Command, io: CliIO): Command {
       .option('--id <n>', 'the assignment id (see "compute assignments")')
       .option('--principal <name>')
       .option('--group <name>')
-      .option('--everyone'),
+      .option('--everyone')
+      .option('--pond <target>'),
   ).action(
     async (endpointName: string | undefined, opts: ConnectionOptions & SubjectOptions & { id?: string }) => {
       const client = new CatchmentClient(opts);
       let id: number;
       if (opts.id !== undefined) {
-        if (endpointName !== undefined || opts.principal || opts.group || opts.everyone)
+        if (endpointName !== undefined || opts.principal || opts.group || opts.everyone || opts.pond)
           throw new UsageError('--id names the assignment alone: drop the endpoint and subject');
         id = Number(opts.id);
         if (!Number.isInteger(id) || id < 1)
@@ -283,7 +300,9 @@ export function registerComputeCommands(program: Command, io: CliIO): Command {
             ? { kind: 'principal', name: subject.principal }
             : subject.group !== undefined
               ? { kind: 'group', name: subject.group }
-              : { kind: 'everyone', name: null };
+              : subject.pond !== undefined
+                ? { kind: 'pond', name: subject.pond }
+                : { kind: 'everyone', name: null };
         const same = (a: string | null, b: string | null) =>
           (a ?? '').toLowerCase() === (b ?? '').toLowerCase();
         const found = (await client.call(api.listAssignments, {})).assignments.find(

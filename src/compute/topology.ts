@@ -7,9 +7,21 @@
  */
 import { RequestError } from '../shared/errors.js';
 
-/** What kind of work is being placed. Pond runs join with remote Ducks. */
-export const JOB_KINDS = ['interactive', 'async'] as const;
+/**
+ * What kind of work is being placed. Queries (`interactive`, `async`) are routed by the principal
+ * who asks; `pond_run` places a Pond line's Duck, and its assignments target Ponds, not principals.
+ */
+export const JOB_KINDS = ['interactive', 'async', 'pond_run'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
+/** The job kinds of principals, groups and everyone (what their assignments cover by default). */
+export const QUERY_JOB_KINDS = ['interactive', 'async'] as const satisfies readonly JobKind[];
+
+/**
+ * What a `pond_run` assignment targets: `*` every Pond, `name` every major line of a Pond,
+ * `name@major` one line (names as deployed Ponds are named).
+ */
+export const POND_TARGET_PATTERN = /^(?:\*|[a-z][a-z0-9_]{0,127}(?:@(?:0|[1-9][0-9]{0,8}))?)$/;
+export const POND_TARGET_RULE = 'a Pond target is *, a Pond name, or name@major';
 
 export const ENDPOINT_STATUSES = ['active', 'draining', 'inactive'] as const;
 /** `active` takes new work; `draining` finishes what it has and takes none; `inactive` is off. */

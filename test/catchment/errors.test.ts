@@ -461,10 +461,20 @@ const cases: Case[] = [
     why: 'an unknown job kind in a compute assignment',
     method: 'POST',
     path: '/api/compute/assignments',
+    body: { endpoint: 'w1', principal: 'reader', job_kinds: ['batch'] },
+    status: 400,
+    code: 'invalid_request',
+    message: 'job_kinds: unknown job kind "batch" (known: interactive, async, pond_run)',
+  },
+  {
+    why: 'a Pond-run job kind for a principal',
+    method: 'POST',
+    path: '/api/compute/assignments',
     body: { endpoint: 'w1', principal: 'reader', job_kinds: ['pond_run'] },
     status: 400,
     code: 'invalid_request',
-    message: 'job_kinds: unknown job kind "pond_run" (known: interactive, async)',
+    message:
+      'job_kinds: pond_run assignments target Ponds (*, a Pond name, or name@major), not principal reader',
   },
   {
     why: 'a compute assignment naming two subjects',
@@ -473,7 +483,7 @@ const cases: Case[] = [
     body: { endpoint: 'w1', principal: 'reader', everyone: true },
     status: 400,
     code: 'invalid_request',
-    message: 'body: name exactly one of principal, group or everyone',
+    message: 'body: name exactly one of principal, group, everyone or pond',
   },
 
   // ───────────── 403 refused ─────────────

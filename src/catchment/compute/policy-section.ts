@@ -20,16 +20,19 @@ import {
   ENDPOINT_NAME_RULE,
   ENDPOINT_STATUSES,
   type EndpointStatus,
-  JOB_KINDS,
   type JobKind,
   MAX_CAPACITY,
+  POND_TARGET_PATTERN,
+  POND_TARGET_RULE,
   parseJobKinds,
+  QUERY_JOB_KINDS,
   TOKEN_PATTERN,
   TOKEN_RULE,
 } from '../../compute/topology.js';
 import { PolicyError } from '../../governance/errors.js';
 import { PRINCIPAL_NAME_PATTERN } from '../../shared/ids.js';
 import { normalizeEndpointUrl } from './endpoint-url.js';
+import { checkSubjectKinds } from './pond-targets.js';
 import { type ComputeStore, describeSubject, type StoredEndpoint, type Subject } from './store.js';
 import { holdsToken, type TokenCipher } from './token-cipher.js';
 
@@ -66,14 +69,15 @@ const sectionSchema = z
             principal: principalName.optional(),
             group: principalName.optional(),
             everyone: z.literal(true).optional(),
+            pond: z.string().regex(POND_TARGET_PATTERN, POND_TARGET_RULE).optional(),
             default: z.boolean().default(false),
             fallback_local: z.boolean().default(true),
-            job_kinds: z.array(z.string().max(64)).default([...JOB_KINDS]),
+            job_kinds: z.array(z.string().max(64)).optional(),
           })
           .strict()
           .refine(
-            (a) => [a.principal, a.group, a.everyone].filter((x) => x !== undefined).length === 1,
-            'name exactly one of principal, group or everyone',
+            (a) => [a.principal, a.group, a.everyone, a.pond].filter((x) => x !== undefined).length === 1,
+            'name exactly one of principal, group, everyone or pond',
           ),
       )
       .default([]),
@@ -133,7 +137,9 @@ export function parseComputeSection(raw: unknown): ComputeSection {
         ? { kind: 'principal', name: a.principal }
         : a.group !== undefined
           ? { kind: 'group', name: a.group }
-          : { kind: 'everyone' };
+          : a.pond !== undefined
+            ? { kind: 'pond', name: a.pond }
+            : { kind: 'everyone' };
     if (!names.has(a.endpoint.toLowerCase()))
       issues.push(`${where}.endpoint: no endpoint "${a.endpoint}" in compute.endpoints`);
     const identity = assignmentIdentity(subject, a.endpoint);
@@ -142,7 +148,11 @@ export function parseComputeSection(raw: unknown): ComputeSection {
     identities.add(identity);
     let jobKinds: JobKind[] = [];
     try {
-      jobKinds = parseJobKinds(a.job_kinds, `${where}.job_kinds`);
+      jobKinds = parseJobKinds(
+        a.job_kinds ?? (subject.kind === 'pond' ? ['pond_run'] : [...QUERY_JOB_KINDS]),
+        `${where}.job_kinds`,
+      );
+      checkSubjectKinds(subject, jobKinds, `${where}.job_kinds`);
     } catch (error) {
       issues.push((error as Error).message);
     }
@@ -195,6 +205,8 @@ export function planCompute(
     cipher: TokenCipher;
     env: Readonly<Record<string, string>>;
     knows: (subject: Subject) => boolean;
+    /** Why a Pond target names nothing deployed, or undefined when it does. */
+    pondProblem?: (target: string) => string | undefined;
   },
 ): ComputePlan {
   const issues: string[] = [];
@@ -210,7 +222,10 @@ export function planCompute(
     else tokens.set(e.name.toLowerCase(), token);
   });
   section.assignments.forEach((a, i) => {
-    if (!ctx.knows(a.subject)) {
+    if (a.subject.kind === 'pond') {
+      const problem = ctx.pondProblem?.(a.subject.name);
+      if (problem) issues.push(`compute.assignments.${i}.pond: ${problem}`);
+    } else if (!ctx.knows(a.subject)) {
       const what = a.subject.kind === 'principal' ? 'principal' : 'group';
       const name = a.subject.kind === 'everyone' ? '' : a.subject.name;
       issues.push(`compute.assignments.${i}.${what}: no ${what} "${name}" in the policy`);

@@ -11,12 +11,15 @@
  * no tier means local execution ("no assignment applies"). An endpoint that is draining or inactive
  * is simply not considered, so when it empties a tier the next tier wins.
  *
+ * Pond runs (`pond_run`) resolve the same way for a line `name@major` in place of a principal, over
+ * Pond targets only: the line's own target at distance 0, its Pond's at 1, `*` last.
+ *
  * A table is built once per change of endpoints, assignments or policy; `route` then only walks
  * the principal's groups and memoizes its answer, since it sits on every query's path.
  */
 import type { EndpointTarget, JobKind, RouteCandidate, RouteDecision } from '../../compute/topology.js';
 import { JOB_KINDS } from '../../compute/topology.js';
-import type { Subject } from './store.js';
+import { describeSubject, type Subject } from './store.js';
 
 export interface ResolvableAssignment {
   id: number;
@@ -85,8 +88,19 @@ export class RouteResolver {
         candidate: { endpoint, fallbackLocal: a.fallbackLocal, assignment: describeAssignment(a) },
       };
       for (const kind of new Set(a.jobKinds)) {
+        // Pond targets place Ducks only, and only Pond targets do.
+        if ((kind === 'pond_run') !== (a.subject.kind === 'pond')) continue;
         const index = this.index.get(kind)!;
-        if (a.subject.kind === 'everyone') index.everyone.push(entry);
+        if (a.subject.kind === 'pond') {
+          const target = a.subject.name.toLowerCase();
+          if (target === '*') index.everyone.push(entry);
+          else {
+            const map = target.includes('@') ? index.byPrincipal : index.byGroup;
+            const list = map.get(target) ?? [];
+            list.push(entry);
+            map.set(target, list);
+          }
+        } else if (a.subject.kind === 'everyone') index.everyone.push(entry);
         else {
           const map = a.subject.kind === 'principal' ? index.byPrincipal : index.byGroup;
           const key = a.subject.name.toLowerCase();
@@ -111,9 +125,10 @@ export class RouteResolver {
   /** Every assignment whose subject applies to `principal`, and what became of it for `kind`. */
   consider(principal: string, kind: JobKind): ConsideredAssignment[] {
     const chosen = new Set(this.route(principal, kind).candidates.map((c) => c.assignment));
-    const groups = this.membership.groupDistances(principal);
+    const groups = this.groupsOf(principal, kind);
     const out: ConsideredAssignment[] = [];
     for (const a of this.assignments) {
+      if ((kind === 'pond_run') !== (a.subject.kind === 'pond')) continue;
       const distance = subjectDistance(a.subject, principal, groups);
       if (distance === undefined) continue;
       const endpoint = this.endpointsByName.get(a.endpoint.toLowerCase());
@@ -156,7 +171,7 @@ export class RouteResolver {
     };
     offer(index.byPrincipal.get(principal.toLowerCase()), 0);
     if (index.byGroup.size > 0) {
-      for (const [group, distance] of this.membership.groupDistances(principal)) {
+      for (const [group, distance] of this.groupsOf(principal, kind)) {
         offer(index.byGroup.get(group), distance);
       }
     }
@@ -180,8 +195,18 @@ export class RouteResolver {
     }
     return {
       candidates,
-      reason: tierReason(tier.distance, tier.isDefault, [...subjects].sort(compareNames), candidates),
+      reason:
+        kind === 'pond_run'
+          ? pondTierReason(tier.distance, tier.isDefault, principal, candidates)
+          : tierReason(tier.distance, tier.isDefault, [...subjects].sort(compareNames), candidates),
     };
+  }
+
+  /** A principal's groups; for a line (`name@major`, Pond runs) its Pond, one step away. */
+  private groupsOf(principal: string, kind: JobKind): ReadonlyMap<string, number> {
+    if (kind !== 'pond_run') return this.membership.groupDistances(principal);
+    const at = principal.indexOf('@');
+    return new Map(at < 0 ? [] : [[principal.slice(0, at).toLowerCase(), 1]]);
   }
 }
 
@@ -191,6 +216,11 @@ function subjectDistance(
   groups: ReadonlyMap<string, number>,
 ): number | undefined {
   if (subject.kind === 'everyone') return EVERYONE_DISTANCE;
+  if (subject.kind === 'pond') {
+    const target = subject.name.toLowerCase();
+    if (target === '*') return EVERYONE_DISTANCE;
+    return target === principal.toLowerCase() ? 0 : groups.get(target);
+  }
   if (subject.kind === 'principal')
     return subject.name.toLowerCase() === principal.toLowerCase() ? 0 : undefined;
   return groups.get(subject.name.toLowerCase());
@@ -206,10 +236,24 @@ function subjectLabel(subject: Subject): string {
   return subject.kind === 'everyone' ? 'everyone' : subject.name;
 }
 
-/** "assignment 4 (group analysts, default)". */
+/** "assignment 4 (group analysts, default)", "assignment 5 (pond sales@1)". */
 export function describeAssignment(a: ResolvableAssignment): string {
-  const subject = a.subject.kind === 'everyone' ? 'everyone' : `${a.subject.kind} ${a.subject.name}`;
+  const subject = describeSubject(a.subject);
   return `assignment ${a.id} (${subject}${a.isDefault ? ', default' : ''})`;
+}
+
+function pondTierReason(
+  distance: number,
+  isDefault: boolean,
+  line: string,
+  candidates: RouteCandidate[],
+): string {
+  const kind = isDefault ? 'default assignment' : 'assignment';
+  const to = candidates.map((c) => c.endpoint.name).join(', ');
+  if (distance === 0) return `the line's own ${kind} (pond ${line}) → ${to}`;
+  if (distance === EVERYONE_DISTANCE)
+    return `the ${kind} of every pond (no line or Pond assignment applies) → ${to}`;
+  return `the ${kind} of pond ${line.slice(0, line.indexOf('@'))} → ${to}`;
 }
 
 function tierReason(

@@ -12,10 +12,10 @@ import {
   ENDPOINT_NAME_RULE,
   ENDPOINT_STATUSES,
   type EndpointStatus,
-  JOB_KINDS,
   type JobKind,
   MAX_CAPACITY,
   parseJobKinds,
+  QUERY_JOB_KINDS,
   type RouteDecision,
   TOKEN_PATTERN,
   TOKEN_RULE,
@@ -36,6 +36,7 @@ import type { StoredComputeDirectory } from './directory.js';
 import { normalizeEndpointUrl } from './endpoint-url.js';
 import type { EndpointHealthReport, EndpointHealthView } from './health-view.js';
 import { parseComputeSection, planCompute } from './policy-section.js';
+import { checkSubjectKinds, type DeployedLine, pondTargetProblem } from './pond-targets.js';
 import type { ConsideredAssignment } from './resolution.js';
 import {
   type ComputeStore,
@@ -66,7 +67,7 @@ export interface AssignmentInput {
   endpoint: string;
   isDefault?: boolean;
   fallbackLocal?: boolean;
-  /** Job kind names, checked here (400 naming unknown ones); default every kind. */
+  /** Job kind names, checked here (400 naming unknown ones); default interactive and async, pond_run for a Pond. */
   jobKinds?: readonly string[];
 }
 
@@ -90,6 +91,8 @@ export interface ExplainedRoute {
 
 export class ComputeService {
   private healthView: EndpointHealthView | undefined;
+  /** The deployed lines Pond targets are checked against (none known until wired). */
+  private lines: () => readonly DeployedLine[] = () => [];
 
   constructor(
     private readonly governance: GovernanceService,
@@ -102,6 +105,11 @@ export class ComputeService {
   /** Attaches the router's health checks (what `endpoint health` then reports). */
   useHealthView(view: EndpointHealthView): void {
     this.healthView = view;
+  }
+
+  /** Attaches the deployed lines (what a Pond target must name). */
+  useLines(lines: () => readonly DeployedLine[]): void {
+    this.lines = lines;
   }
 
   // ───────────── endpoints ─────────────
@@ -230,7 +238,10 @@ export class ComputeService {
   createAssignment(who: Identity, input: AssignmentInput): StoredAssignment {
     const detail = { subject: describeSubject(input.subject), endpoint: input.endpoint };
     return this.change(who, 'compute.assign', detail, () => {
-      const jobKinds = parseJobKinds(input.jobKinds ?? JOB_KINDS);
+      const jobKinds = parseJobKinds(
+        input.jobKinds ?? (input.subject.kind === 'pond' ? ['pond_run'] : QUERY_JOB_KINDS),
+      );
+      checkSubjectKinds(input.subject, jobKinds);
       this.requireSubject(input.subject);
       const e = this.requireEndpoint(input.endpoint);
       if (this.store.findAssignment(input.subject, e.id)) {
@@ -278,7 +289,7 @@ export class ComputeService {
   explain(
     who: Identity,
     principal: string,
-    kinds: readonly JobKind[] = JOB_KINDS,
+    kinds: readonly JobKind[] = QUERY_JOB_KINDS,
   ): { principal: string; routes: ExplainedRoute[] } {
     this.authorize(who);
     const known = this.governance.policy().principal(principal);
@@ -338,6 +349,7 @@ export class ComputeService {
         env,
         knows: (s) =>
           s.kind === 'everyone' || (s.kind === 'principal' ? knowsPrincipal(s.name) : next.hasGroup(s.name)),
+        pondProblem: (target) => pondTargetProblem(target, this.lines()),
       });
       auditDetail.compute = plan.diff;
     } catch (error) {
@@ -431,6 +443,10 @@ export class ComputeService {
       throw new UnknownEntity(`no principal "${subject.name}"`);
     if (subject.kind === 'group' && !policy.hasGroup(subject.name))
       throw new UnknownEntity(`no group "${subject.name}"`);
+    if (subject.kind === 'pond') {
+      const problem = pondTargetProblem(subject.name, this.lines());
+      if (problem) throw new UnknownEntity(problem);
+    }
   }
 
   private assignmentCounts(): Map<number, number> {

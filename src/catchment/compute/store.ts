@@ -10,14 +10,25 @@ import { ENDPOINT_STATUSES, type EndpointStatus, JOB_KINDS, type JobKind } from 
 
 type Db = Database.Database;
 
-export const SUBJECT_KINDS = ['principal', 'group', 'everyone'] as const;
+export const SUBJECT_KINDS = ['principal', 'group', 'everyone', 'pond'] as const;
 export type SubjectKind = (typeof SUBJECT_KINDS)[number];
+/** What the subject_kind column holds (its CHECK constraint predates Pond subjects). */
+const STORED_SUBJECT_KINDS = ['principal', 'group', 'everyone'] as const;
 
-/** Who an assignment routes: one principal, the (transitive) members of a group, or everyone. */
-export type Subject = { kind: 'principal' | 'group'; name: string } | { kind: 'everyone' };
+/**
+ * Who an assignment routes: one principal, the (transitive) members of a group, or everyone (for
+ * queries); a Pond target (`*`, `name` or `name@major`, for Pond runs).
+ */
+export type Subject = { kind: 'principal' | 'group' | 'pond'; name: string } | { kind: 'everyone' };
 
 /** The name column of an `everyone` assignment (no principal or group can be called this). */
 const EVERYONE = '*';
+/**
+ * A Pond subject is stored as a principal under the reserved line-principal prefix (`pond.sales@1`
+ * is that line's own principal; `pond.sales` and `pond.*` can be no principal at all), so Pond
+ * targets need no schema change and can never collide with a person's or group's assignment.
+ */
+const POND_PREFIX = 'pond.';
 
 export interface StoredEndpoint {
   id: number;
@@ -71,7 +82,7 @@ const endpointRow = z
 const assignmentRow = z
   .object({
     id: z.number(),
-    subject_kind: z.enum(SUBJECT_KINDS),
+    subject_kind: z.enum(STORED_SUBJECT_KINDS),
     subject_name: z.string(),
     endpoint_id: z.number(),
     endpoint_name: z.string(),
@@ -84,7 +95,11 @@ const assignmentRow = z
     (r): StoredAssignment => ({
       id: r.id,
       subject:
-        r.subject_kind === 'everyone' ? { kind: 'everyone' } : { kind: r.subject_kind, name: r.subject_name },
+        r.subject_kind === 'everyone'
+          ? { kind: 'everyone' }
+          : r.subject_kind === 'principal' && r.subject_name.toLowerCase().startsWith(POND_PREFIX)
+            ? { kind: 'pond', name: r.subject_name.slice(POND_PREFIX.length).toLowerCase() }
+            : { kind: r.subject_kind, name: r.subject_name },
       endpointId: r.endpoint_id,
       endpointName: r.endpoint_name,
       isDefault: r.is_default === 1,
@@ -173,7 +188,7 @@ export class ComputeStore {
   findAssignment(subject: Subject, endpointId: number): StoredAssignment | undefined {
     const found = this.db
       .prepare(`${ASSIGNMENT_SELECT} WHERE a.subject_kind = ? AND a.subject_name = ? AND a.endpoint_id = ?`)
-      .get(subject.kind, subjectName(subject), endpointId);
+      .get(storedKind(subject), subjectName(subject), endpointId);
     return found === undefined ? undefined : assignmentRow.parse(found);
   }
 
@@ -184,7 +199,7 @@ export class ComputeStore {
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
-        a.subject.kind,
+        storedKind(a.subject),
         subjectName(a.subject),
         a.endpointId,
         a.isDefault ? 1 : 0,
@@ -209,11 +224,17 @@ export class ComputeStore {
   }
 }
 
+function storedKind(subject: Subject): (typeof STORED_SUBJECT_KINDS)[number] {
+  return subject.kind === 'pond' ? 'principal' : subject.kind;
+}
+
 function subjectName(subject: Subject): string {
+  if (subject.kind === 'pond') return `${POND_PREFIX}${subject.name.toLowerCase()}`;
   return subject.kind === 'everyone' ? EVERYONE : subject.name;
 }
 
-/** `principal alice`, `group beta`, `everyone`. */
+/** `principal alice`, `group beta`, `everyone`, `pond sales@1`, `every pond`. */
 export function describeSubject(subject: Subject): string {
+  if (subject.kind === 'pond' && subject.name === '*') return 'every pond';
   return subject.kind === 'everyone' ? 'everyone' : `${subject.kind} ${subject.name}`;
 }

@@ -37,4 +37,6 @@ export interface DuckFleet {
   signal(instance: DuckInstance, force: boolean): void;
   /** Asks the Duck to stop, forces it after `graceMs`, and resolves once it is gone. */
   stop(instance: DuckInstance, graceMs: number): Promise<void>;
+  /** Where the Duck runs: `local` (the default), `remote:ENDPOINT` or `fallback:ENDPOINT`. */
+  where?(instance: DuckInstance): string;
 }

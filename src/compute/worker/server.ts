@@ -19,6 +19,7 @@ import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { WorkerService } from '../grpc/gen/duckstring/worker/v1/worker_pb.js';
 import { QueryExecutor } from '../query.js';
 import type { WorkerConfig } from './config.js';
+import { DuckLauncher } from './duck-launcher.js';
 import { DuckdbMonitor } from './duckdb-monitor.js';
 import { JobStore } from './jobs.js';
 import { workerServiceImpl } from './service.js';
@@ -45,6 +46,8 @@ export interface StartWorkerOptions {
   source?: SnapshotFileSource;
   /** Where a line's snapshots are under a shared root (the Catchment's layout; needed with --shared-root). */
   lineDataDir?: LineDataDir;
+  /** Extra environment for the Ducks the worker launches (tests pass watchdog settings). */
+  duckEnv?: Record<string, string>;
 }
 
 export async function startWorker(
@@ -92,9 +95,13 @@ export async function startWorker(
     completed: () => metrics.completed,
   });
   const liveCore = core;
+  const ducks = new DuckLauncher({
+    dataDir: config.dataDir,
+    ...(options.duckEnv ? { env: options.duckEnv } : {}),
+  });
 
   const handler = connectNodeAdapter({
-    routes: (router) => router.service(WorkerService, workerServiceImpl(liveCore, jobs, metrics)),
+    routes: (router) => router.service(WorkerService, workerServiceImpl(liveCore, jobs, metrics, ducks)),
     interceptors: [bearerToken(config.token)],
     grpc: true,
     grpcWeb: false,
@@ -139,6 +146,7 @@ export async function startWorker(
     await listen(grpcServer, config.grpc);
     await listen(httpServer, config.http);
   } catch (error) {
+    await ducks.close(0);
     grpcServer.close();
     httpServer.close();
     await jobs.close();
@@ -151,7 +159,8 @@ export async function startWorker(
   const close = () => {
     closing ??= (async () => {
       liveCore.draining = true;
-      await liveCore.waitIdle(config.drainTimeoutMs);
+      // Ducks stop with their worker: a Duck left behind would keep its line's token alive here.
+      await Promise.all([liveCore.waitIdle(config.drainTimeoutMs), ducks.close(config.drainTimeoutMs)]);
       await jobs.close();
       for (const session of sessions) session.close();
       const grpcClosed = new Promise<void>((resolve) => grpcServer.close(() => resolve()));

@@ -6,6 +6,9 @@
 import { create } from '@bufbuild/protobuf';
 import type { ServiceImpl } from '@connectrpc/connect';
 import {
+  DuckState,
+  type DuckStatus,
+  DuckStatusSchema,
   type ExecuteResponse,
   ExecuteResponseSchema,
   HealthResponseSchema,
@@ -14,6 +17,7 @@ import {
 } from '../grpc/gen/duckstring/worker/v1/worker_pb.js';
 import type { ColumnInfo, JsonValue } from '../results.js';
 import { BatchChannel } from './batch-channel.js';
+import type { DuckLauncher, LaunchedDuck } from './duck-launcher.js';
 import type { JobStore } from './jobs.js';
 import { toConnectError, workerError } from './wire-errors.js';
 import type { WorkerCore } from './worker-core.js';
@@ -34,6 +38,7 @@ export function workerServiceImpl(
   core: WorkerCore,
   jobs: JobStore,
   metrics: WorkerMetrics,
+  ducks: DuckLauncher,
 ): ServiceImpl<typeof WorkerService> {
   return {
     async health() {
@@ -111,7 +116,31 @@ export function workerServiceImpl(
     fetchPage: (request) => answer(() => jobs.fetchPage(request.jobId, request.cursor, request.maxRows)),
     cancel: (request) => answer(() => jobs.cancel(request.jobId)),
     delete: (request) => answer(() => jobs.delete(request.jobId)),
+
+    launchDuck: (request) =>
+      answer(async () => {
+        if (core.draining) throw workerError('worker_draining', 'worker is draining: it launches no Ducks');
+        return duckMessage(await ducks.launch(request.line, request.catchmentUrl, request.duckToken));
+      }),
+    stopDuck: (request) => answer(async () => duckMessage(ducks.stop(request.line, request.force))),
+    listDucks: () => answer(async () => ({ ducks: ducks.list().map(duckMessage) })),
   };
+}
+
+const DUCK_STATES = {
+  running: DuckState.RUNNING,
+  stopping: DuckState.STOPPING,
+  exited: DuckState.EXITED,
+} as const;
+
+function duckMessage(d: LaunchedDuck): DuckStatus {
+  return create(DuckStatusSchema, {
+    line: d.line,
+    pid: d.pid,
+    state: DUCK_STATES[d.state],
+    exit: d.exit,
+    startedAt: BigInt(d.startedAt),
+  });
 }
 
 /** Any failure becomes a ConnectError with our code; an unexpected one says nothing about paths. */

@@ -146,7 +146,7 @@ describe('duckstring compute', () => {
     expect(a2.out).toMatch(/everyone → w2, fallback off, kinds interactive,async/);
     const both = await cli(['compute', 'assign', 'w1', '--principal', 'alice', '--group', 'beta']);
     expect(both.code).toBe(2);
-    expect(both.err).toMatch(/exactly one of --principal NAME, --group NAME or --everyone/);
+    expect(both.err).toMatch(/exactly one of --principal NAME, --group NAME, --everyone or --pond TARGET/);
     const kind = await cli(['compute', 'assign', 'w1', '--principal', 'alice', '--kinds', 'batch']);
     expect(kind.err).toMatch(/unknown job kind "batch"/);
     const who = await cli(['compute', 'assign', 'w1', '--principal', 'zed']);

@@ -284,15 +284,22 @@ describe('assignments and explain', () => {
       [
         { endpoint: 'w1', principal: 'alice', job_kinds: ['interactive', 'pond_run'] },
         400,
-        /^job_kinds: unknown job kind "pond_run" \(known: interactive, async\)$/,
+        /^job_kinds: pond_run assignments target Ponds \(\*, a Pond name, or name@major\), not principal alice$/,
       ],
+      [{ endpoint: 'w1', pond: 'ghost' }, 404, /^no Pond "ghost" is deployed$/],
+      [
+        { endpoint: 'w1', pond: '*', job_kinds: ['pond_run', 'async'] },
+        400,
+        /^job_kinds: a Pond target takes job kind pond_run only, not async$/,
+      ],
+      [{ endpoint: 'w1', pond: 'Bad Name!' }, 400, /Pond target/],
       [{ endpoint: 'w1', principal: 'alice', job_kinds: [] }, 400, /job_kinds/],
       [
         { endpoint: 'w1', principal: 'alice', group: 'beta' },
         400,
-        /exactly one of principal, group or everyone/,
+        /exactly one of principal, group, everyone or pond/,
       ],
-      [{ endpoint: 'w1' }, 400, /exactly one of principal, group or everyone/],
+      [{ endpoint: 'w1' }, 400, /exactly one of principal, group, everyone or pond/],
       [{ endpoint: 'w1', group: 'OUTER' }, 409, /group OUTER is already assigned to compute endpoint "w1"/],
     ];
     for (const [body, status, message] of bad) {

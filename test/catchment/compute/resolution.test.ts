@@ -314,3 +314,60 @@ describe('Policy.groupDistances', () => {
     expect(Object.fromEntries(p.groupDistances('u'))).toEqual({ top: 1, b: 1, a: 2 });
   });
 });
+
+describe('Pond runs', () => {
+  const pond = (name: string, e: string, isDefault = false): ResolvableAssignment => ({
+    id: 0,
+    subject: { kind: 'pond', name },
+    endpoint: e,
+    isDefault,
+    fallbackLocal: true,
+    jobKinds: ['pond_run'],
+  });
+  const build = (rows: ResolvableAssignment[]) =>
+    new RouteResolver(
+      ['w1', 'w2', 'w3', 'w4'].map((n) => endpoint(n)),
+      rows.map((r, i) => ({ ...r, id: i + 1 })),
+      policy,
+    );
+  const names = (r: RouteResolver, line: string) =>
+    r.route(line, 'pond_run').candidates.map((c) => c.endpoint.name);
+
+  it('the line’s own target beats its Pond’s, which beats every Pond', () => {
+    const r = build([pond('*', 'w3'), pond('sales', 'w2'), pond('sales@2', 'w1')]);
+    expect(names(r, 'sales@2')).toEqual(['w1']);
+    expect(r.route('sales@2', 'pond_run').reason).toBe("the line's own assignment (pond sales@2) → w1");
+    expect(names(r, 'sales@1')).toEqual(['w2']);
+    expect(r.route('sales@1', 'pond_run').reason).toBe('the assignment of pond sales → w2');
+    expect(names(r, 'reports@1')).toEqual(['w3']);
+    expect(names(build([pond('sales', 'w2')]), 'reports@1')).toEqual([]);
+    expect(build([]).route('sales@1', 'pond_run').reason).toBe(NO_ASSIGNMENT);
+  });
+
+  it('keeps queries and Pond runs apart, whatever a row says', () => {
+    const r = build([
+      { ...pond('sales', 'w1'), jobKinds: ['pond_run', 'interactive'] },
+      {
+        id: 0,
+        subject: { kind: 'everyone' },
+        endpoint: 'w2',
+        isDefault: false,
+        fallbackLocal: true,
+        jobKinds: ['interactive', 'pond_run'],
+      },
+    ]);
+    expect(names(r, 'sales@1')).toEqual(['w1']);
+    expect(names(r, 'reports@1')).toEqual([]);
+    expect(r.route('sales', 'interactive').candidates.map((c) => c.endpoint.name)).toEqual(['w2']);
+    expect(r.consider('sales@1', 'pond_run').map((c) => [c.assignment.id, c.distance, c.outcome])).toEqual([
+      [1, 1, 'chosen'],
+    ]);
+  });
+
+  it('a default target wins its tier; several endpoints share one', () => {
+    const r = build([pond('sales', 'w2'), pond('sales', 'w1'), pond('sales', 'w4', true)]);
+    expect(names(r, 'sales@1')).toEqual(['w4']);
+    const shared = build([pond('sales', 'w2'), pond('sales', 'w1')]);
+    expect(names(shared, 'sales@1')).toEqual(['w1', 'w2']);
+  });
+});

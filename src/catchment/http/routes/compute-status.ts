@@ -10,9 +10,14 @@ export function registerComputeStatusRoutes(routes: RouteTable, app: Application
     app.governance.require(identity, 'MANAGE', { kind: 'catalog' });
     const queue = app.asyncQueries.config.enabled ? app.asyncQueries.telemetry?.status() : undefined;
     const async_queries = queue ? { window_seconds: queue.window_ms / 1000, targets: queue.targets } : null;
+    const supervisor = app.catchment.supervisor;
+    const ducks = supervisor
+      .live()
+      .map((d) => ({ line: d.line, runs_on: supervisor.where(d.line) ?? 'local', pid: d.pid ?? null }))
+      .sort((a, b) => (a.line < b.line ? -1 : 1));
     const fleet = app.fleet;
     if (!fleet)
-      return { routing_enabled: false, canary: null, window_seconds: 0, endpoints: [], async_queries };
+      return { routing_enabled: false, canary: null, window_seconds: 0, endpoints: [], async_queries, ducks };
     const report = fleet.status();
     const canary = fleet.flags.canary;
     return {
@@ -40,6 +45,7 @@ export function registerComputeStatusRoutes(routes: RouteTable, app: Application
         fallbacks: e.fallbacks,
       })),
       async_queries,
+      ducks,
     };
   });
 }

@@ -91,7 +91,9 @@ export function registerComputeRoutes(routes: RouteTable, app: Application): voi
         ? { kind: 'principal', name: body.principal }
         : body.group !== undefined
           ? { kind: 'group', name: body.group }
-          : { kind: 'everyone' };
+          : body.pond !== undefined
+            ? { kind: 'pond', name: body.pond }
+            : { kind: 'everyone' };
     return assignmentOut(
       compute.createAssignment(identity, {
         subject,

@@ -21,7 +21,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file duckstring/worker/v1/worker.proto.
  */
 export const file_duckstring_worker_v1_worker: GenFile = /*@__PURE__*/
-  fileDesc("CiFkdWNrc3RyaW5nL3dvcmtlci92MS93b3JrZXIucHJvdG8SFGR1Y2tzdHJpbmcud29ya2VyLnYxIg8KDUhlYWx0aFJlcXVlc3QihgIKDkhlYWx0aFJlc3BvbnNlEhYKDndvcmtlcl92ZXJzaW9uGAEgASgJEhYKDmR1Y2tkYl92ZXJzaW9uGAIgASgJEhYKDnVwdGltZV9zZWNvbmRzGAMgASgBEhkKEW1lbW9yeV91c2VkX2J5dGVzGAQgASgEEhoKEm1lbW9yeV9saW1pdF9ieXRlcxgFIAEoBBIOCgZhY3RpdmUYBiABKA0SDgoGcXVldWVkGAcgASgNEg8KB3J1bm5pbmcYCCABKA0SEQoJY29tcGxldGVkGAkgASgEEg4KBnN0b3JlZBgKIAEoDRIPCgdjbGVhbmVkGAsgASgEEhAKCGRyYWluaW5nGAwgASgIInoKDFNuYXBzaG90RmlsZRIQCghyZWxhdGlvbhgBIAEoCRIMCgRwb25kGAIgASgJEg0KBW1ham9yGAMgASgNEg0KBXRhYmxlGAQgASgJEgwKBGZpbGUYBSABKAkSDAoEc2l6ZRgGIAEoBBIQCghjaGVja3N1bRgHIAEoCSKvAQoJUXVlcnlTcGVjEgsKA3NxbBgBIAEoCRIyCgZ0YWJsZXMYAiADKAsyIi5kdWNrc3RyaW5nLndvcmtlci52MS5TbmFwc2hvdEZpbGUSEQoJcHJpbmNpcGFsGAMgASgJEhIKCnRpbWVvdXRfbXMYBCABKA0SEAoIbWF4X3Jvd3MYBSABKAQSEgoKY2FwYWJpbGl0eRgGIAEoCRIUCgxzbmFwc2hvdF91cmwYByABKAkiQAoORXhlY3V0ZVJlcXVlc3QSLgoFcXVlcnkYASABKAsyHy5kdWNrc3RyaW5nLndvcmtlci52MS5RdWVyeVNwZWMiJAoGQ29sdW1uEgwKBG5hbWUYASABKAkSDAoEdHlwZRgCIAEoCSI3CgZTY2hlbWESLQoHY29sdW1ucxgBIAMoCzIcLmR1Y2tzdHJpbmcud29ya2VyLnYxLkNvbHVtbiIwCghSb3dCYXRjaBIRCglyb3dzX2pzb24YASABKAwSEQoJcm93X2NvdW50GAIgASgNIiwKBERvbmUSEQoJcm93X2NvdW50GAEgASgEEhEKCXRydW5jYXRlZBgCIAEoCCKnAQoPRXhlY3V0ZVJlc3BvbnNlEi4KBnNjaGVtYRgBIAEoCzIcLmR1Y2tzdHJpbmcud29ya2VyLnYxLlNjaGVtYUgAEi8KBWJhdGNoGAIgASgLMh4uZHVja3N0cmluZy53b3JrZXIudjEuUm93QmF0Y2hIABIqCgRkb25lGAMgASgLMhouZHVja3N0cmluZy53b3JrZXIudjEuRG9uZUgAQgcKBWV2ZW50IlMKDVN1Ym1pdFJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRIuCgVxdWVyeRgCIAEoCzIfLmR1Y2tzdHJpbmcud29ya2VyLnYxLlF1ZXJ5U3BlYyIYCgZKb2JSZWYSDgoGam9iX2lkGAEgASgJIrACCglKb2JTdGF0dXMSDgoGam9iX2lkGAEgASgJEhIKCnJlcXVlc3RfaWQYAiABKAkSLQoFc3RhdGUYAyABKA4yHi5kdWNrc3RyaW5nLndvcmtlci52MS5Kb2JTdGF0ZRIRCglyb3dfY291bnQYBCABKAQSEQoJdHJ1bmNhdGVkGAUgASgIEiwKBnNjaGVtYRgGIAEoCzIcLmR1Y2tzdHJpbmcud29ya2VyLnYxLlNjaGVtYRISCgplcnJvcl9jb2RlGAcgASgJEhUKDWVycm9yX21lc3NhZ2UYCCABKAkSFAoMc3VibWl0dGVkX2F0GAkgASgDEhIKCnN0YXJ0ZWRfYXQYCiABKAMSEwoLZmluaXNoZWRfYXQYCyABKAMSEgoKZXhwaXJlc19hdBgMIAEoAyJEChBGZXRjaFBhZ2VSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRIOCgZjdXJzb3IYAiABKAkSEAoIbWF4X3Jvd3MYAyABKA0ifQoKUmVzdWx0UGFnZRIsCgZzY2hlbWEYASABKAsyHC5kdWNrc3RyaW5nLndvcmtlci52MS5TY2hlbWESLAoEcm93cxgCIAEoCzIeLmR1Y2tzdHJpbmcud29ya2VyLnYxLlJvd0JhdGNoEhMKC25leHRfY3Vyc29yGAMgASgJIiEKDkRlbGV0ZVJlc3BvbnNlEg8KB2RlbGV0ZWQYASABKAgqsAEKCEpvYlN0YXRlEhkKFUpPQl9TVEFURV9VTlNQRUNJRklFRBAAEhQKEEpPQl9TVEFURV9RVUVVRUQQARIVChFKT0JfU1RBVEVfUlVOTklORxACEhcKE0pPQl9TVEFURV9TVUNDRUVERUQQAxIUChBKT0JfU1RBVEVfRkFJTEVEEAQSFgoSSk9CX1NUQVRFX0NBTkNFTEVEEAUSFQoRSk9CX1NUQVRFX0VYUElSRUQQBjLFBAoNV29ya2VyU2VydmljZRJTCgZIZWFsdGgSIy5kdWNrc3RyaW5nLndvcmtlci52MS5IZWFsdGhSZXF1ZXN0GiQuZHVja3N0cmluZy53b3JrZXIudjEuSGVhbHRoUmVzcG9uc2USWAoHRXhlY3V0ZRIkLmR1Y2tzdHJpbmcud29ya2VyLnYxLkV4ZWN1dGVSZXF1ZXN0GiUuZHVja3N0cmluZy53b3JrZXIudjEuRXhlY3V0ZVJlc3BvbnNlMAESTgoGU3VibWl0EiMuZHVja3N0cmluZy53b3JrZXIudjEuU3VibWl0UmVxdWVzdBofLmR1Y2tzdHJpbmcud29ya2VyLnYxLkpvYlN0YXR1cxJHCgZHZXRKb2ISHC5kdWNrc3RyaW5nLndvcmtlci52MS5Kb2JSZWYaHy5kdWNrc3RyaW5nLndvcmtlci52MS5Kb2JTdGF0dXMSVQoJRmV0Y2hQYWdlEiYuZHVja3N0cmluZy53b3JrZXIudjEuRmV0Y2hQYWdlUmVxdWVzdBogLmR1Y2tzdHJpbmcud29ya2VyLnYxLlJlc3VsdFBhZ2USRwoGQ2FuY2VsEhwuZHVja3N0cmluZy53b3JrZXIudjEuSm9iUmVmGh8uZHVja3N0cmluZy53b3JrZXIudjEuSm9iU3RhdHVzEkwKBkRlbGV0ZRIcLmR1Y2tzdHJpbmcud29ya2VyLnYxLkpvYlJlZhokLmR1Y2tzdHJpbmcud29ya2VyLnYxLkRlbGV0ZVJlc3BvbnNlYgZwcm90bzM");
+  fileDesc("CiFkdWNrc3RyaW5nL3dvcmtlci92MS93b3JrZXIucHJvdG8SFGR1Y2tzdHJpbmcud29ya2VyLnYxIg8KDUhlYWx0aFJlcXVlc3QihgIKDkhlYWx0aFJlc3BvbnNlEhYKDndvcmtlcl92ZXJzaW9uGAEgASgJEhYKDmR1Y2tkYl92ZXJzaW9uGAIgASgJEhYKDnVwdGltZV9zZWNvbmRzGAMgASgBEhkKEW1lbW9yeV91c2VkX2J5dGVzGAQgASgEEhoKEm1lbW9yeV9saW1pdF9ieXRlcxgFIAEoBBIOCgZhY3RpdmUYBiABKA0SDgoGcXVldWVkGAcgASgNEg8KB3J1bm5pbmcYCCABKA0SEQoJY29tcGxldGVkGAkgASgEEg4KBnN0b3JlZBgKIAEoDRIPCgdjbGVhbmVkGAsgASgEEhAKCGRyYWluaW5nGAwgASgIInoKDFNuYXBzaG90RmlsZRIQCghyZWxhdGlvbhgBIAEoCRIMCgRwb25kGAIgASgJEg0KBW1ham9yGAMgASgNEg0KBXRhYmxlGAQgASgJEgwKBGZpbGUYBSABKAkSDAoEc2l6ZRgGIAEoBBIQCghjaGVja3N1bRgHIAEoCSKvAQoJUXVlcnlTcGVjEgsKA3NxbBgBIAEoCRIyCgZ0YWJsZXMYAiADKAsyIi5kdWNrc3RyaW5nLndvcmtlci52MS5TbmFwc2hvdEZpbGUSEQoJcHJpbmNpcGFsGAMgASgJEhIKCnRpbWVvdXRfbXMYBCABKA0SEAoIbWF4X3Jvd3MYBSABKAQSEgoKY2FwYWJpbGl0eRgGIAEoCRIUCgxzbmFwc2hvdF91cmwYByABKAkiQAoORXhlY3V0ZVJlcXVlc3QSLgoFcXVlcnkYASABKAsyHy5kdWNrc3RyaW5nLndvcmtlci52MS5RdWVyeVNwZWMiJAoGQ29sdW1uEgwKBG5hbWUYASABKAkSDAoEdHlwZRgCIAEoCSI3CgZTY2hlbWESLQoHY29sdW1ucxgBIAMoCzIcLmR1Y2tzdHJpbmcud29ya2VyLnYxLkNvbHVtbiIwCghSb3dCYXRjaBIRCglyb3dzX2pzb24YASABKAwSEQoJcm93X2NvdW50GAIgASgNIiwKBERvbmUSEQoJcm93X2NvdW50GAEgASgEEhEKCXRydW5jYXRlZBgCIAEoCCKnAQoPRXhlY3V0ZVJlc3BvbnNlEi4KBnNjaGVtYRgBIAEoCzIcLmR1Y2tzdHJpbmcud29ya2VyLnYxLlNjaGVtYUgAEi8KBWJhdGNoGAIgASgLMh4uZHVja3N0cmluZy53b3JrZXIudjEuUm93QmF0Y2hIABIqCgRkb25lGAMgASgLMhouZHVja3N0cmluZy53b3JrZXIudjEuRG9uZUgAQgcKBWV2ZW50IlMKDVN1Ym1pdFJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRIuCgVxdWVyeRgCIAEoCzIfLmR1Y2tzdHJpbmcud29ya2VyLnYxLlF1ZXJ5U3BlYyIYCgZKb2JSZWYSDgoGam9iX2lkGAEgASgJIrACCglKb2JTdGF0dXMSDgoGam9iX2lkGAEgASgJEhIKCnJlcXVlc3RfaWQYAiABKAkSLQoFc3RhdGUYAyABKA4yHi5kdWNrc3RyaW5nLndvcmtlci52MS5Kb2JTdGF0ZRIRCglyb3dfY291bnQYBCABKAQSEQoJdHJ1bmNhdGVkGAUgASgIEiwKBnNjaGVtYRgGIAEoCzIcLmR1Y2tzdHJpbmcud29ya2VyLnYxLlNjaGVtYRISCgplcnJvcl9jb2RlGAcgASgJEhUKDWVycm9yX21lc3NhZ2UYCCABKAkSFAoMc3VibWl0dGVkX2F0GAkgASgDEhIKCnN0YXJ0ZWRfYXQYCiABKAMSEwoLZmluaXNoZWRfYXQYCyABKAMSEgoKZXhwaXJlc19hdBgMIAEoAyJEChBGZXRjaFBhZ2VSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRIOCgZjdXJzb3IYAiABKAkSEAoIbWF4X3Jvd3MYAyABKA0ifQoKUmVzdWx0UGFnZRIsCgZzY2hlbWEYASABKAsyHC5kdWNrc3RyaW5nLndvcmtlci52MS5TY2hlbWESLAoEcm93cxgCIAEoCzIeLmR1Y2tzdHJpbmcud29ya2VyLnYxLlJvd0JhdGNoEhMKC25leHRfY3Vyc29yGAMgASgJIiEKDkRlbGV0ZVJlc3BvbnNlEg8KB2RlbGV0ZWQYASABKAgiTAoRTGF1bmNoRHVja1JlcXVlc3QSDAoEbGluZRgBIAEoCRIVCg1jYXRjaG1lbnRfdXJsGAIgASgJEhIKCmR1Y2tfdG9rZW4YAyABKAkiLgoPU3RvcER1Y2tSZXF1ZXN0EgwKBGxpbmUYASABKAkSDQoFZm9yY2UYAiABKAgiEgoQTGlzdER1Y2tzUmVxdWVzdCJ5CgpEdWNrU3RhdHVzEgwKBGxpbmUYASABKAkSCwoDcGlkGAIgASgNEi4KBXN0YXRlGAMgASgOMh8uZHVja3N0cmluZy53b3JrZXIudjEuRHVja1N0YXRlEgwKBGV4aXQYBCABKAkSEgoKc3RhcnRlZF9hdBgFIAEoAyJEChFMaXN0RHVja3NSZXNwb25zZRIvCgVkdWNrcxgBIAMoCzIgLmR1Y2tzdHJpbmcud29ya2VyLnYxLkR1Y2tTdGF0dXMqsAEKCEpvYlN0YXRlEhkKFUpPQl9TVEFURV9VTlNQRUNJRklFRBAAEhQKEEpPQl9TVEFURV9RVUVVRUQQARIVChFKT0JfU1RBVEVfUlVOTklORxACEhcKE0pPQl9TVEFURV9TVUNDRUVERUQQAxIUChBKT0JfU1RBVEVfRkFJTEVEEAQSFgoSSk9CX1NUQVRFX0NBTkNFTEVEEAUSFQoRSk9CX1NUQVRFX0VYUElSRUQQBipvCglEdWNrU3RhdGUSGgoWRFVDS19TVEFURV9VTlNQRUNJRklFRBAAEhYKEkRVQ0tfU1RBVEVfUlVOTklORxABEhcKE0RVQ0tfU1RBVEVfU1RPUFBJTkcQAhIVChFEVUNLX1NUQVRFX0VYSVRFRBADMtEGCg1Xb3JrZXJTZXJ2aWNlElMKBkhlYWx0aBIjLmR1Y2tzdHJpbmcud29ya2VyLnYxLkhlYWx0aFJlcXVlc3QaJC5kdWNrc3RyaW5nLndvcmtlci52MS5IZWFsdGhSZXNwb25zZRJYCgdFeGVjdXRlEiQuZHVja3N0cmluZy53b3JrZXIudjEuRXhlY3V0ZVJlcXVlc3QaJS5kdWNrc3RyaW5nLndvcmtlci52MS5FeGVjdXRlUmVzcG9uc2UwARJOCgZTdWJtaXQSIy5kdWNrc3RyaW5nLndvcmtlci52MS5TdWJtaXRSZXF1ZXN0Gh8uZHVja3N0cmluZy53b3JrZXIudjEuSm9iU3RhdHVzEkcKBkdldEpvYhIcLmR1Y2tzdHJpbmcud29ya2VyLnYxLkpvYlJlZhofLmR1Y2tzdHJpbmcud29ya2VyLnYxLkpvYlN0YXR1cxJVCglGZXRjaFBhZ2USJi5kdWNrc3RyaW5nLndvcmtlci52MS5GZXRjaFBhZ2VSZXF1ZXN0GiAuZHVja3N0cmluZy53b3JrZXIudjEuUmVzdWx0UGFnZRJHCgZDYW5jZWwSHC5kdWNrc3RyaW5nLndvcmtlci52MS5Kb2JSZWYaHy5kdWNrc3RyaW5nLndvcmtlci52MS5Kb2JTdGF0dXMSTAoGRGVsZXRlEhwuZHVja3N0cmluZy53b3JrZXIudjEuSm9iUmVmGiQuZHVja3N0cmluZy53b3JrZXIudjEuRGVsZXRlUmVzcG9uc2USVwoKTGF1bmNoRHVjaxInLmR1Y2tzdHJpbmcud29ya2VyLnYxLkxhdW5jaER1Y2tSZXF1ZXN0GiAuZHVja3N0cmluZy53b3JrZXIudjEuRHVja1N0YXR1cxJTCghTdG9wRHVjaxIlLmR1Y2tzdHJpbmcud29ya2VyLnYxLlN0b3BEdWNrUmVxdWVzdBogLmR1Y2tzdHJpbmcud29ya2VyLnYxLkR1Y2tTdGF0dXMSXAoJTGlzdER1Y2tzEiYuZHVja3N0cmluZy53b3JrZXIudjEuTGlzdER1Y2tzUmVxdWVzdBonLmR1Y2tzdHJpbmcud29ya2VyLnYxLkxpc3REdWNrc1Jlc3BvbnNlYgZwcm90bzM");
 
 /**
  * @generated from message duckstring.worker.v1.HealthRequest
@@ -545,6 +545,132 @@ export const DeleteResponseSchema: GenMessage<DeleteResponse> = /*@__PURE__*/
   messageDesc(file_duckstring_worker_v1_worker, 15);
 
 /**
+ * @generated from message duckstring.worker.v1.LaunchDuckRequest
+ */
+export type LaunchDuckRequest = Message<"duckstring.worker.v1.LaunchDuckRequest"> & {
+  /**
+   * The Pond major line, `name@major`.
+   *
+   * @generated from field: string line = 1;
+   */
+  line: string;
+
+  /**
+   * Where the Duck dials back (http:// or https://), as reachable from the worker.
+   *
+   * @generated from field: string catchment_url = 2;
+   */
+  catchmentUrl: string;
+
+  /**
+   * The Duck's own secret, handed to the Duck only. Never logged.
+   *
+   * @generated from field: string duck_token = 3;
+   */
+  duckToken: string;
+};
+
+/**
+ * Describes the message duckstring.worker.v1.LaunchDuckRequest.
+ * Use `create(LaunchDuckRequestSchema)` to create a new message.
+ */
+export const LaunchDuckRequestSchema: GenMessage<LaunchDuckRequest> = /*@__PURE__*/
+  messageDesc(file_duckstring_worker_v1_worker, 16);
+
+/**
+ * @generated from message duckstring.worker.v1.StopDuckRequest
+ */
+export type StopDuckRequest = Message<"duckstring.worker.v1.StopDuckRequest"> & {
+  /**
+   * @generated from field: string line = 1;
+   */
+  line: string;
+
+  /**
+   * @generated from field: bool force = 2;
+   */
+  force: boolean;
+};
+
+/**
+ * Describes the message duckstring.worker.v1.StopDuckRequest.
+ * Use `create(StopDuckRequestSchema)` to create a new message.
+ */
+export const StopDuckRequestSchema: GenMessage<StopDuckRequest> = /*@__PURE__*/
+  messageDesc(file_duckstring_worker_v1_worker, 17);
+
+/**
+ * @generated from message duckstring.worker.v1.ListDucksRequest
+ */
+export type ListDucksRequest = Message<"duckstring.worker.v1.ListDucksRequest"> & {
+};
+
+/**
+ * Describes the message duckstring.worker.v1.ListDucksRequest.
+ * Use `create(ListDucksRequestSchema)` to create a new message.
+ */
+export const ListDucksRequestSchema: GenMessage<ListDucksRequest> = /*@__PURE__*/
+  messageDesc(file_duckstring_worker_v1_worker, 18);
+
+/**
+ * @generated from message duckstring.worker.v1.DuckStatus
+ */
+export type DuckStatus = Message<"duckstring.worker.v1.DuckStatus"> & {
+  /**
+   * @generated from field: string line = 1;
+   */
+  line: string;
+
+  /**
+   * @generated from field: uint32 pid = 2;
+   */
+  pid: number;
+
+  /**
+   * @generated from field: duckstring.worker.v1.DuckState state = 3;
+   */
+  state: DuckState;
+
+  /**
+   * How it exited ("code 0", "SIGKILL"); empty while it runs.
+   *
+   * @generated from field: string exit = 4;
+   */
+  exit: string;
+
+  /**
+   * Epoch milliseconds.
+   *
+   * @generated from field: int64 started_at = 5;
+   */
+  startedAt: bigint;
+};
+
+/**
+ * Describes the message duckstring.worker.v1.DuckStatus.
+ * Use `create(DuckStatusSchema)` to create a new message.
+ */
+export const DuckStatusSchema: GenMessage<DuckStatus> = /*@__PURE__*/
+  messageDesc(file_duckstring_worker_v1_worker, 19);
+
+/**
+ * @generated from message duckstring.worker.v1.ListDucksResponse
+ */
+export type ListDucksResponse = Message<"duckstring.worker.v1.ListDucksResponse"> & {
+  /**
+   * @generated from field: repeated duckstring.worker.v1.DuckStatus ducks = 1;
+   */
+  ducks: DuckStatus[];
+};
+
+/**
+ * Describes the message duckstring.worker.v1.ListDucksResponse.
+ * Use `create(ListDucksResponseSchema)` to create a new message.
+ */
+export const ListDucksResponseSchema: GenMessage<ListDucksResponse> = /*@__PURE__*/
+  messageDesc(file_duckstring_worker_v1_worker, 20);
+
+/**
  * @generated from enum duckstring.worker.v1.JobState
  */
 export enum JobState {
@@ -589,6 +715,37 @@ export enum JobState {
  */
 export const JobStateSchema: GenEnum<JobState> = /*@__PURE__*/
   enumDesc(file_duckstring_worker_v1_worker, 0);
+
+/**
+ * @generated from enum duckstring.worker.v1.DuckState
+ */
+export enum DuckState {
+  /**
+   * @generated from enum value: DUCK_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: DUCK_STATE_RUNNING = 1;
+   */
+  RUNNING = 1,
+
+  /**
+   * @generated from enum value: DUCK_STATE_STOPPING = 2;
+   */
+  STOPPING = 2,
+
+  /**
+   * @generated from enum value: DUCK_STATE_EXITED = 3;
+   */
+  EXITED = 3,
+}
+
+/**
+ * Describes the enum duckstring.worker.v1.DuckState.
+ */
+export const DuckStateSchema: GenEnum<DuckState> = /*@__PURE__*/
+  enumDesc(file_duckstring_worker_v1_worker, 1);
 
 /**
  * @generated from service duckstring.worker.v1.WorkerService
@@ -655,6 +812,39 @@ export const WorkerService: GenService<{
     methodKind: "unary";
     input: typeof JobRefSchema;
     output: typeof DeleteResponseSchema;
+  },
+  /**
+   * Pond Runs: the worker launches a Duck (`duckstring duck`, http storage, a work directory under
+   * the worker's data dir) that dials back to `catchment_url` with its own Duck token, exactly as a
+   * Duck the Catchment launches itself. One Duck per line: launching a line whose Duck runs
+   * replaces it (the new token fences the old one). A draining worker launches nothing.
+   *
+   * @generated from rpc duckstring.worker.v1.WorkerService.LaunchDuck
+   */
+  launchDuck: {
+    methodKind: "unary";
+    input: typeof LaunchDuckRequestSchema;
+    output: typeof DuckStatusSchema;
+  },
+  /**
+   * Asks the line's Duck to stop (SIGTERM, it finishes cleanly), or with `force` ends it at once.
+   *
+   * @generated from rpc duckstring.worker.v1.WorkerService.StopDuck
+   */
+  stopDuck: {
+    methodKind: "unary";
+    input: typeof StopDuckRequestSchema;
+    output: typeof DuckStatusSchema;
+  },
+  /**
+   * The Ducks this worker launched and still knows, exited ones included until launched again.
+   *
+   * @generated from rpc duckstring.worker.v1.WorkerService.ListDucks
+   */
+  listDucks: {
+    methodKind: "unary";
+    input: typeof ListDucksRequestSchema;
+    output: typeof ListDucksResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_duckstring_worker_v1_worker, 0);
