@@ -90,7 +90,7 @@ export class SimDuck {
         this.alive = false;
         return;
       }
-      const jobs = await service.jobs(this.ref, 0);
+      const jobs = await service.jobs(this.ref, 0, this.token);
       for (const job of jobs) {
         if (job.kind === 'stop') {
           this.alive = false;

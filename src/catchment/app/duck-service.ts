@@ -32,12 +32,14 @@ export class DuckService {
 
   /**
    * Waits up to `waitMs` for commands to the line's Duck. Jobs taken for a poll whose Duck is gone
-   * (`abandoned`: it exited while its poll waited) go back to the queue for the next Duck.
+   * (`abandoned`: it exited while its poll waited) or whose token is no longer the line's (a
+   * replacement Duck was issued one while it waited) go back to the queue for the current Duck.
    */
-  async jobs(line: LineRef, waitMs: number, abandoned: () => boolean = () => false) {
+  async jobs(line: LineRef, waitMs: number, token: string, abandoned: () => boolean = () => false) {
     const id = lineId(line.pond, line.major);
     const jobs = await this.catchment.jobs.take(id, waitMs);
-    if (jobs.length > 0 && abandoned()) {
+    const stale = () => !this.catchment.store.verifyDuckToken(line.pond, line.major, token);
+    if (jobs.length > 0 && (abandoned() || stale())) {
       for (const job of jobs) this.catchment.jobs.push(id, job);
       return [];
     }

@@ -10,7 +10,12 @@ export function registerDuckRoutes(routes: RouteTable, app: Application): void {
   const line = (p: { name: string; major: number }) => ({ pond: p.name, major: p.major });
   routes.implement(duck.duckConfig, ({ params }) => app.ducks.config(line(params)));
   routes.implement(duck.duckJobs, async ({ params, query, raw }) => ({
-    jobs: await app.ducks.jobs(line(params), query.wait, () => raw.raw.socket?.destroyed ?? false),
+    jobs: await app.ducks.jobs(
+      line(params),
+      query.wait,
+      bearer(raw) ?? '',
+      () => raw.raw.socket?.destroyed ?? false,
+    ),
   }));
   routes.implement(duck.duckEvents, ({ params, body }) => ({
     ok: true as const,
