@@ -38,6 +38,34 @@ export interface RemoteQueryBackendOptions {
 
 const CAPABILITY_MARGIN_MS = 30_000;
 
+/**
+ * The files a worker may read for `request`, and a capability naming exactly them. It outlives the
+ * query only by a margin for clock skew: downloads happen while it runs.
+ */
+export function grantFiles(request: QueryBackendRequest, grant: SnapshotGrant) {
+  const files = request.tables.map((t) => ({
+    relation: t.relation,
+    pond: t.snapshot.pond,
+    major: t.snapshot.major,
+    table: t.snapshot.table,
+    file: t.snapshot.file,
+    size: BigInt(grant.sizeOf(t.snapshot)),
+    checksum: t.snapshot.checksum,
+  }));
+  const timeoutMs = Math.max(1, request.timeoutMs);
+  const capability = grant.capability(
+    files.map((f) => ({
+      pond: f.pond,
+      major: f.major,
+      file: f.file,
+      size: Number(f.size),
+      checksum: f.checksum,
+    })),
+    timeoutMs + CAPABILITY_MARGIN_MS,
+  );
+  return { files, timeoutMs, capability };
+}
+
 export class RemoteQueryBackend implements QueryBackend {
   constructor(
     private readonly connect: () => WorkerConnection,
@@ -46,27 +74,7 @@ export class RemoteQueryBackend implements QueryBackend {
   ) {}
 
   async execute(request: QueryBackendRequest): Promise<QueryResult> {
-    const files = request.tables.map((t) => ({
-      relation: t.relation,
-      pond: t.snapshot.pond,
-      major: t.snapshot.major,
-      table: t.snapshot.table,
-      file: t.snapshot.file,
-      size: BigInt(this.grant.sizeOf(t.snapshot)),
-      checksum: t.snapshot.checksum,
-    }));
-    const timeoutMs = Math.max(1, request.timeoutMs);
-    // It outlives the query only by a margin for clock skew: downloads happen while it runs.
-    const capability = this.grant.capability(
-      files.map((f) => ({
-        pond: f.pond,
-        major: f.major,
-        file: f.file,
-        size: Number(f.size),
-        checksum: f.checksum,
-      })),
-      timeoutMs + CAPABILITY_MARGIN_MS,
-    );
+    const { files, timeoutMs, capability } = grantFiles(request, this.grant);
     const maxRows = this.options.maxRows ?? DEFAULT_LIMITS.maxRows;
     const connection = this.connect();
     // Ends the call however the loop below leaves it (an error thrown from inside it included).

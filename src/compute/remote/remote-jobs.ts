@@ -23,7 +23,7 @@ import {
   RemoteCallFailed,
   reasonText,
 } from './errors.js';
-import type { SnapshotGrant } from './remote-backend.js';
+import { grantFiles, type SnapshotGrant } from './remote-backend.js';
 
 /** What a finished remote job left on its worker. */
 export interface RemoteJobResult {
@@ -93,8 +93,6 @@ export class AsyncAttemptsExhausted extends DomainError {
 
 /** Rows a remote async job may keep: none are dropped (a local async run has no row limit either). */
 const NO_ROW_LIMIT = BigInt(Number.MAX_SAFE_INTEGER);
-/** The capability outlives the job's time limit by this much (clock skew, downloads while queued). */
-const CAPABILITY_MARGIN_MS = 30_000;
 /** A job not final this long after its time limit is the path's fault (the worker lost track of it). */
 const DEADLINE_MARGIN_MS = 15_000;
 
@@ -121,26 +119,7 @@ export class RemoteJobs {
     job: { requestId: string; signal?: AbortSignal; submitted?: (workerJobId: string) => void },
   ): Promise<RemoteJobResult> {
     const { grant, clock } = this.options;
-    const files = request.tables.map((t) => ({
-      relation: t.relation,
-      pond: t.snapshot.pond,
-      major: t.snapshot.major,
-      table: t.snapshot.table,
-      file: t.snapshot.file,
-      size: BigInt(grant.sizeOf(t.snapshot)),
-      checksum: t.snapshot.checksum,
-    }));
-    const timeoutMs = Math.max(1, request.timeoutMs);
-    const capability = grant.capability(
-      files.map((f) => ({
-        pond: f.pond,
-        major: f.major,
-        file: f.file,
-        size: Number(f.size),
-        checksum: f.checksum,
-      })),
-      timeoutMs + CAPABILITY_MARGIN_MS,
-    );
+    const { files, timeoutMs, capability } = grantFiles(request, grant);
     const connection = connect();
     const endpoint = connection.endpoint;
     const signal = job.signal;
